@@ -1,0 +1,114 @@
+//! Diagnostics shared by every layer: a location in a file, rendered as
+//! `file:line:col`, the offending line, and a caret under the column.
+
+use std::fmt;
+
+/// A 1-based line and column (column counted in characters) in a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+pub struct Span {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// A located message: rendered by [`Diagnostic::render`] like a compiler error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub span: Span,
+    pub message: String,
+    /// Optional "help: ..." line (e.g. a "did you mean" suggestion).
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { span, message: message.into(), help: None }
+    }
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    /// `file:line:col: <level>: message`, then the source line and a caret.
+    pub fn render(&self, level: &str, file: &str, source: &str) -> String {
+        let mut out = format!("{file}:{}:{}: {level}: {}\n", self.span.line, self.span.col, self.message);
+        if let Some(text) = source_line(source, self.span.line) {
+            let gutter = self.span.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            out.push_str(&format!("{pad} |\n{gutter} | {text}\n"));
+            let caret_col = self.span.col.max(1) - 1;
+            let prefix: String = text.chars().take(caret_col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            out.push_str(&format!("{pad} | {prefix}^\n"));
+        }
+        if let Some(help) = &self.help {
+            out.push_str(&format!("  = help: {help}\n"));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.span.line, self.span.col, self.message)?;
+        if let Some(h) = &self.help {
+            write!(f, " ({h})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based `line` of `source` without its line ending (BOM stripped on line 1).
+pub fn source_line(source: &str, line: usize) -> Option<&str> {
+    if line == 0 {
+        return None;
+    }
+    let src = source.strip_prefix('\u{feff}').unwrap_or(source);
+    src.split('\n').nth(line - 1).map(|l| l.strip_suffix('\r').unwrap_or(l))
+}
+
+/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = levenshtein(&name, &c.to_ascii_lowercase());
+        let limit = (name.chars().count().max(c.chars().count()) / 3).max(1);
+        if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_under_column() {
+        let src = "FROM a\nCOPY --from=bse /x /y\n";
+        let d = Diagnostic::new(Span { line: 2, col: 6 }, "no such stage").with_help("did you mean `base`?");
+        let r = d.render("error", "Dockerfile", src);
+        assert_eq!(
+            r,
+            "Dockerfile:2:6: error: no such stage\n  |\n2 | COPY --from=bse /x /y\n  |      ^\n  = help: did you mean `base`?\n"
+        );
+    }
+
+    #[test]
+    fn suggestion_picks_nearest() {
+        assert_eq!(suggest("bsae", ["base", "app1", "builder"]), Some("base"));
+        assert_eq!(suggest("zzzzzz", ["base", "app1"]), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! gen-pipeline: a multi-stage Dockerfile plus its git context in, per-stage CI pipelines out.
+//!
+//! The core is pure: [`dockerfile`] (parse, BuildKit rules) → [`graph`] (stages and edges) →
+//! [`plan`] (one CI-agnostic plan) → [`render`] (templates reshape the plan; no decisions).
+//! I/O lives at the edges: [`git`] (git2 + CI environment) and the binary.
+
+pub mod diag;
+pub mod dockerfile;
+pub mod git;
+pub mod graph;
+pub mod plan;
+pub mod refs;
+pub mod render;

@@ -1,0 +1,3 @@
+fn main() {
+    println!("gen-pipeline: under construction");
+}

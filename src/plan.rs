@@ -1,0 +1,1 @@
+//! The CI-agnostic build plan. OWNER: planner (issue 4).

@@ -1,0 +1,1 @@
+//! The one integration-test binary (`cargo test --test it`). One module per area.
