@@ -1,1 +1,3 @@
 //! The one integration-test binary (`cargo test --test it`). One module per area.
+mod tools;
+mod infra;
