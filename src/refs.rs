@@ -31,18 +31,12 @@ pub struct RefInfo {
 }
 
 /// Where caches are read from and written to, and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CachePolicy {
     /// Tag builds write a cache too (default: no, they only read the default branch's).
     pub write_on_tag: bool,
     /// PR builds write a cache too (default: no).
     pub write_on_pr: bool,
-}
-
-impl Default for CachePolicy {
-    fn default() -> Self {
-        CachePolicy { write_on_tag: false, write_on_pr: false }
-    }
 }
 
 /// The cache refs of one stage for one ref: read in order, write at most one.
@@ -52,4 +46,314 @@ pub struct CacheRefs {
     pub to: Option<String>,
 }
 
-// pub fn slug(name: &str) -> String  -- GitLab's CI_COMMIT_REF_SLUG (to be written)
+
+/// Length of the short sha used in `sha-<short>` tags and in the slug fallback
+/// (the same 7 characters as `git rev-parse --short` on small repositories).
+pub const SHORT_SHA_LEN: usize = 7;
+
+/// Maximum length of a slug (GitLab: "Maximum length is 63 bytes").
+pub const SLUG_MAX: usize = 63;
+
+/// Maximum length of a Docker tag.
+pub const TAG_MAX: usize = 128;
+
+/// Maximum length of the stage part of a cache tag (`<stage part>-<slug>`): with a slug of at
+/// most [`SLUG_MAX`] characters the whole tag stays within [`TAG_MAX`].
+pub const CACHE_STAGE_MAX: usize = TAG_MAX - 1 - SLUG_MAX;
+
+/// GitLab's `CI_COMMIT_REF_SLUG`, exactly.
+///
+/// GitLab computes it with `Gitlab::Utils.slugify` (gitlab-org/gitlab, `lib/gitlab/utils.rb`,
+/// called from `Ci::HasRef#ref_slug` in `app/models/concerns/ci/has_ref.rb`):
+///
+/// ```ruby
+/// str.downcase.gsub(/[^a-z0-9]/, '-')[0..62].gsub(/(\A-+|-+\z)/, '')
+/// ```
+///
+/// Ruby semantics, reproduced here: `String#downcase` is the full Unicode lower-case mapping
+/// (so `İ` U+0130 becomes `i` + U+0307 and `K` KELVIN SIGN U+212A becomes `k`); the regexp
+/// works on *characters* of the UTF-8 string, so every non-ASCII character becomes exactly
+/// one `-`, never one per byte; `[0..62]` keeps 63 characters, all ASCII by then (so also 63
+/// bytes); leading and trailing `-` are then stripped. No collapsing of `--`.
+///
+/// The result may be empty (`"///"`, `"äöü"`); see [`ref_slug`] for the fallback.
+pub fn slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len().min(SLUG_MAX));
+    'outer: for c in name.chars() {
+        for l in c.to_lowercase() {
+            if out.len() == SLUG_MAX {
+                break 'outer;
+            }
+            out.push(if l.is_ascii_lowercase() || l.is_ascii_digit() { l } else { '-' });
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// The short sha used in tags: the first [`SHORT_SHA_LEN`] characters of `sha`, lower-cased,
+/// or `""` when those are not all hexadecimal digits (no sha known, or garbage).
+pub fn short_sha(sha: &str) -> String {
+    let s: String = sha.chars().take(SHORT_SHA_LEN).collect::<String>().to_ascii_lowercase();
+    if s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        s
+    } else {
+        String::new()
+    }
+}
+
+/// The slug a ref is known by in tags and cache refs: [`slug`] of its name; when that is empty
+/// (the name has no ASCII letter or digit), `sha-<short sha>`; with no usable sha either, `ref`.
+pub fn ref_slug(name: &str, sha: &str) -> String {
+    let s = slug(name);
+    if !s.is_empty() {
+        return s;
+    }
+    let short = short_sha(sha);
+    if short.is_empty() {
+        "ref".to_string()
+    } else {
+        format!("sha-{short}")
+    }
+}
+
+/// The slug of the default branch (its caches are every ref's fallback).
+pub fn default_branch_slug(info: &RefInfo) -> String {
+    let s = slug(&info.default_branch);
+    if s.is_empty() {
+        "main".to_string()
+    } else {
+        s
+    }
+}
+
+/// Whether `tag` is a valid Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= TAG_MAX
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A git tag name made into a Docker tag: every character outside `[A-Za-z0-9_.-]` becomes one
+/// `-` (case is kept), leading `.`/`-` are dropped, the rest is cut to 128 characters.
+/// May be empty.
+pub fn sanitize_tag(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .collect();
+    mapped.trim_start_matches(['.', '-']).chars().take(TAG_MAX).collect()
+}
+
+/// A semantic-version git tag, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SemverTag {
+    pub major: String,
+    pub minor: String,
+    pub patch: String,
+    /// Without the leading `-`.
+    pub pre: Option<String>,
+    /// Without the leading `+`.
+    pub build: Option<String>,
+}
+
+/// Parses `v?MAJOR.MINOR.PATCH[-PRE][+BUILD]`: numbers without leading zeros, PRE and BUILD
+/// dot-separated non-empty identifiers of `[0-9A-Za-z-]`. (The same grammar as the `sed -E`
+/// expression in `templates/shared/ref.sh`.)
+pub fn parse_semver_tag(name: &str) -> Option<SemverTag> {
+    fn num(s: &str) -> Option<&str> {
+        let ok = !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'));
+        ok.then_some(s)
+    }
+    fn idents(s: &str) -> Option<String> {
+        let ok = s
+            .split('.')
+            .all(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        ok.then(|| s.to_string())
+    }
+    let s = name.strip_prefix('v').unwrap_or(name);
+    let (rest, build) = match s.split_once('+') {
+        Some((r, b)) => (r, Some(idents(b)?)),
+        None => (s, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(idents(p)?)),
+        None => (rest, None),
+    };
+    let mut parts = core.split('.');
+    let major = num(parts.next()?)?.to_string();
+    let minor = num(parts.next()?)?.to_string();
+    let patch = num(parts.next()?)?.to_string();
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(SemverTag { major, minor, patch, pre, build })
+}
+
+/// The Docker tags of a semver git tag: `1.2.3`, `1.2`, `1` (only the full version for a
+/// pre-release). Build metadata is kept with `+` turned into `-` (`+` is not valid in a tag).
+pub fn semver_tags(v: &SemverTag) -> Vec<String> {
+    let mut full = format!("{}.{}.{}", v.major, v.minor, v.patch);
+    if let Some(p) = &v.pre {
+        full.push('-');
+        full.push_str(p);
+    }
+    if let Some(b) = &v.build {
+        full.push('-');
+        full.push_str(b);
+    }
+    full.truncate(TAG_MAX);
+    let mut tags = vec![full];
+    if v.pre.is_none() {
+        tags.push(format!("{}.{}", v.major, v.minor));
+        tags.push(v.major.clone());
+    }
+    tags
+}
+
+fn push_unique(tags: &mut Vec<String>, t: String) {
+    if !t.is_empty() && !tags.contains(&t) {
+        tags.push(t);
+    }
+}
+
+/// The tags every built image of this ref gets, in order, without duplicates; every one is a
+/// valid Docker tag.
+///
+/// - branch: `<slug>`, `sha-<short sha>`, and `latest` on the default branch;
+/// - tag: `1.2.3`, `1.2`, `1` for a semver tag (`v` optional; only `1.2.3-rc.1` for a
+///   pre-release), else the tag name made valid ([`sanitize_tag`]);
+/// - PR: `pr-<n>`;
+/// - detached: `sha-<short sha>`.
+///
+/// Whatever would be empty falls back on [`ref_slug`].
+pub fn image_tags(info: &RefInfo) -> Vec<String> {
+    let short = short_sha(&info.sha);
+    let sha_tag = if short.is_empty() { String::new() } else { format!("sha-{short}") };
+    let mut tags = Vec::new();
+    match info.kind {
+        RefKind::Branch => {
+            push_unique(&mut tags, ref_slug(&info.name, &info.sha));
+            push_unique(&mut tags, sha_tag);
+            if info.name == info.default_branch {
+                push_unique(&mut tags, "latest".to_string());
+            }
+        }
+        RefKind::Tag => match parse_semver_tag(&info.name) {
+            Some(v) => semver_tags(&v).into_iter().for_each(|t| push_unique(&mut tags, t)),
+            None => push_unique(&mut tags, sanitize_tag(&info.name)),
+        },
+        RefKind::Pr => {
+            if let Some(n) = info.pr {
+                push_unique(&mut tags, format!("pr-{n}"));
+            }
+        }
+        RefKind::Detached => push_unique(&mut tags, sha_tag),
+    }
+    if tags.is_empty() {
+        tags.push(ref_slug(&info.name, &info.sha));
+    }
+    tags
+}
+
+/// The stage part of a cache tag: the stage name lower-cased with every character outside
+/// `[a-z0-9_.-]` turned into `-`, leading `.`/`-` dropped (empty → `stage`); when longer than
+/// [`CACHE_STAGE_MAX`] it is cut and suffixed with `-` and 8 hex digits of a hash (FNV-1a) of
+/// the stage name, so distinct long names keep distinct cache refs. Depends only on the stage,
+/// so templates can append `-<slug>` computed at run time.
+pub fn cache_stage_part(stage: &str) -> String {
+    let mapped: String = stage
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .collect();
+    let trimmed = mapped.trim_start_matches(['.', '-']);
+    let part = if trimmed.is_empty() { "stage".to_string() } else { trimmed.to_string() };
+    if part.len() <= CACHE_STAGE_MAX {
+        return part;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in stage.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{:08x}", &part[..CACHE_STAGE_MAX - 9], (h >> 32) as u32 ^ h as u32)
+}
+
+/// The cache tag of a stage for a slug: `<stage part>-<slug>` (always ≤ 128 characters
+/// and valid for a slug from [`slug`]/[`ref_slug`]).
+pub fn cache_tag(stage: &str, slug: &str) -> String {
+    format!("{}-{}", cache_stage_part(stage), slug)
+}
+
+/// The cache refs of `stage` for this ref, in `cache_repo` (e.g. `ghcr.io/o/n/cache`).
+///
+/// - branch: read own slug, then the default branch's (once, on the default branch); write own.
+/// - tag: read the default branch's; write none (with `write_on_tag`: read and write own first).
+/// - PR: read the head branch's slug, then the default branch's; write none (with
+///   `write_on_pr`: read and write `pr-<n>` first; never the head branch's slug, which a fork
+///   could name like the default branch).
+/// - detached: read the default branch's; write none.
+///
+/// Every stage has its own refs: one cache export replaces the ref's whole index, so two
+/// targets must never share one.
+pub fn cache_refs(cache_repo: &str, stage: &str, info: &RefInfo, policy: &CachePolicy) -> CacheRefs {
+    let own = ref_slug(&info.name, &info.sha);
+    let default = default_branch_slug(info);
+    let r = |s: &str| format!("{cache_repo}:{}", cache_tag(stage, s));
+    let mut from: Vec<String> = Vec::new();
+    let mut to = None;
+    let add = |from: &mut Vec<String>, s: String| {
+        if !from.contains(&s) {
+            from.push(s);
+        }
+    };
+    match info.kind {
+        RefKind::Branch => {
+            add(&mut from, r(&own));
+            to = Some(r(&own));
+        }
+        RefKind::Tag => {
+            if policy.write_on_tag {
+                add(&mut from, r(&own));
+                to = Some(r(&own));
+            }
+        }
+        RefKind::Pr => {
+            if policy.write_on_pr {
+                let pr = match info.pr {
+                    Some(n) => format!("pr-{n}"),
+                    None => own.clone(),
+                };
+                add(&mut from, r(&pr));
+                to = Some(r(&pr));
+            }
+            add(&mut from, r(&own));
+        }
+        RefKind::Detached => {}
+    }
+    add(&mut from, r(&default));
+    CacheRefs { from, to }
+}
+
+impl RefInfo {
+    /// Builds a consistent `RefInfo` (slug and short sha derived here).
+    pub fn new(kind: RefKind, name: &str, sha: &str, default_branch: &str, pr: Option<u64>) -> RefInfo {
+        RefInfo {
+            name: name.to_string(),
+            kind,
+            slug: ref_slug(name, sha),
+            sha: sha.to_string(),
+            short_sha: short_sha(sha),
+            default_branch: default_branch.to_string(),
+            pr,
+        }
+    }
+}
+
+/// `templates/shared/ref.sh`: the POSIX-sh functions the GitHub, Drone and Woodpecker templates
+/// embed to compute the same slug and tags at run time (`gp_slug`, `gp_tags`, `gp_cache`).
+pub const REF_SH: &str = include_str!("../templates/shared/ref.sh");

@@ -1,0 +1,75 @@
+# gen-pipeline ref helpers: POSIX sh (dash, busybox ash), only printf tr cut sed. Mirrors src/refs.rs.
+# gp_slug NAME [SHA]: GitLab's CI_COMMIT_REF_SLUG; with SHA, empty -> sha-<short sha> (or ref).
+# gp_tags KIND NAME SHA DEFAULT_BRANCH [PR]: image tags, one a line (KIND: branch|tag|pr|detached).
+# gp_cache REPO STAGE_PART KIND NAME SHA DEFAULT_BRANCH [PR [WRITE_ON_TAG WRITE_ON_PR]]: "from REF" lines, then "to REF".
+_gp_K=$(printf '\342\204\252')
+_gp_I=$(printf '\304\260')
+_gp_nl='
+'
+gp_short_sha() {
+  _gp_h=$(printf '%s' "$1" | LC_ALL=C tr '\n' ' ' | LC_ALL=C cut -c1-7 | LC_ALL=C tr A-Z a-z)
+  case $_gp_h in *[!0-9a-f]*) _gp_h= ;; esac
+  printf '%s' "$_gp_h"
+}
+gp_slug() {
+  _gp_s=$(printf '%s' "$1" | LC_ALL=C sed "s/$_gp_K/k/g;s/$_gp_I/i-/g;y/ABCDEFGHIJKLMNOPQRSTUVWXYZ/abcdefghijklmnopqrstuvwxyz/" \
+    | LC_ALL=C tr -d '\200-\277' | LC_ALL=C tr -c 'a-z0-9' '-' | LC_ALL=C sed 's/^\(.\{63\}\).*/\1/;s/^-*//;s/-*$//')
+  if [ -z "$_gp_s" ] && [ $# -gt 1 ]; then
+    _gp_s=$(gp_short_sha "$2")
+    if [ -n "$_gp_s" ]; then _gp_s=sha-$_gp_s; else _gp_s=ref; fi
+  fi
+  printf '%s\n' "$_gp_s"
+}
+_gp_add() {
+  [ -n "$1" ] || return 0
+  case "$_gp_nl$_gp_t" in *"$_gp_nl$1$_gp_nl"*) return 0 ;; esac
+  _gp_t="$_gp_t$1$_gp_nl"
+}
+gp_tags() {
+  _gp_t=
+  _gp_st=$(gp_short_sha "$3")
+  [ -z "$_gp_st" ] || _gp_st=sha-$_gp_st
+  case $1 in
+  branch)
+    _gp_add "$(gp_slug "$2" "$3")"
+    _gp_add "$_gp_st"
+    [ "$2" != "$4" ] || _gp_add latest ;;
+  tag)
+    _gp_v=$(printf '%s' "$2" | LC_ALL=C tr '\n' ' ' | LC_ALL=C sed -nE \
+      's/^v?(((0|[1-9][0-9]*)\.(0|[1-9][0-9]*))\.(0|[1-9][0-9]*))(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/\1\6\8 \2 \3 \6/p')
+    if [ -n "$_gp_v" ]; then
+      _gp_f=${_gp_v%% *}; _gp_v=${_gp_v#* }
+      _gp_f=$(printf '%s\n' "$_gp_f" | LC_ALL=C tr + - | LC_ALL=C cut -c1-128)
+      _gp_add "$_gp_f"
+      if [ -z "${_gp_v#* * }" ]; then _gp_add "${_gp_v%% *}"; _gp_v=${_gp_v#* }; _gp_add "${_gp_v%% *}"; fi
+    else
+      _gp_add "$(printf '%s' "$2" | LC_ALL=C tr -d '\200-\277' | LC_ALL=C tr -c 'A-Za-z0-9_.-' '-' \
+        | LC_ALL=C sed 's/^[.-]*//' | LC_ALL=C cut -c1-128)"
+    fi ;;
+  pr)
+    case $5 in '' | *[!0-9]*) ;; *) _gp_add "pr-$5" ;; esac ;;
+  detached)
+    _gp_add "$_gp_st" ;;
+  esac
+  [ -n "$_gp_t" ] || _gp_add "$(gp_slug "$2" "$3")"
+  printf '%s' "$_gp_t"
+}
+gp_cache() {
+  _gp_own=$(gp_slug "$4" "$5")
+  _gp_def=$(gp_slug "$6")
+  [ -n "$_gp_def" ] || _gp_def=main
+  _gp_t=; _gp_to=
+  case $3 in
+  branch) _gp_to=$_gp_own ;;
+  tag) [ "$8" != true ] || _gp_to=$_gp_own ;;
+  pr)
+    if [ "$9" = true ]; then
+      case $7 in '' | *[!0-9]*) _gp_to=$_gp_own ;; *) _gp_to=pr-$7 ;; esac
+    fi ;;
+  esac
+  [ -z "$_gp_to" ] || _gp_add "from $1:$2-$_gp_to"
+  [ "$3" != pr ] || _gp_add "from $1:$2-$_gp_own"
+  _gp_add "from $1:$2-$_gp_def"
+  [ -z "$_gp_to" ] || _gp_add "to $1:$2-$_gp_to"
+  printf '%s' "$_gp_t"
+}
