@@ -6,6 +6,7 @@
 
 pub mod diag;
 pub mod dockerfile;
+pub mod format;
 pub mod git;
 pub mod graph;
 pub mod plan;

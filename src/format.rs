@@ -1,0 +1,170 @@
+//! Output of `gen-pipeline plan`: text, JSON, Mermaid and Graphviz renderings of the stage graph.
+//!
+//! The JSON document is built from serde structs ([`PlanDoc`]) so later keys (`ref`, `jobs`)
+//! can be added as fields without changing the existing ones.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::graph::{EdgeKind, EdgeTarget, StageGraph};
+
+/// The `--format json` document. Field order is the key order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanDoc {
+    pub stages: Vec<StageDoc>,
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageDoc {
+    pub index: usize,
+    pub name: Option<String>,
+    pub base: String,
+    pub depends_on: Vec<usize>,
+    pub line: usize,
+}
+
+impl PlanDoc {
+    pub fn from_graph(g: &StageGraph) -> Self {
+        PlanDoc {
+            stages: g
+                .stages
+                .iter()
+                .map(|s| StageDoc {
+                    index: s.index,
+                    name: s.name.clone(),
+                    base: s.base.clone(),
+                    depends_on: s.depends_on.clone(),
+                    line: s.line,
+                })
+                .collect(),
+            images: g.images.clone(),
+        }
+    }
+}
+
+/// Pretty JSON with a trailing newline.
+pub fn json(g: &StageGraph) -> String {
+    let mut s = serde_json::to_string_pretty(&PlanDoc::from_graph(g)).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}
+
+/// One line per stage: index, name, base, what it needs.
+pub fn text(g: &StageGraph) -> String {
+    let mut out = String::new();
+    let width = g.stages.iter().map(|s| s.label().len()).max().unwrap_or(0);
+    for s in &g.stages {
+        let needs = if s.depends_on.is_empty() {
+            "-".to_string()
+        } else {
+            s.depends_on.iter().map(|&d| g.stages[d].label()).collect::<Vec<_>>().join(", ")
+        };
+        let _ = writeln!(out, "{:>3}  {:<width$}  line {:<5} FROM {}  needs: {}", s.index, s.label(), s.line, s.base, needs);
+    }
+    if !g.images.is_empty() {
+        let _ = writeln!(out, "images: {}", g.images.join(", "));
+    }
+    out
+}
+
+/// Edges as (source node, target stage, labels), deduplicated, in a stable order.
+/// Source nodes: `Ok(stage index)` or `Err(image index in g.images)`.
+fn edges(g: &StageGraph) -> Vec<(Result<usize, usize>, usize, String)> {
+    let mut out: Vec<(Result<usize, usize>, usize, Vec<EdgeKind>)> = Vec::new();
+    for s in &g.stages {
+        for e in &s.edges {
+            let src = match &e.target {
+                EdgeTarget::Stage(j) => Ok(*j),
+                EdgeTarget::Image(img) => match g.images.binary_search(img) {
+                    Ok(k) => Err(k),
+                    Err(_) => continue,
+                },
+            };
+            match out.iter_mut().find(|(a, b, _)| *a == src && *b == s.index) {
+                Some((_, _, kinds)) => {
+                    if !kinds.contains(&e.kind) {
+                        kinds.push(e.kind);
+                    }
+                }
+                None => out.push((src, s.index, vec![e.kind])),
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(a, b, mut kinds)| {
+            kinds.sort_by_key(|k| kind_rank(*k));
+            let label = kinds.iter().map(|k| kind_label(*k)).collect::<Vec<_>>().join(", ");
+            (a, b, label)
+        })
+        .collect()
+}
+
+fn kind_rank(k: EdgeKind) -> u8 {
+    match k {
+        EdgeKind::From => 0,
+        EdgeKind::Copy => 1,
+        EdgeKind::Mount => 2,
+    }
+}
+
+fn kind_label(k: EdgeKind) -> &'static str {
+    match k {
+        EdgeKind::From => "FROM",
+        EdgeKind::Copy => "COPY",
+        EdgeKind::Mount => "mount",
+    }
+}
+
+fn mermaid_text(s: &str) -> String {
+    s.replace('"', "#quot;")
+}
+
+/// A Mermaid flowchart: stages as boxes, external images as stadium nodes.
+pub fn mermaid(g: &StageGraph) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for (k, img) in g.images.iter().enumerate() {
+        let _ = writeln!(out, "    img{k}([\"{}\"])", mermaid_text(img));
+    }
+    for s in &g.stages {
+        let _ = writeln!(out, "    s{}[\"{}\"]", s.index, mermaid_text(&s.label()));
+    }
+    for (src, dst, label) in edges(g) {
+        let from = match src {
+            Ok(j) => format!("s{j}"),
+            Err(k) => format!("img{k}"),
+        };
+        let _ = writeln!(out, "    {from} -->|{label}| s{dst}");
+    }
+    if !g.images.is_empty() {
+        let ids: Vec<String> = (0..g.images.len()).map(|k| format!("img{k}")).collect();
+        let _ = writeln!(out, "    classDef image fill:#eef,stroke:#88a,stroke-dasharray: 4 2");
+        let _ = writeln!(out, "    class {} image", ids.join(","));
+    }
+    out
+}
+
+fn dot_text(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A Graphviz digraph: stages as boxes, external images as dashed ellipses.
+pub fn dot(g: &StageGraph) -> String {
+    let mut out = String::from("digraph stages {\n    rankdir=LR;\n    node [shape=box, fontname=\"monospace\"];\n");
+    for (k, img) in g.images.iter().enumerate() {
+        let _ = writeln!(out, "    img{k} [label=\"{}\", shape=ellipse, style=dashed];", dot_text(img));
+    }
+    for s in &g.stages {
+        let _ = writeln!(out, "    s{} [label=\"{}\"];", s.index, dot_text(&s.label()));
+    }
+    for (src, dst, label) in edges(g) {
+        let from = match src {
+            Ok(j) => format!("s{j}"),
+            Err(k) => format!("img{k}"),
+        };
+        let _ = writeln!(out, "    {from} -> s{dst} [label=\"{label}\"];");
+    }
+    out.push_str("}\n");
+    out
+}
