@@ -2,8 +2,55 @@
 //!
 //! OWNER: parser work (issue 2). The public types below are the contract the graph
 //! builder codes against; extend them, don't rename them.
+//!
+//! The parse mirrors BuildKit's `parser.Parse` line by line: parser directives, escape
+//! token and line continuations (comments and empty lines inside a continuation are
+//! skipped), `splitCommand`/`extractBuilderFlags`, the per-instruction line parsers
+//! (`parseMaybeJSON`, `parseNameVal`, ...), heredocs on RUN/COPY/ADD, and `Node.Dump()`.
+//! Like BuildKit, unknown instructions are *not* a parse error (see
+//! [`Instruction::is_known`]); the graph builder rejects them with a suggestion.
+//!
+//! Known, deliberate differences from BuildKit (all on pathological input): ONBUILD may
+//! nest at most [`MAX_ONBUILD_DEPTH`] levels, `${...}` nesting in heredoc lines is bounded,
+//! and bytes that BuildKit's byte-wise scanners split out of a multi-byte character are
+//! replaced by U+FFFD instead of being kept as invalid UTF-8.
+
+mod gocompat;
+mod json;
+mod shell;
 
 use crate::diag::{Diagnostic, Span};
+
+pub use gocompat::quote as go_quote;
+
+/// Instructions BuildKit's parser dispatches (lower-case).
+pub const KNOWN_INSTRUCTIONS: &[&str] = &[
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+];
+
+/// Longest physical line BuildKit's scanner accepts (`bufio.MaxScanTokenSize - 1`).
+pub const MAX_LINE_BYTES: usize = 65535;
+
+/// How deep `ONBUILD ONBUILD ...` may nest before we refuse (BuildKit rejects any
+/// chaining later, in dockerfile2llb).
+pub const MAX_ONBUILD_DEPTH: usize = 8;
 
 /// One parsed Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -27,6 +74,7 @@ pub struct Instruction {
     /// Argument nodes exactly as BuildKit's dump prints them (see the conformance results):
     /// exec form: each JSON element; shell form: one string; FROM: `["img", "AS", "name"]`;
     /// ENV/LABEL: key, value, separator triplets; ONBUILD: empty, with `sub` set.
+    /// Unknown instructions get BuildKit's single empty argument.
     pub args: Vec<String>,
     /// True when the arguments were in JSON (exec) form.
     pub json: bool,
@@ -40,14 +88,31 @@ pub struct Instruction {
     pub heredocs: Vec<Heredoc>,
     /// ONBUILD's nested instruction.
     pub sub: Option<Box<Instruction>>,
+    /// Where each flag (its leading `--`) starts; parallel to `flags`.
+    pub flag_spans: Vec<Span>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heredoc {
     pub name: String,
+    /// The body exactly as written (line endings kept, tabs not yet chomped).
     pub content: String,
     pub expand: bool,
     pub chomp: bool,
+}
+
+impl Heredoc {
+    /// The body as it will be used: leading tabs removed from every line for `<<-`.
+    pub fn effective_content(&self) -> String {
+        if !self.chomp {
+            return self.content.clone();
+        }
+        let mut out = String::with_capacity(self.content.len());
+        for line in self.content.split_inclusive('\n') {
+            out.push_str(line.trim_start_matches('\t'));
+        }
+        out
+    }
 }
 
 /// A parse error; renders like every other diagnostic.
@@ -57,14 +122,697 @@ pub struct ParseError {
     pub diag: Diagnostic,
 }
 
-/// Parse a Dockerfile's text.
-pub fn parse(_source: &str) -> Result<Dockerfile, ParseError> {
-    Err(ParseError { diag: Diagnostic::new(Span { line: 1, col: 1 }, "parser not implemented yet") })
+impl ParseError {
+    fn at(line: usize, col: usize, msg: impl Into<String>) -> Self {
+        ParseError { diag: Diagnostic::new(Span { line, col }, msg) }
+    }
+}
+
+impl Instruction {
+    /// Whether BuildKit knows this instruction.
+    pub fn is_known(&self) -> bool {
+        KNOWN_INSTRUCTIONS.contains(&self.keyword.as_str())
+    }
+
+    /// For an unknown instruction, the closest known keyword (upper-case), if any.
+    pub fn suggestion(&self) -> Option<String> {
+        if self.is_known() {
+            return None;
+        }
+        crate::diag::suggest(&self.keyword, KNOWN_INSTRUCTIONS.iter().copied()).map(|s| s.to_ascii_uppercase())
+    }
+
+    /// The value of the first flag `--name` / `--name=value` (`Some("")` for a bare flag).
+    pub fn flag(&self, name: &str) -> Option<&str> {
+        self.flags.iter().find_map(|f| {
+            let rest = f.strip_prefix("--")?.strip_prefix(name)?;
+            if rest.is_empty() {
+                Some("")
+            } else {
+                rest.strip_prefix('=')
+            }
+        })
+    }
+
+    /// BuildKit's `Node.Dump()` of this instruction (without the outer parentheses).
+    pub fn dump(&self) -> String {
+        let mut s = String::with_capacity(self.keyword.len() + self.original.len() + 8);
+        s.push_str(&self.keyword);
+        if !self.flags.is_empty() {
+            s.push_str(" [");
+            for (i, f) in self.flags.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                gocompat::quote_into(&mut s, f);
+            }
+            s.push(']');
+        }
+        for a in &self.args {
+            s.push(' ');
+            gocompat::quote_into(&mut s, a);
+        }
+        if let Some(sub) = &self.sub {
+            s.push_str(" (");
+            s.push_str(&sub.dump());
+            s.push(')');
+        }
+        let t = s.trim();
+        if t.len() == s.len() {
+            s
+        } else {
+            t.to_owned()
+        }
+    }
 }
 
 impl Dockerfile {
     /// BuildKit's `Node.Dump()` of the whole file, one instruction per line.
     pub fn dump(&self) -> String {
-        String::new()
+        let mut out = String::new();
+        for ins in &self.instructions {
+            out.push('(');
+            out.push_str(&ins.dump());
+            out.push_str(")\n");
+        }
+        out.trim().to_owned()
+    }
+}
+
+/// Physical lines with their terminators, counting line numbers and enforcing BuildKit's
+/// line length limit.
+struct Lines<'a> {
+    src: &'a str,
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn next(&mut self) -> Result<Option<&'a str>, ParseError> {
+        if self.pos >= self.src.len() {
+            return Ok(None);
+        }
+        let rest = &self.src[self.pos..];
+        let (content, total) = match rest.find('\n') {
+            Some(i) => (i, i + 1),
+            None => (rest.len(), rest.len()),
+        };
+        self.line += 1;
+        if content > MAX_LINE_BYTES {
+            return Err(ParseError::at(
+                self.line,
+                1,
+                format!("dockerfile line greater than max allowed size of {MAX_LINE_BYTES}"),
+            ));
+        }
+        self.pos += total;
+        Ok(Some(&rest[..total]))
+    }
+}
+
+/// A piece of the joined instruction text and where it came from.
+struct Chunk {
+    off: usize,
+    line: usize,
+    col: usize,
+}
+
+struct Ctx<'a> {
+    esc: u8,
+    buf: &'a [u8],
+    chunks: &'a [Chunk],
+    fallback: Span,
+}
+
+impl Ctx<'_> {
+    /// Source position of byte `off` of the joined instruction text.
+    fn locate(&self, off: usize) -> Span {
+        let idx = self.chunks.partition_point(|c| c.off <= off);
+        if idx == 0 {
+            return self.fallback;
+        }
+        let c = &self.chunks[idx - 1];
+        let end = off.min(self.buf.len());
+        let chars = self.buf[c.off.min(end)..end].iter().filter(|&&b| (b & 0xc0) != 0x80).count();
+        Span { line: c.line, col: c.col + chars }
+    }
+}
+
+fn trim_newline(s: &str) -> &str {
+    s.trim_end_matches(['\r', '\n'])
+}
+
+fn is_comment(s: &str) -> bool {
+    s.trim_start().starts_with('#')
+}
+
+/// BuildKit's `lineContinuationRegex`: returns the line without the continuation token and
+/// whether the line continues.
+fn trim_continuation(line: &str, esc: char) -> (&str, bool) {
+    let t = line.trim_end_matches([' ', '\t']);
+    if let Some(before) = t.strip_suffix(esc) {
+        if before.is_empty() || !before.ends_with(esc) {
+            return (before, true);
+        }
+    }
+    (line, false)
+}
+
+/// `^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` on the text after `#`.
+fn directive_match(s: &str) -> Option<(&str, &str)> {
+    let is_re_s = |c: char| matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ');
+    let b = s.as_bytes();
+    if !b.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    let klen = b.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    let key = &s[..klen];
+    let r = s[klen..].trim_start_matches(is_re_s).strip_prefix('=')?;
+    let v = r.trim_start_matches(is_re_s);
+    if !v.is_empty() {
+        return Some((key, v.trim_end_matches(is_re_s)));
+    }
+    // All whitespace: the lazy `.+?` takes the last character.
+    let last = r.chars().next_back()?;
+    Some((key, &r[r.len() - last.len_utf8()..]))
+}
+
+/// Parse a Dockerfile's text.
+pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
+    let src = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let mut lines = Lines { src, pos: 0, line: 0 };
+    let mut df = Dockerfile { escape: '\\', ..Default::default() };
+    let mut directives_done = false;
+    let mut buf = String::new();
+    let mut chunks: Vec<Chunk> = Vec::new();
+
+    while let Some(raw) = lines.next()? {
+        let line_no = lines.line;
+        let t = trim_newline(raw);
+        let t_left = t.trim_start();
+        let lead_chars = if t_left.len() == t.len() { 0 } else { t[..t.len() - t_left.len()].chars().count() };
+        let col = lead_chars + 1;
+
+        if !directives_done {
+            match t_left.strip_prefix('#').and_then(|c| directive_match(c.trim_start())) {
+                Some((k, v)) if matches!(k.to_ascii_lowercase().as_str(), "syntax" | "escape" | "check") => {
+                    let k = k.to_ascii_lowercase();
+                    if df.directives.iter().any(|(seen, _)| *seen == k) {
+                        return Err(ParseError::at(line_no, col, format!("only one {k} parser directive can be used")));
+                    }
+                    if k == "escape" {
+                        match v {
+                            "`" => df.escape = '`',
+                            "\\" => df.escape = '\\',
+                            _ => {
+                                return Err(ParseError::at(
+                                    line_no,
+                                    col,
+                                    format!("invalid escape token '{v}' does not match ` or \\"),
+                                ))
+                            }
+                        }
+                    }
+                    df.directives.push((k, v.to_owned()));
+                }
+                _ => directives_done = true,
+            }
+        }
+        if t_left.starts_with('#') {
+            continue;
+        }
+
+        let esc = df.escape;
+        let (first, mut cont) = trim_continuation(t_left, esc);
+        if !cont && first.is_empty() {
+            continue;
+        }
+        let start_line = line_no;
+        buf.clear();
+        chunks.clear();
+        if !first.is_empty() {
+            chunks.push(Chunk { off: 0, line: line_no, col });
+            buf.push_str(first);
+        }
+        let mut empty_cont: Option<usize> = None;
+        while cont {
+            let Some(raw) = lines.next()? else { break };
+            if is_comment(raw) {
+                continue;
+            }
+            let t = trim_newline(raw);
+            if t.trim_start().is_empty() {
+                empty_cont.get_or_insert(lines.line);
+                continue;
+            }
+            let (piece, c) = trim_continuation(t, esc);
+            cont = c;
+            if !piece.is_empty() {
+                chunks.push(Chunk { off: buf.len(), line: lines.line, col: 1 });
+                buf.push_str(piece);
+            }
+        }
+        if let Some(l) = empty_cont {
+            df.warnings.push(
+                Diagnostic::new(Span { line: l, col: 1 }, "empty continuation line")
+                    .with_help("BuildKit warns that empty continuation lines will become errors in a future release"),
+            );
+        }
+
+        let ctx = Ctx { esc: esc as u8, buf: buf.as_bytes(), chunks: &chunks, fallback: Span { line: start_line, col } };
+        let mut ins = new_node(&ctx, buf.as_bytes(), 0, 0).map_err(|m| {
+            let span = ctx.locate(gocompat::trim_left_len(buf.as_bytes()));
+            ParseError { diag: Diagnostic::new(span, m) }
+        })?;
+
+        let target = match (&ins.keyword[..], &ins.sub) {
+            ("onbuild", Some(sub)) => sub,
+            _ => &ins,
+        };
+        if matches!(&target.keyword[..], "add" | "copy" | "run") && !target.json && buf.contains("<<") {
+            let docs = shell::heredocs_from_line(&buf)
+                .map_err(|m| ParseError { diag: Diagnostic::new(ins.span, m) })?;
+            for mut doc in docs {
+                let mut terminated = false;
+                let mut content = String::new();
+                while let Some(raw) = lines.next()? {
+                    let mut cand = trim_newline(raw);
+                    if doc.chomp {
+                        cand = cand.trim_start_matches('\t');
+                    }
+                    if cand == doc.name {
+                        terminated = true;
+                        break;
+                    }
+                    content.push_str(raw);
+                }
+                if !terminated {
+                    return Err(ParseError {
+                        diag: Diagnostic::new(ins.span, format!("unterminated heredoc `{}`", doc.name))
+                            .with_help(format!("end the heredoc with a line containing only `{}`", doc.name)),
+                    });
+                }
+                doc.content = content;
+                ins.heredocs.push(doc);
+            }
+        }
+        ins.end_line = lines.line;
+        if let Some(sub) = ins.sub.as_deref_mut() {
+            set_end_line(sub, lines.line);
+        }
+        df.instructions.push(ins);
+    }
+
+    if df.instructions.is_empty() {
+        return Err(ParseError::at(1, 1, "file with no instructions"));
+    }
+    Ok(df)
+}
+
+fn set_end_line(ins: &mut Instruction, end: usize) {
+    ins.end_line = end;
+    if let Some(sub) = ins.sub.as_deref_mut() {
+        set_end_line(sub, end);
+    }
+}
+
+/// BuildKit's `newNodeFromLine`: split off the command and flags and dispatch the rest.
+/// `base` is the offset of `line` within the joined instruction text.
+fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Instruction, String> {
+    let (ts, te) = gocompat::trim_space_range(line);
+    let t = &line[ts..te];
+    let cmd_end = t.iter().position(|&b| gocompat::is_re_ws(b)).unwrap_or(t.len());
+    let cmd = &t[..cmd_end];
+    let mut flags = Vec::new();
+    let mut flag_spans = Vec::new();
+    let mut args_raw: &[u8] = &[];
+    let mut args_off = base + te;
+    if cmd_end < t.len() {
+        let mut rs = cmd_end;
+        while rs < t.len() && gocompat::is_re_ws(t[rs]) {
+            rs += 1;
+        }
+        let (rest_off, found) = extract_flags(&t[rs..], ctx.esc);
+        for (f, off) in found {
+            flags.push(f);
+            flag_spans.push(ctx.locate(base + ts + rs + off));
+        }
+        let after = &t[rs + rest_off..];
+        let (as_, ae) = gocompat::trim_space_range(after);
+        args_raw = &after[as_..ae];
+        args_off = base + ts + rs + rest_off + as_;
+    }
+    let keyword = gocompat::to_lower(&gocompat::lossy(cmd));
+    let mut sub = None;
+    let mut json = false;
+    let args: Vec<String> = match keyword.as_str() {
+        "add" | "copy" | "volume" => match json::parse_string_array(args_raw) {
+            json::JsonArray::Strings(v) => {
+                json = true;
+                v
+            }
+            json::JsonArray::NotStrings => return Err(NOT_STRING_ARRAY.into()),
+            json::JsonArray::Invalid => ws_delimited(args_raw),
+        },
+        "cmd" | "entrypoint" | "run" | "shell" => {
+            let (v, j) = maybe_json(args_raw)?;
+            json = j;
+            v
+        }
+        "arg" => parse_words(args_raw, ctx.esc as char),
+        "env" => name_val(args_raw, "ENV", ctx.esc as char)?,
+        "label" => name_val(args_raw, "LABEL", ctx.esc as char)?,
+        "expose" | "from" => ws_delimited(args_raw),
+        "healthcheck" => {
+            let (v, j) = health(args_raw)?;
+            json = j;
+            v
+        }
+        "maintainer" | "stopsignal" | "user" | "workdir" => {
+            if args_raw.is_empty() {
+                Vec::new()
+            } else {
+                vec![gocompat::lossy(args_raw)]
+            }
+        }
+        "onbuild" => {
+            if !args_raw.is_empty() {
+                if depth >= MAX_ONBUILD_DEPTH {
+                    return Err(format!("ONBUILD nested more than {MAX_ONBUILD_DEPTH} levels deep"));
+                }
+                sub = Some(Box::new(new_node(ctx, args_raw, args_off, depth + 1)?));
+            }
+            Vec::new()
+        }
+        _ => vec![String::new()],
+    };
+    Ok(Instruction {
+        keyword,
+        flags,
+        args,
+        json,
+        original: gocompat::lossy(line),
+        span: ctx.locate(base + ts),
+        end_line: 0,
+        heredocs: Vec::new(),
+        sub,
+        flag_spans,
+    })
+}
+
+const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
+
+/// `parseMaybeJSON`.
+fn maybe_json(rest: &[u8]) -> Result<(Vec<String>, bool), String> {
+    if rest.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    match json::parse_string_array(rest) {
+        json::JsonArray::Strings(v) => Ok((v, true)),
+        json::JsonArray::NotStrings => Err(NOT_STRING_ARRAY.into()),
+        json::JsonArray::Invalid => Ok((vec![gocompat::lossy(rest)], false)),
+    }
+}
+
+/// `parseStringsWhitespaceDelimited`.
+fn ws_delimited(rest: &[u8]) -> Vec<String> {
+    if rest.is_empty() {
+        return Vec::new();
+    }
+    gocompat::split_re_ws(rest, -1).into_iter().map(gocompat::lossy).collect()
+}
+
+/// `parseHealthConfig` (byte-wise, like BuildKit).
+fn health(rest: &[u8]) -> Result<(Vec<String>, bool), String> {
+    let sep = rest.iter().position(|&b| gocompat::is_space_latin1(b)).unwrap_or(rest.len());
+    if sep == 0 {
+        return Ok((Vec::new(), false));
+    }
+    let next = sep + rest[sep..].iter().take_while(|&&b| gocompat::is_space_latin1(b)).count();
+    let (cmd, json) = maybe_json(&rest[next..])?;
+    let mut out = Vec::with_capacity(cmd.len() + 1);
+    out.push(gocompat::lossy(&rest[..sep]));
+    out.extend(cmd);
+    Ok((out, json))
+}
+
+/// `parseNameVal` for ENV and LABEL.
+fn name_val(rest: &[u8], key: &str, esc: char) -> Result<Vec<String>, String> {
+    let words = parse_words(rest, esc);
+    let Some(first) = words.first() else { return Ok(Vec::new()) };
+    if !first.contains('=') {
+        let parts = gocompat::split_re_ws(rest, 2);
+        if parts.len() < 2 {
+            return Err(format!("{key} must have two arguments"));
+        }
+        return Ok(vec![gocompat::lossy(parts[0]), gocompat::lossy(parts[1]), String::new()]);
+    }
+    let mut out = Vec::with_capacity(words.len() * 3);
+    for w in words {
+        let Some((k, v)) = w.split_once('=') else {
+            return Err(format!(
+                "Syntax error - can't find = in {}. Must be of the form: name=value",
+                gocompat::quote(&w)
+            ));
+        };
+        out.push(k.to_owned());
+        out.push(v.to_owned());
+        out.push("=".to_owned());
+    }
+    Ok(out)
+}
+
+/// `parseWords`: whitespace-separated words, quotes and escapes kept.
+fn parse_words(rest: &[u8], esc: char) -> Vec<String> {
+    #[derive(PartialEq)]
+    enum Phase {
+        Spaces,
+        Word,
+        Quote,
+    }
+    let mut words = Vec::new();
+    let mut phase = Phase::Spaces;
+    let mut quote = '\0';
+    let mut blank_ok = false;
+    let mut sb = String::new();
+    let n = rest.len();
+    let mut pos = 0usize;
+    let mut ch = '\0';
+    let mut w = 0usize;
+    while pos <= n {
+        if pos != n {
+            (ch, w) = gocompat::decode_rune(&rest[pos..]);
+        }
+        if phase == Phase::Spaces {
+            if pos == n {
+                break;
+            }
+            if gocompat::is_space(ch) {
+                pos += w;
+                continue;
+            }
+            phase = Phase::Word;
+        }
+        if pos == n {
+            if blank_ok || !sb.is_empty() {
+                words.push(std::mem::take(&mut sb));
+            }
+            break;
+        }
+        if phase == Phase::Word {
+            if gocompat::is_space(ch) {
+                phase = Phase::Spaces;
+                if blank_ok || !sb.is_empty() {
+                    words.push(std::mem::take(&mut sb));
+                }
+                sb.clear();
+                blank_ok = false;
+                pos += w;
+                continue;
+            }
+            if ch == '\'' || ch == '"' {
+                quote = ch;
+                blank_ok = true;
+                phase = Phase::Quote;
+            }
+            if ch == esc {
+                if pos + w == n {
+                    pos += w;
+                    continue;
+                }
+                sb.push(ch);
+                pos += w;
+                (ch, w) = gocompat::decode_rune(&rest[pos..]);
+            }
+            sb.push(ch);
+            pos += w;
+            continue;
+        }
+        // Phase::Quote
+        if ch == quote {
+            phase = Phase::Word;
+        }
+        if ch == esc && quote != '\'' {
+            if pos + w == n {
+                phase = Phase::Word;
+                pos += w;
+                continue;
+            }
+            pos += w;
+            sb.push(ch);
+            (ch, w) = gocompat::decode_rune(&rest[pos..]);
+        }
+        sb.push(ch);
+        pos += w;
+    }
+    words
+}
+
+/// `extractBuilderFlags`: leading `--flag[=value]` words, scanned byte by byte like
+/// BuildKit (non-ASCII bytes become Latin-1 runes). Returns the offset where the
+/// arguments start and each flag with its offset.
+fn extract_flags(line: &[u8], esc: u8) -> (usize, Vec<(String, usize)>) {
+    #[derive(PartialEq)]
+    enum Phase {
+        Spaces,
+        Word,
+        Quote,
+    }
+    let n = line.len();
+    let mut words = Vec::new();
+    let mut phase = Phase::Spaces;
+    let mut sb = String::new();
+    let mut quote = 0u8;
+    let mut blank_ok = false;
+    let mut start = 0usize;
+    let mut ch = 0u8;
+    let mut pos = 0usize;
+    while pos <= n {
+        if pos != n {
+            ch = line[pos];
+        }
+        if phase == Phase::Spaces {
+            if pos == n {
+                break;
+            }
+            if gocompat::is_space_latin1(ch) {
+                pos += 1;
+                continue;
+            }
+            if ch != b'-' || pos + 1 == n || line[pos + 1] != b'-' {
+                return (pos, words);
+            }
+            phase = Phase::Word;
+            start = pos;
+        }
+        if pos == n {
+            if sb != "--" && (blank_ok || !sb.is_empty()) {
+                words.push((std::mem::take(&mut sb), start));
+            }
+            break;
+        }
+        if phase == Phase::Word {
+            if gocompat::is_space_latin1(ch) {
+                phase = Phase::Spaces;
+                if sb == "--" {
+                    return (pos, words);
+                }
+                if blank_ok || !sb.is_empty() {
+                    words.push((std::mem::take(&mut sb), start));
+                }
+                sb.clear();
+                blank_ok = false;
+                pos += 1;
+                continue;
+            }
+            if ch == b'\'' || ch == b'"' {
+                quote = ch;
+                blank_ok = true;
+                phase = Phase::Quote;
+                pos += 1;
+                continue;
+            }
+            if ch == esc {
+                if pos + 1 == n {
+                    pos += 1;
+                    continue;
+                }
+                pos += 1;
+                ch = line[pos];
+            }
+            sb.push(ch as char);
+            pos += 1;
+            continue;
+        }
+        // Phase::Quote
+        if ch == quote {
+            phase = Phase::Word;
+            pos += 1;
+            continue;
+        }
+        if ch == esc {
+            if pos + 1 == n {
+                phase = Phase::Word;
+                pos += 1;
+                continue;
+            }
+            pos += 1;
+            ch = line[pos];
+        }
+        sb.push(ch as char);
+        pos += 1;
+    }
+    (n, words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_like_buildkit() {
+        let w = |s: &str| parse_words(s.as_bytes(), '\\');
+        assert_eq!(w("foo"), ["foo"]);
+        assert_eq!(w("foo bar"), ["foo", "bar"]);
+        assert_eq!(w("foo\\ bar"), ["foo\\ bar"]);
+        assert_eq!(w("foo=bar"), ["foo=bar"]);
+        assert_eq!(w("foo bar 'abc xyz'"), ["foo", "bar", "'abc xyz'"]);
+        assert_eq!(w("foo bar \"abc xyz\""), ["foo", "bar", "\"abc xyz\""]);
+        assert_eq!(w("àöû"), ["àöû"]);
+        assert_eq!(w("föo bàr \"âbc xÿz\""), ["föo", "bàr", "\"âbc xÿz\""]);
+    }
+
+    #[test]
+    fn flags_like_buildkit() {
+        let f = |s: &str| {
+            let (off, w) = extract_flags(s.as_bytes(), b'\\');
+            (s[off..].to_owned(), w.into_iter().map(|(f, _)| f).collect::<Vec<_>>())
+        };
+        assert_eq!(f("--a=1 --b x y"), ("x y".into(), vec!["--a=1".to_owned(), "--b".into()]));
+        assert_eq!(f("--a -- --b"), (" --b".into(), vec!["--a".to_owned()]));
+        assert_eq!(f("--a=\"x y\" z"), ("z".into(), vec!["--a=x y".to_owned()]));
+        assert_eq!(f("-x"), ("-x".into(), vec![]));
+        assert_eq!(f("--"), ("".into(), vec![]));
+    }
+
+    #[test]
+    fn continuation_regex() {
+        assert_eq!(trim_continuation("a \\", '\\'), ("a ", true));
+        assert_eq!(trim_continuation("a\\  \t", '\\'), ("a", true));
+        assert_eq!(trim_continuation("\\ ", '\\'), ("", true));
+        assert_eq!(trim_continuation("a\\\\", '\\'), ("a\\\\", false));
+        assert_eq!(trim_continuation("a`", '`'), ("a", true));
+        assert_eq!(trim_continuation("a\\", '`'), ("a\\", false));
+    }
+
+    #[test]
+    fn directive_regex() {
+        assert_eq!(directive_match("escape=`"), Some(("escape", "`")));
+        assert_eq!(directive_match("escape = ` "), Some(("escape", "`")));
+        assert_eq!(directive_match("escape=  "), Some(("escape", " ")));
+        assert_eq!(directive_match("escape="), None);
+        assert_eq!(directive_match("check=skip=all"), Some(("check", "skip=all")));
+        assert_eq!(directive_match("Comment here"), None);
+        assert_eq!(directive_match("1x=2"), None);
     }
 }
