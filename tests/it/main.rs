@@ -1,3 +1,5 @@
 //! The one integration-test binary (`cargo test --test it`). One module per area.
 mod tools;
 mod infra;
+mod conformance;
+mod parser;
