@@ -1,1 +1,642 @@
-//! The CI-agnostic build plan. OWNER: planner (issue 4).
+//! The CI-agnostic build plan: which stages get their own job, what each job needs, which
+//! upstream images it receives by digest, and how it is tagged and cached.
+//!
+//! Every decision about the pipeline is taken here, once. Renderers only reshape a [`Plan`]
+//! for their template; templates only loop and branch over it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::diag::suggest;
+use crate::graph::StageGraph;
+use crate::refs::{self, CachePolicy, CacheRefs, RefInfo};
+
+/// GitLab rejects a job with more than 50 `needs` (the default `ci_max_needs`).
+pub const GITLAB_MAX_NEEDS: usize = 50;
+/// Self-managed GitLab accepts as few as 20 variables in one dotenv report (5 KB at most).
+pub const GITLAB_MAX_DOTENV_VARS: usize = 20;
+
+/// Which stages get a job of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Targets, and every stage that two or more jobs need (a shared base).
+    #[default]
+    Shared,
+    /// Every named stage reachable from the targets.
+    All,
+    /// Only the targets; everything else is built inside the job that needs it.
+    Targets,
+}
+
+impl std::str::FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shared" => Ok(Split::Shared),
+            "all" => Ok(Split::All),
+            "targets" => Ok(Split::Targets),
+            other => Err(format!("unknown split policy `{other}` (expected shared, all or targets)")),
+        }
+    }
+}
+
+/// How jobs build: BuildKit through `docker buildx` (docker-container driver) or daemonless buildah.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    #[default]
+    Buildx,
+    Buildah,
+}
+
+impl std::str::FromStr for Builder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "buildx" => Ok(Builder::Buildx),
+            "buildah" => Ok(Builder::Buildah),
+            other => Err(format!("unknown builder `{other}` (expected buildx or buildah)")),
+        }
+    }
+}
+
+/// A build secret handed to BuildKit from an environment variable (`--secret id=…,env=…`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Secret {
+    pub id: String,
+    pub env: String,
+}
+
+/// Everything the planner needs besides the graph; project decisions (config file + flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Image repository prefix; each job pushes `<image>/<stage>`.
+    pub image: String,
+    /// Dockerfile path and build context, relative to the repository root.
+    pub dockerfile: String,
+    pub context: String,
+    /// Stage names to build; empty means every leaf stage.
+    pub targets: Vec<String>,
+    pub split: Split,
+    pub builder: Builder,
+    pub build_args: BTreeMap<String, String>,
+    pub secrets: Vec<Secret>,
+    pub platforms: Vec<String>,
+    /// Extra tags pushed on every image (besides the ref policy's).
+    pub extra_tags: Vec<String>,
+    pub cache_policy: CachePolicy,
+    /// Pin the Dockerfile frontend with `BUILDKIT_SYNTAX` (e.g. `docker/dockerfile:1.7`).
+    pub buildkit_syntax: Option<String>,
+    /// Build with provenance attestations (the pushed digest is then an image index).
+    pub provenance: bool,
+    /// The ref the plan is generated on (for the plan's JSON; pipelines compute theirs at run time).
+    pub git_ref: RefInfo,
+}
+
+/// The plan: one struct every CI backend renders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub image: String,
+    pub dockerfile: String,
+    pub context: String,
+    pub builder: Builder,
+    pub split: Split,
+    #[serde(rename = "ref")]
+    pub git_ref: RefInfo,
+    pub build_args: BTreeMap<String, String>,
+    pub secrets: Vec<Secret>,
+    pub platforms: Vec<String>,
+    pub extra_tags: Vec<String>,
+    pub buildkit_syntax: Option<String>,
+    pub provenance: bool,
+    /// Cache writes on tag / PR builds (the run-time snippet reads these).
+    pub cache_on_tag: bool,
+    pub cache_on_pr: bool,
+    /// Jobs in topological (file) order: every job comes after the jobs it needs.
+    pub jobs: Vec<Job>,
+    /// The single job that builds every target without pushing, for pull requests from forks
+    /// (no registry credentials, hence no digest to hand between jobs).
+    pub fork_job: ForkJob,
+    /// What the planner decided and why, for humans (printed by `plan`, commented in the output).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    /// Job id, valid in every CI system: `[a-z][a-z0-9_-]*`, unique.
+    pub id: String,
+    /// The stage this job builds (`--target`), lower-cased; `None` for an unnamed last stage.
+    pub stage: Option<String>,
+    pub stage_index: usize,
+    /// Human label: the stage name or `stage-<index>`.
+    pub label: String,
+    /// Built because it is a target (vs. shared by other jobs).
+    pub is_target: bool,
+    /// Stages built inside this job (not handed in), sorted by index.
+    pub inline_stages: Vec<String>,
+    /// Job ids this job waits for (its nearest upstream jobs), in plan order.
+    pub needs: Vec<String>,
+    /// Upstream images handed in by digest: `--build-context <stage>=docker-image://<image>@<digest>`.
+    pub contexts: Vec<ContextInput>,
+    /// Repository the job pushes to: `<image>/<component>`.
+    pub repository: String,
+    /// The per-stage part of the cache refs (the run-time snippet appends the slug).
+    pub cache_key: String,
+    /// The variable (GitLab dotenv) / file name (Drone, Woodpecker) that carries this job's digest.
+    pub digest_var: String,
+    /// For the plan's JSON: tags and cache refs on the ref the plan was generated on.
+    pub tags: Vec<String>,
+    pub cache: CacheRefs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContextInput {
+    /// The stage name the context overrides.
+    pub stage: String,
+    /// The upstream job that builds it.
+    pub job: String,
+    /// That job's repository (the digest is appended at run time).
+    pub repository: String,
+    /// That job's digest variable / file.
+    pub digest_var: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForkJob {
+    pub id: String,
+    /// `(stage, cache_key)` of each target, built in order in one job.
+    pub targets: Vec<ForkTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForkTarget {
+    pub stage: Option<String>,
+    pub label: String,
+    pub repository: String,
+    pub cache_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown target stage `{name}`{}", .suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownTarget { name: String, suggestion: Option<String> },
+    #[error("target `{0}` is an unnamed stage that is not the last one; BuildKit can only build it as part of another stage")]
+    UnnamedTarget(usize),
+    #[error("the Dockerfile has no stage to build")]
+    NoStages,
+    #[error("invalid image repository `{0}`: expected lower-case `host/path` without a tag")]
+    BadImage(String),
+}
+
+/// Build the plan for a stage graph.
+pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let n = graph.stages.len();
+    if n == 0 {
+        return Err(PlanError::NoStages);
+    }
+    let image = opts.image.trim_end_matches('/').to_string();
+    if !valid_repository(&image) {
+        return Err(PlanError::BadImage(opts.image.clone()));
+    }
+    let mut notes = Vec::new();
+
+    // Targets: named stages (or the unnamed last stage), else every leaf.
+    let targets = resolve_targets(graph, &opts.targets)?;
+    let is_target: Vec<bool> = (0..n).map(|i| targets.contains(&i)).collect();
+
+    // Stages reachable from the targets; consumers among them.
+    let mut reachable = vec![false; n];
+    let mut stack: Vec<usize> = targets.iter().copied().collect();
+    while let Some(s) = stack.pop() {
+        if std::mem::replace(&mut reachable[s], true) {
+            continue;
+        }
+        stack.extend(graph.stages[s].depends_on.iter().copied());
+    }
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for s in (0..n).filter(|&s| reachable[s]) {
+        for &d in &graph.stages[s].depends_on {
+            consumers[d].push(s);
+        }
+    }
+
+    // Decide the job stages. Dependencies always point to earlier stages, so walking the file
+    // backwards visits every consumer before the stages it consumes.
+    let mut is_job = vec![false; n];
+    let mut needed_by: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for s in (0..n).rev().filter(|&s| reachable[s]) {
+        let mut jobs = BTreeSet::new();
+        for &c in &consumers[s] {
+            if is_job[c] {
+                jobs.insert(c);
+            } else {
+                jobs.extend(needed_by[c].iter().copied());
+            }
+        }
+        let named = graph.stages[s].name.is_some();
+        is_job[s] = is_target[s]
+            || (named
+                && match opts.split {
+                    Split::Shared => jobs.len() >= 2,
+                    Split::All => true,
+                    Split::Targets => false,
+                });
+        if !named && !is_target[s] && opts.split != Split::Targets && (opts.split == Split::All || jobs.len() >= 2) {
+            notes.push(format!(
+                "stage {} (line {}) has no name, so no other job can receive it by digest; it is built inside each job that needs it",
+                s, graph.stages[s].line
+            ));
+        }
+        needed_by[s] = jobs;
+    }
+
+    // Ids, repositories, digest variables.
+    let job_stages: Vec<usize> = (0..n).filter(|&s| is_job[s]).collect();
+    let mut ids: BTreeMap<usize, String> = BTreeMap::new();
+    let mut used_ids = BTreeSet::new();
+    let mut used_vars = BTreeSet::new();
+    let mut vars: BTreeMap<usize, String> = BTreeMap::new();
+    let mut components: BTreeMap<usize, String> = BTreeMap::new();
+    let mut used_components = BTreeSet::new();
+    for &s in &job_stages {
+        let label = graph.stages[s].label();
+        let id = unique(sanitize_id(&label), &mut used_ids);
+        let comp = unique(repo_component(&label), &mut used_components);
+        let var = unique(format!("GP_DIGEST_{}", env_name(&label)), &mut used_vars);
+        ids.insert(s, id);
+        components.insert(s, comp);
+        vars.insert(s, var);
+    }
+
+    let mut jobs = Vec::new();
+    for &s in &job_stages {
+        let stage = &graph.stages[s];
+        // Walk upstream through non-job stages: those are built inline; job stages are handed in.
+        let mut inline = BTreeSet::new();
+        let mut inputs = BTreeSet::new();
+        let mut stack: Vec<usize> = stage.depends_on.clone();
+        while let Some(d) = stack.pop() {
+            if is_job[d] {
+                inputs.insert(d);
+            } else if inline.insert(d) {
+                stack.extend(graph.stages[d].depends_on.iter().copied());
+            }
+        }
+        if inputs.len() > GITLAB_MAX_NEEDS {
+            notes.push(format!(
+                "job `{}` would need {} jobs (GitLab allows {}); it builds its upstream stages itself instead",
+                ids[&s],
+                inputs.len(),
+                GITLAB_MAX_NEEDS
+            ));
+            let mut all = BTreeSet::new();
+            let mut stack: Vec<usize> = stage.depends_on.clone();
+            while let Some(d) = stack.pop() {
+                if all.insert(d) {
+                    stack.extend(graph.stages[d].depends_on.iter().copied());
+                }
+            }
+            inline = all;
+            inputs.clear();
+        }
+        let contexts: Vec<ContextInput> = inputs
+            .iter()
+            .map(|&d| ContextInput {
+                stage: graph.stages[d].name.clone().expect("job stages that are consumed are named"),
+                job: ids[&d].clone(),
+                repository: format!("{image}/{}", components[&d]),
+                digest_var: vars[&d].clone(),
+            })
+            .collect();
+        let repository = format!("{image}/{}", components[&s]);
+        let cache_key = refs::cache_stage_part(&components[&s]);
+        let mut tags: Vec<String> = refs::image_tags(&opts.git_ref);
+        for t in &opts.extra_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        let cache = refs::cache_refs(&format!("{image}/cache"), &cache_key, &opts.git_ref, &opts.cache_policy);
+        jobs.push(Job {
+            id: ids[&s].clone(),
+            stage: stage.name.clone(),
+            stage_index: s,
+            label: stage.label(),
+            is_target: is_target[s],
+            inline_stages: inline.iter().map(|&d| graph.stages[d].label()).collect(),
+            needs: contexts.iter().map(|c| c.job.clone()).collect(),
+            contexts,
+            repository,
+            cache_key,
+            digest_var: vars[&s].clone(),
+            tags,
+            cache,
+        });
+    }
+
+    let fork_job = ForkJob {
+        id: unique("fork-pr".to_string(), &mut used_ids),
+        targets: jobs
+            .iter()
+            .filter(|j| j.is_target)
+            .map(|j| ForkTarget {
+                stage: j.stage.clone(),
+                label: j.label.clone(),
+                repository: j.repository.clone(),
+                cache_key: j.cache_key.clone(),
+            })
+            .collect(),
+    };
+
+    let shared: Vec<&str> = jobs.iter().filter(|j| !j.is_target).map(|j| j.label.as_str()).collect();
+    if !shared.is_empty() {
+        notes.push(format!(
+            "shared stage(s) built once and handed on by digest: {}",
+            shared.join(", ")
+        ));
+    }
+    notes.push(format!(
+        "each job writes one dotenv variable (its digest), within GitLab's {GITLAB_MAX_DOTENV_VARS}-variable report limit"
+    ));
+
+    Ok(Plan {
+        image,
+        dockerfile: opts.dockerfile.clone(),
+        context: opts.context.clone(),
+        builder: opts.builder,
+        split: opts.split,
+        git_ref: opts.git_ref.clone(),
+        build_args: opts.build_args.clone(),
+        secrets: opts.secrets.clone(),
+        platforms: opts.platforms.clone(),
+        extra_tags: opts.extra_tags.clone(),
+        buildkit_syntax: opts.buildkit_syntax.clone(),
+        provenance: opts.provenance,
+        cache_on_tag: opts.cache_policy.write_on_tag,
+        cache_on_pr: opts.cache_policy.write_on_pr,
+        jobs,
+        fork_job,
+        notes,
+    })
+}
+
+fn resolve_targets(graph: &StageGraph, wanted: &[String]) -> Result<BTreeSet<usize>, PlanError> {
+    let n = graph.stages.len();
+    if wanted.is_empty() {
+        let mut needed = vec![false; n];
+        for s in &graph.stages {
+            for &d in &s.depends_on {
+                needed[d] = true;
+            }
+        }
+        // Leaves; an unnamed leaf other than the last stage cannot be targeted by BuildKit.
+        let leaves: BTreeSet<usize> =
+            (0..n).filter(|&i| !needed[i] && (graph.stages[i].name.is_some() || i == n - 1)).collect();
+        return Ok(if leaves.is_empty() { BTreeSet::from([n - 1]) } else { leaves });
+    }
+    let mut out = BTreeSet::new();
+    for w in wanted {
+        let lw = w.to_ascii_lowercase();
+        // A later definition of a duplicated name wins, as in BuildKit.
+        if let Some(s) = graph.stages.iter().rev().find(|s| s.name.as_deref() == Some(lw.as_str())) {
+            out.insert(s.index);
+        } else if let Ok(i) = lw.parse::<usize>() {
+            if i + 1 == n {
+                out.insert(i);
+            } else if i < n {
+                return Err(PlanError::UnnamedTarget(i));
+            } else {
+                return Err(PlanError::UnknownTarget { name: w.clone(), suggestion: None });
+            }
+        } else {
+            let names = graph.stages.iter().filter_map(|s| s.name.as_deref());
+            return Err(PlanError::UnknownTarget { name: w.clone(), suggestion: suggest(&lw, names).map(str::to_string) });
+        }
+    }
+    Ok(out)
+}
+
+fn unique(base: String, used: &mut BTreeSet<String>) -> String {
+    let mut candidate = base.clone();
+    let mut k = 2;
+    while !used.insert(candidate.clone()) {
+        candidate = format!("{base}-{k}");
+        k += 1;
+    }
+    candidate
+}
+
+/// A job id valid in GitHub (`[A-Za-z_][A-Za-z0-9_-]*`), GitLab and Drone.
+fn sanitize_id(label: &str) -> String {
+    let mut s: String =
+        label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect();
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s.insert_str(0, "stage-");
+    }
+    s
+}
+
+/// A path component valid in an image repository: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+pub fn repo_component(label: &str) -> String {
+    let mapped: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let trimmed = mapped.trim_matches('-');
+    if trimmed.is_empty() {
+        "stage".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+fn env_name(label: &str) -> String {
+    label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+/// `host[:port]/path` with lower-case path components and no tag or digest. Run-time variable
+/// references (`$CI_REGISTRY_IMAGE`, `${{ ... }}`) are accepted as a whole.
+pub fn valid_repository(image: &str) -> bool {
+    if image.starts_with('$') {
+        return !image.contains(char::is_whitespace);
+    }
+    let mut parts = image.split('/');
+    let Some(first) = parts.next() else { return false };
+    if first.is_empty() || first.contains(char::is_whitespace) {
+        return false;
+    }
+    let rest: Vec<&str> = parts.collect();
+    let components = if first.contains('.') || first.contains(':') || first == "localhost" { rest } else {
+        std::iter::once(first).chain(rest).collect()
+    };
+    !components.is_empty()
+        && components.iter().all(|c| {
+            !c.is_empty()
+                && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+                && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+                && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+        })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::graph::Stage;
+    use crate::refs::RefKind;
+
+    fn stage(index: usize, name: Option<&str>, base: &str, depends_on: &[usize]) -> Stage {
+        Stage {
+            index,
+            name: name.map(str::to_string),
+            base: base.to_string(),
+            base_stage: None,
+            depends_on: depends_on.to_vec(),
+            line: index * 3 + 1,
+            platform: None,
+            edges: Vec::new(),
+        }
+    }
+
+    fn graph(stages: Vec<Stage>) -> StageGraph {
+        StageGraph { stages, images: Vec::new(), meta_args: Default::default(), warnings: Vec::new() }
+    }
+
+    pub(crate) fn options() -> PlanOptions {
+        PlanOptions {
+            image: "registry.example.com/team/proj".into(),
+            dockerfile: "Dockerfile".into(),
+            context: ".".into(),
+            targets: Vec::new(),
+            split: Split::Shared,
+            builder: Builder::Buildx,
+            build_args: BTreeMap::new(),
+            secrets: Vec::new(),
+            platforms: Vec::new(),
+            extra_tags: Vec::new(),
+            cache_policy: CachePolicy::default(),
+            buildkit_syntax: None,
+            provenance: false,
+            git_ref: RefInfo::new(RefKind::Branch, "feature/x", "0123456789abcdef0123456789abcdef01234567", "main", None),
+        }
+    }
+
+    /// build-base -> base -> app1, app2 (the Drone forum question's shape).
+    pub(crate) fn two_apps() -> StageGraph {
+        graph(vec![
+            stage(0, Some("build-base"), "python:3.12-slim", &[]),
+            stage(1, Some("base"), "python:3.12-slim", &[0]),
+            stage(2, Some("app1"), "base", &[1]),
+            stage(3, Some("app2"), "base", &[1]),
+        ])
+    }
+
+    #[test]
+    fn shared_base_gets_its_own_job_and_private_stages_stay_inline() {
+        let p = plan(&two_apps(), &options()).unwrap();
+        let ids: Vec<&str> = p.jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["base", "app1", "app2"]);
+        assert_eq!(p.jobs[0].inline_stages, ["build-base"]);
+        assert!(p.jobs[0].needs.is_empty());
+        assert_eq!(p.jobs[1].needs, ["base"]);
+        assert_eq!(p.jobs[1].contexts[0].stage, "base");
+        assert_eq!(p.jobs[1].contexts[0].repository, "registry.example.com/team/proj/base");
+        assert_eq!(p.jobs[1].contexts[0].digest_var, "GP_DIGEST_BASE");
+        assert_eq!(p.fork_job.targets.len(), 2);
+    }
+
+    #[test]
+    fn cache_refs_differ_per_stage_and_follow_the_ref() {
+        let p = plan(&two_apps(), &options()).unwrap();
+        let tos: BTreeSet<_> = p.jobs.iter().map(|j| j.cache.to.clone().unwrap()).collect();
+        assert_eq!(tos.len(), p.jobs.len());
+        assert_eq!(p.jobs[1].cache.to.as_deref(), Some("registry.example.com/team/proj/cache:app1-feature-x"));
+        assert_eq!(
+            p.jobs[1].cache.from,
+            ["registry.example.com/team/proj/cache:app1-feature-x", "registry.example.com/team/proj/cache:app1-main"]
+        );
+        assert_eq!(p.jobs[1].tags, ["feature-x", "sha-0123456"]);
+    }
+
+    #[test]
+    fn split_policies() {
+        let mut o = options();
+        o.split = Split::All;
+        let ids: Vec<String> = plan(&two_apps(), &o).unwrap().jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(ids, ["build-base", "base", "app1", "app2"]);
+        o.split = Split::Targets;
+        let p = plan(&two_apps(), &o).unwrap();
+        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["app1", "app2"]);
+        assert_eq!(p.jobs[0].inline_stages, ["build-base", "base"]);
+        assert!(p.jobs.iter().all(|j| j.needs.is_empty()));
+    }
+
+    #[test]
+    fn explicit_targets_and_typos() {
+        let mut o = options();
+        o.targets = vec!["APP1".into()];
+        let p = plan(&two_apps(), &o).unwrap();
+        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["app1"]);
+        assert_eq!(p.jobs[0].inline_stages, ["build-base", "base"]);
+        o.targets = vec!["ap1".into()];
+        let e = plan(&two_apps(), &o).unwrap_err();
+        assert_eq!(e.to_string(), "unknown target stage `ap1` (did you mean `app1`?)");
+    }
+
+    #[test]
+    fn diamond_needs_nearest_jobs_only() {
+        // deps <- {api, web, worker}; web also copies from api. api is needed by one job only
+        // and is no leaf: it is built inside web, which receives deps by digest.
+        let g = graph(vec![
+            stage(0, Some("deps"), "node:22", &[]),
+            stage(1, Some("api"), "deps", &[0]),
+            stage(2, Some("web"), "deps", &[0, 1]),
+            stage(3, Some("worker"), "deps", &[0]),
+        ]);
+        let p = plan(&g, &options()).unwrap();
+        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["deps", "web", "worker"]);
+        let web = p.jobs.iter().find(|j| j.id == "web").unwrap();
+        assert_eq!(web.needs, ["deps"]);
+        assert_eq!(web.inline_stages, ["api"]);
+        // Asked for explicitly, api becomes a job and web needs both.
+        let mut o = options();
+        o.targets = vec!["web".into(), "api".into()];
+        let p = plan(&g, &o).unwrap();
+        let web = p.jobs.iter().find(|j| j.id == "web").unwrap();
+        assert_eq!(web.needs, ["deps", "api"]);
+    }
+
+    #[test]
+    fn unnamed_intermediate_stages_are_built_inline() {
+        let g = graph(vec![
+            stage(0, None, "alpine", &[]),
+            stage(1, Some("a"), "alpine", &[0]),
+            stage(2, Some("b"), "alpine", &[0]),
+        ]);
+        let p = plan(&g, &options()).unwrap();
+        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.jobs[0].inline_stages, ["stage-0"]);
+        assert!(p.notes.iter().any(|n| n.contains("stage 0") && n.contains("no name")));
+    }
+
+    #[test]
+    fn gitlab_needs_limit_falls_back_to_inline() {
+        let mut stages: Vec<Stage> = (0..60).map(|i| stage(i, Some(&format!("s{i}")), "alpine", &[])).collect();
+        stages.push(stage(60, Some("all"), "alpine", &(0..60).collect::<Vec<_>>()));
+        stages.push(stage(61, Some("other"), "alpine", &(0..60).collect::<Vec<_>>()));
+        let p = plan(&graph(stages), &options()).unwrap();
+        let all = p.jobs.iter().find(|j| j.id == "all").unwrap();
+        assert!(all.needs.is_empty());
+        assert_eq!(all.inline_stages.len(), 60);
+        assert!(p.jobs.iter().all(|j| j.needs.len() <= GITLAB_MAX_NEEDS));
+        assert!(p.notes.iter().any(|n| n.contains("GitLab allows 50")));
+    }
+
+    #[test]
+    fn repository_validation() {
+        assert!(valid_repository("ghcr.io/owner/name"));
+        assert!(valid_repository("127.0.0.1:5000/proj"));
+        assert!(valid_repository("$CI_REGISTRY_IMAGE"));
+        assert!(!valid_repository("ghcr.io/Owner/name"));
+        assert!(!valid_repository("ghcr.io/owner/name:tag"));
+        assert!(!valid_repository("ghcr.io"));
+    }
+}

@@ -1,1 +1,297 @@
-//! Renderers: reshape a plan for a CI system's template. OWNER: planner (issue 4).
+//! Renderers: each CI backend reshapes a [`Plan`] into its template's context and renders
+//! an embedded minijinja template (overridable with `--templates DIR`). Backends make no
+//! decisions: job layout, needs, tags, caches and digest wiring all come from the plan.
+//!
+//! Rendering is strict (an undefined variable is an error), every interpolated value goes
+//! through a quoting filter, line endings are LF, and the result is parsed back as YAML
+//! before it is returned.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::plan::Plan;
+
+/// The CI systems gen-pipeline writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ci {
+    Github,
+    Gitlab,
+    Drone,
+    Woodpecker,
+}
+
+impl Ci {
+    pub const ALL: [Ci; 4] = [Ci::Github, Ci::Gitlab, Ci::Drone, Ci::Woodpecker];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Ci::Github => "github",
+            Ci::Gitlab => "gitlab",
+            Ci::Drone => "drone",
+            Ci::Woodpecker => "woodpecker",
+        }
+    }
+
+    /// Where the pipeline conventionally lives in a repository.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            Ci::Github => ".github/workflows/images.yml",
+            Ci::Gitlab => ".gitlab-ci.yml",
+            Ci::Drone => ".drone.yml",
+            Ci::Woodpecker => ".woodpecker.yml",
+        }
+    }
+}
+
+impl std::str::FromStr for Ci {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "github" | "github-actions" => Ok(Ci::Github),
+            "gitlab" | "gitlab-ci" => Ok(Ci::Gitlab),
+            "drone" => Ok(Ci::Drone),
+            "woodpecker" => Ok(Ci::Woodpecker),
+            other => Err(format!("unknown CI system `{other}` (expected github, gitlab, drone or woodpecker)")),
+        }
+    }
+}
+
+/// How Drone/Woodpecker steps reach a Docker daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Daemon {
+    /// The host's socket, mounted into the steps (needs a trusted repository).
+    #[default]
+    Host,
+    /// A privileged `docker:dind` service.
+    Dind,
+}
+
+impl std::str::FromStr for Daemon {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "host" => Ok(Daemon::Host),
+            "dind" => Ok(Daemon::Dind),
+            other => Err(format!("unknown daemon mode `{other}` (expected host or dind)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RenderOptions {
+    /// A folder whose `<ci>/pipeline.yml.j2` (and `shared/*`) replace the embedded templates.
+    pub templates_dir: Option<PathBuf>,
+    pub daemon: Daemon,
+    /// The command that regenerates this file (written into its header).
+    pub command: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template error in {name}: {source}")]
+    Template { name: String, #[source] source: minijinja::Error },
+    #[error("cannot read template {path}: {source}")]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+    #[error("the rendered {ci} pipeline is not valid YAML: {source}\n{text}")]
+    Yaml { ci: &'static str, #[source] source: serde_yaml::Error, text: String },
+}
+
+/// Pinned third-party actions: full commit SHA plus the release it is.
+pub const ACTIONS: &[(&str, &str, &str, &str)] = &[
+    ("checkout", "actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    ("setup_buildx", "docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
+    ("login", "docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0"),
+    ("build_push", "docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0"),
+];
+
+/// Images the shell-based backends run in.
+pub const DOCKER_CLI_IMAGE: &str = "docker:28-cli";
+pub const DOCKER_DIND_IMAGE: &str = "docker:28-dind";
+pub const BUILDAH_IMAGE: &str = "quay.io/buildah/stable:v1.38";
+
+const EMBEDDED: &[(&str, &str)] = &[
+    ("github/pipeline.yml.j2", include_str!("../../templates/github/pipeline.yml.j2")),
+    ("gitlab/pipeline.yml.j2", include_str!("../../templates/gitlab/pipeline.yml.j2")),
+    ("drone/pipeline.yml.j2", include_str!("../../templates/drone/pipeline.yml.j2")),
+    ("woodpecker/pipeline.yml.j2", include_str!("../../templates/woodpecker/pipeline.yml.j2")),
+    ("shared/ref.sh", include_str!("../../templates/shared/ref.sh")),
+    ("shared/build.sh", include_str!("../../templates/shared/build.sh")),
+];
+
+/// The embedded template text of `name` (e.g. `shared/build.sh`).
+pub fn embedded(name: &str) -> Option<&'static str> {
+    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// The context a template sees: the plan plus what the backend derives from it.
+#[derive(Debug, Serialize)]
+struct Context<'a> {
+    plan: &'a Plan,
+    ci: Ci,
+    daemon: Daemon,
+    command: &'a str,
+    /// Registry host of the plan's image (for `docker login`).
+    registry: String,
+    /// The shared run-time shell: ref policy and the build function.
+    shell: String,
+    actions: std::collections::BTreeMap<&'static str, ActionPin>,
+    images: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct ActionPin {
+    uses: String,
+    version: &'static str,
+}
+
+fn load(opts: &RenderOptions, name: &str) -> Result<String, RenderError> {
+    if let Some(dir) = &opts.templates_dir {
+        let path = dir.join(name);
+        if path.exists() {
+            return std::fs::read_to_string(&path).map_err(|source| RenderError::Io { path, source });
+        }
+    }
+    Ok(embedded(name).expect("every embedded template is listed").to_string())
+}
+
+/// Registry host of an image repository (`docker.io` when the first component is not a host).
+pub fn registry_host(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_string(),
+        _ => "docker.io".to_string(),
+    }
+}
+
+/// Render `plan` for `ci`.
+pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, RenderError> {
+    let name = format!("{}/pipeline.yml.j2", ci.name());
+    let source = load(opts, &name)?;
+    let shell = format!("{}\n{}", load(opts, "shared/ref.sh")?.trim_end(), load(opts, "shared/build.sh")?.trim_end());
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.add_filter("q", yaml_quote);
+    env.add_filter("sh", shell_quote);
+    env.add_filter("dollar", |s: String| s.replace('$', "$$"));
+    // A GitHub expression, `${{ … }}`, without fighting the template syntax.
+    env.add_function("gh", |expr: String| format!("${{{{ {expr} }}}}"));
+    env.add_template_owned(name.clone(), source).map_err(|source| RenderError::Template { name: name.clone(), source })?;
+
+    let ctx = Context {
+        plan,
+        ci,
+        daemon: opts.daemon,
+        command: &opts.command,
+        registry: registry_host(&plan.image),
+        shell,
+        actions: ACTIONS
+            .iter()
+            .map(|(key, repo, sha, version)| (*key, ActionPin { uses: format!("{repo}@{sha}"), version }))
+            .collect(),
+        images: [("docker_cli", DOCKER_CLI_IMAGE), ("docker_dind", DOCKER_DIND_IMAGE), ("buildah", BUILDAH_IMAGE)]
+            .into_iter()
+            .collect(),
+    };
+    let tmpl = env.get_template(&name).map_err(|source| RenderError::Template { name: name.clone(), source })?;
+    let text = tmpl.render(Value::from_serialize(&ctx)).map_err(|source| RenderError::Template { name: name.clone(), source })?;
+    let text = normalize(&text);
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        <serde_yaml::Value as serde::Deserialize>::deserialize(doc).map_err(|source| RenderError::Yaml { ci: ci.name(), source, text: text.clone() })?;
+    }
+    Ok(text)
+}
+
+/// LF endings, no trailing spaces, no run of blank lines, exactly one final newline.
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.replace("\r\n", "\n").split('\n') {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank += 1;
+            if blank > 1 || out.is_empty() {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+/// The text of a value as shell and YAML expect it (`true`/`false` for booleans).
+fn plain(value: &Value) -> String {
+    if let Some(s) = value.as_str() {
+        s.to_string()
+    } else if value.kind() == minijinja::value::ValueKind::Bool {
+        if value.is_true() { "true" } else { "false" }.to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// A YAML double-quoted scalar (JSON string syntax is valid YAML); always safe to interpolate.
+pub fn yaml_quote(value: Value) -> String {
+    let s = plain(&value);
+    serde_json::to_string(&s).expect("strings always serialize")
+}
+
+/// A POSIX-shell single-quoted word.
+pub fn shell_quote(value: Value) -> String {
+    let s = plain(&value);
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c)) {
+        return s;
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Write `text` to `path` atomically: a temporary file in the same folder, then a rename.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::{options, two_apps};
+
+    #[test]
+    fn renders_every_ci_and_parses_back() {
+        let p = crate::plan::plan(&two_apps(), &options()).unwrap();
+        let dir = std::env::var("GEN_PIPELINE_RENDER_DUMP").ok();
+        for ci in Ci::ALL {
+            let text = render(&p, ci, &RenderOptions { command: "gen-pipeline".into(), ..Default::default() }).unwrap();
+            assert!(text.ends_with('\n') && !text.contains('\r'));
+            assert!(text.contains("registry.example.com/team/proj/base"), "{ci:?}");
+            if let Some(d) = &dir {
+                std::fs::write(format!("{d}/{}.yml", ci.name()), &text).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn quoting_filters() {
+        assert_eq!(yaml_quote(Value::from("a: b # c")), "\"a: b # c\"");
+        assert_eq!(shell_quote(Value::from("K=v w")), "'K=v w'");
+        assert_eq!(shell_quote(Value::from("it's")), "'it'\\''s'");
+        assert_eq!(shell_quote(Value::from("plain-1.0")), "plain-1.0");
+        assert_eq!(yaml_quote(Value::from(true)), "\"true\"");
+    }
+}
