@@ -174,8 +174,14 @@ impl<'a> Builder<'a> {
         Builder { df, source, opts, line_starts: None, warnings: Vec::new() }
     }
 
-    /// Where `needle` (searched from the keyword on) starts in `ins`, plus `skip` characters.
+    /// Where the whole word `needle` first occurs in `ins` (after the keyword), plus `skip` characters.
     fn locate(&mut self, ins: &Instruction, needle: &str, skip: usize) -> Span {
+        let after = Span { line: ins.span.line, col: ins.span.col + ins.keyword.chars().count() };
+        self.locate_after(ins, needle, after, skip)
+    }
+
+    /// Like [`Self::locate`], searching at or after `after`.
+    fn locate_after(&mut self, ins: &Instruction, needle: &str, after: Span, skip: usize) -> Span {
         if needle.is_empty() {
             return ins.span;
         }
@@ -186,32 +192,47 @@ impl<'a> Builder<'a> {
                 v
             });
             let last = ins.end_line.max(ins.span.line);
-            for line in ins.span.line..=last {
-                let Some(&start) = starts.get(line.wrapping_sub(1)) else { break };
+            for line in after.line.max(1)..=last {
+                let Some(&start) = starts.get(line - 1) else { break };
                 let end = starts.get(line).map_or(src.len(), |&e| e);
-                let text = &src[start..end];
-                let from = if line == ins.span.line {
-                    text.char_indices().nth(ins.span.col.saturating_sub(1)).map_or(text.len(), |(i, _)| i)
+                let text = src[start..end].trim_end_matches(['\n', '\r']);
+                let from = if line == after.line {
+                    text.char_indices().nth(after.col.saturating_sub(1)).map_or(text.len(), |(i, _)| i)
                 } else {
                     0
                 };
-                if let Some(pos) = text[from..].find(needle) {
+                if let Some(pos) = find_word(&text[from..], needle) {
                     let col = text[..from + pos].chars().count() + 1 + skip;
                     return Span { line, col };
                 }
             }
         }
-        match ins.original.find(needle) {
-            Some(pos) if !ins.original[..pos].contains('\n') => {
-                Span { line: ins.span.line, col: ins.span.col + ins.original[..pos].chars().count() + skip }
+        // No source: count within `original`, assuming it starts at the keyword.
+        let orig = &ins.original;
+        let skip_chars = if after.line == ins.span.line { after.col.saturating_sub(ins.span.col) } else { 0 };
+        let from = orig.char_indices().nth(skip_chars).map_or(orig.len(), |(i, _)| i);
+        match find_word(&orig[from..], needle).map(|p| p + from) {
+            Some(pos) if !orig[..pos].contains('\n') => {
+                Span { line: ins.span.line, col: ins.span.col + orig[..pos].chars().count() + skip }
             }
             Some(pos) => {
-                let before = &ins.original[..pos];
+                let before = &orig[..pos];
                 let nl = before.matches('\n').count();
                 let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1 + skip;
                 Span { line: ins.span.line + nl, col }
             }
             None => ins.span,
+        }
+    }
+
+    /// Where flag `idx` of `ins` starts, plus `skip` characters (the parser's flag span when known).
+    fn flag_at(&mut self, ins: &Instruction, idx: usize, skip: usize) -> Span {
+        match ins.flag_spans.get(idx) {
+            Some(s) if s.line > 0 => Span { line: s.line, col: s.col + skip },
+            _ => {
+                let f = ins.flags.get(idx).map(String::as_str).unwrap_or("");
+                self.locate(ins, f, skip)
+            }
         }
     }
 
@@ -308,16 +329,16 @@ impl<'a> Builder<'a> {
                 return Err(e);
             }
             let mut platform = None;
-            for f in &ins.flags {
+            for (fi, f) in ins.flags.iter().enumerate() {
                 if let Some(p) = f.strip_prefix("--platform=") {
                     match expand::expand(p, df.escape_char(), &lookup) {
                         Ok(e) if e.value.is_empty() => {
-                            let span = self.locate(ins, f, "--platform=".len());
+                            let span = self.flag_at(ins, fi, "--platform=".len());
                             return Err(err(span, format!("empty platform value from expression {p}")));
                         }
                         Ok(e) => platform = Some(e.value),
                         Err(e) => {
-                            let span = self.locate(ins, f, "--platform=".len());
+                            let span = self.flag_at(ins, fi, "--platform=".len());
                             return Err(err(span, format!("failed to process arguments for platform {p}: {e}")));
                         }
                     }
@@ -337,7 +358,11 @@ impl<'a> Builder<'a> {
             }
             if let Some(n) = &rs.name {
                 if let Some(&prev) = by_name.get(n) {
-                    let span = self.locate(ins, ins.args.get(2).map(String::as_str).unwrap_or(""), 0);
+                    let base_at = self.locate(ins, written, 0);
+                    let as_kw = ins.args.get(1).map(String::as_str).unwrap_or("");
+                    let as_at = self.locate_after(ins, as_kw, Span { line: base_at.line, col: base_at.col + written.chars().count() }, 0);
+                    let name_w = ins.args.get(2).map(String::as_str).unwrap_or("");
+                    let span = self.locate_after(ins, name_w, Span { line: as_at.line, col: as_at.col + as_kw.chars().count() }, 0);
                     self.warn(
                         Diagnostic::new(span, format!("duplicate stage name `{n}`, stage names should be unique"))
                             .with_help(format!(
@@ -372,30 +397,30 @@ impl<'a> Builder<'a> {
                 let mut new_edges = Vec::new();
                 match ins.keyword.as_str() {
                     "copy" | "add" => {
-                        for f in &ins.flags {
+                        for (fi, f) in ins.flags.iter().enumerate() {
                             let Some(rest) = f.strip_prefix("--from") else { continue };
                             if ins.keyword == "add" {
-                                let span = self.locate(ins, f, 0);
+                                let span = self.flag_at(ins, fi, 0);
                                 return Err(err(span, "unknown flag: from").with_help("ADD has no --from; use COPY --from"));
                             }
                             let Some(value) = rest.strip_prefix('=') else {
-                                let span = self.locate(ins, f, 0);
+                                let span = self.flag_at(ins, fi, 0);
                                 return Err(err(span, "missing a value on flag: from"));
                             };
-                            let span = self.locate(ins, f, "--from=".len());
+                            let span = self.flag_at(ins, fi, "--from=".len());
                             let target = self.resolve_from(value, span, &by_name, &names_sorted, n, true)?;
                             new_edges.push(Edge { kind: EdgeKind::Copy, target, span });
                         }
                     }
                     "run" => {
-                        for f in &ins.flags {
+                        for (fi, f) in ins.flags.iter().enumerate() {
                             let Some(spec) = f.strip_prefix("--mount=") else { continue };
                             for (off, field) in csv_fields(spec) {
                                 let Some((key, value)) = field.split_once('=') else { continue };
                                 if !key.eq_ignore_ascii_case("from") {
                                     continue;
                                 }
-                                let span = self.locate(ins, f, "--mount=".len() + off + key.chars().count() + 1);
+                                let span = self.flag_at(ins, fi, "--mount=".len() + off + key.chars().count() + 1);
                                 if let Some(pos) = value.find('$') {
                                     if pos != value.len() - 1 {
                                         return Err(err(span, "'from' doesn't support variable expansion, define alias stage instead"));
@@ -426,11 +451,12 @@ impl<'a> Builder<'a> {
         }
 
         // 5. Cycles first (BuildKit's validateCircularDependency), then references forward.
-        if let Some((stage, edge)) = find_cycle(&stages) {
-            let label = stages[stage].label();
-            let e = &stages[stage].edges[edge];
+        if let Some((root, edge, cycle)) = find_cycle(&stages) {
+            let label = stages[root].label();
+            let e = &stages[root].edges[edge];
+            let path: Vec<String> = cycle.iter().map(|&i| format!("`{}`", stages[i].label())).collect();
             return Err(err(e.span, format!("circular dependency detected on stage: {label}"))
-                .with_help("a stage cannot copy or mount from itself or from a stage that depends on it"));
+                .with_help(format!("the stages form a cycle: {}", path.join(" -> "))));
         }
         for st in &stages {
             for e in &st.edges {
@@ -469,7 +495,9 @@ impl<'a> Builder<'a> {
                 let name = written.to_lowercase();
                 let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
                     && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-                let span = self.locate(ins, written, 0);
+                let base_at = self.locate(ins, &args[0], 0);
+                let as_at = self.locate_after(ins, &args[1], Span { line: base_at.line, col: base_at.col + args[0].chars().count() }, 0);
+                let span = self.locate_after(ins, written, Span { line: as_at.line, col: as_at.col + args[1].chars().count() }, 0);
                 if !valid {
                     return Err(err(
                         span,
@@ -488,7 +516,7 @@ impl<'a> Builder<'a> {
                 let kw_upper = kw == kw.to_uppercase();
                 let mismatch = (kw_lower && *as_kw != as_kw.to_lowercase()) || (!kw_lower && kw_upper && *as_kw != as_kw.to_uppercase());
                 if mismatch {
-                    let s = self.locate(ins, &format!(" {as_kw} "), 1);
+                    let s = as_at;
                     self.warn(Diagnostic::new(s, format!("'{as_kw}' and '{kw}' keywords' casing do not match")));
                 }
                 Ok(Some(name))
@@ -606,10 +634,37 @@ fn check_known(ins: &Instruction) -> Result<(), GraphError> {
     }
     let kw = keyword_as_written(ins);
     let mut e = err(ins.span, format!("unknown instruction: {kw}"));
-    if let Some(s) = crate::diag::suggest(&ins.keyword, KNOWN_INSTRUCTIONS.iter().copied()) {
+    let swapped = KNOWN_INSTRUCTIONS.iter().copied().find(|k| one_transposition(k, &ins.keyword));
+    if let Some(s) = swapped.or_else(|| crate::diag::suggest(&ins.keyword, KNOWN_INSTRUCTIONS.iter().copied())) {
         e = e.with_help(format!("did you mean `{}`?", s.to_uppercase()));
     }
     Err(e)
+}
+
+/// Byte offset of the first occurrence of `needle` in `hay` delimited by whitespace or the ends.
+fn find_word(hay: &str, needle: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = hay[from..].find(needle) {
+        let at = from + p;
+        let end = at + needle.len();
+        let before_ok = hay[..at].chars().next_back().map_or(true, char::is_whitespace);
+        let after_ok = hay[end..].chars().next().map_or(true, |c| c.is_whitespace());
+        if before_ok && after_ok {
+            return Some(at);
+        }
+        from = at + hay[at..].chars().next().map_or(1, char::len_utf8);
+    }
+    None
+}
+
+/// `a` and `b` differ by one swap of adjacent characters (`form` / `from`).
+fn one_transposition(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    diff.len() == 2 && diff[1] == diff[0] + 1 && a[diff[0]] == b[diff[1]] && a[diff[1]] == b[diff[0]]
 }
 
 /// Go's `strconv.Atoi`: optional sign then ASCII digits only.
@@ -648,8 +703,9 @@ fn mount_type(spec: &str) -> String {
         .unwrap_or_else(|| "bind".to_string())
 }
 
-/// BuildKit's DFS over stages in file order; returns the stage and the edge that closes a cycle.
-fn find_cycle(stages: &[Stage]) -> Option<(usize, usize)> {
+/// BuildKit's DFS over stages in file order. Returns the DFS root (the stage BuildKit names),
+/// the root's edge that leads into the cycle, and the cycle itself (first stage repeated at the end).
+fn find_cycle(stages: &[Stage]) -> Option<(usize, usize, Vec<usize>)> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -670,7 +726,13 @@ fn find_cycle(stages: &[Stage]) -> Option<(usize, usize)> {
                 *ei += 1;
                 if let EdgeTarget::Stage(t) = stages[s].edges[e].target {
                     match mark[t] {
-                        Mark::OnPath => return Some((s, e)),
+                        Mark::OnPath => {
+                            let first = stack.iter().position(|&(st, _)| st == t).unwrap_or(0);
+                            let mut cycle: Vec<usize> = stack[first..].iter().map(|&(st, _)| st).collect();
+                            cycle.push(t);
+                            let root_edge = stack[0].1.saturating_sub(1);
+                            return Some((root, root_edge, cycle));
+                        }
                         Mark::New => {
                             mark[t] = Mark::OnPath;
                             stack.push((t, 0));
@@ -685,4 +747,321 @@ fn find_cycle(stages: &[Stage]) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dockerfile::Instruction;
+
+    /// A minimal one-line-per-instruction reader for these tests (the real parser lives in
+    /// `dockerfile`): leading `--flags`, FROM/ARG args split on whitespace, others one string.
+    fn df(src: &str) -> Dockerfile {
+        let mut instructions = Vec::new();
+        for (i, line) in src.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let col = line.len() - trimmed.len() + 1;
+            let mut words = trimmed.split_whitespace();
+            let keyword = words.next().unwrap_or("").to_lowercase();
+            let mut flags = Vec::new();
+            let mut flag_spans = Vec::new();
+            let mut rest: Vec<&str> = Vec::new();
+            for w in words {
+                if rest.is_empty() && w.starts_with("--") {
+                    let off = w.as_ptr() as usize - line.as_ptr() as usize;
+                    flag_spans.push(Span { line: i + 1, col: line[..off].chars().count() + 1 });
+                    flags.push(w.to_string());
+                } else {
+                    rest.push(w);
+                }
+            }
+            let args = if keyword == "from" || keyword == "arg" {
+                rest.iter().map(|s| s.to_string()).collect()
+            } else {
+                vec![rest.join(" ")]
+            };
+            let sub = if keyword == "onbuild" {
+                let inner = df(&format!("{}{}", "\n".repeat(i), rest.join(" "))).instructions.pop().map(Box::new);
+                inner
+            } else {
+                None
+            };
+            instructions.push(Instruction {
+                keyword,
+                flags,
+                args: if sub.is_some() { vec![] } else { args },
+                json: false,
+                original: trimmed.to_string(),
+                span: Span { line: i + 1, col },
+                end_line: i + 1,
+                heredocs: vec![],
+                sub,
+                flag_spans,
+            });
+        }
+        Dockerfile { directives: vec![], escape: '\\', instructions, warnings: vec![] }
+    }
+
+    fn graph(src: &str) -> StageGraph {
+        build_with_source(&df(src), src, &GraphOptions::default()).unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
+    }
+
+    fn graph_opts(src: &str, opts: &GraphOptions) -> StageGraph {
+        build_with_source(&df(src), src, opts).unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
+    }
+
+    fn error(src: &str) -> Diagnostic {
+        match build_with_source(&df(src), src, &GraphOptions::default()) {
+            Ok(g) => panic!("expected an error, got {g:?}"),
+            Err(e) => e.diag,
+        }
+    }
+
+    fn deps(g: &StageGraph) -> Vec<(Option<&str>, &str, Vec<usize>)> {
+        g.stages.iter().map(|s| (s.name.as_deref(), s.base.as_str(), s.depends_on.clone())).collect()
+    }
+
+    #[test]
+    fn from_copy_and_mount_edges() {
+        let g = graph(
+            "FROM python:3.12-slim AS base\n\
+             RUN pip install x\n\
+             FROM base AS build-base\n\
+             RUN --mount=type=cache,target=/root/.cache make\n\
+             FROM base AS app1\n\
+             COPY --from=build-base /w /w\n\
+             FROM base AS app2\n\
+             RUN --mount=type=bind,from=build-base,source=/w,target=/w true\n\
+             FROM scratch\n\
+             COPY --from=0 /a /a\n\
+             COPY --from=alpine:3.20 /b /b\n",
+        );
+        assert_eq!(
+            deps(&g),
+            vec![
+                (Some("base"), "python:3.12-slim", vec![]),
+                (Some("build-base"), "base", vec![0]),
+                (Some("app1"), "base", vec![0, 1]),
+                (Some("app2"), "base", vec![0, 1]),
+                (None, "scratch", vec![0]),
+            ]
+        );
+        assert_eq!(g.images, vec!["alpine:3.20", "python:3.12-slim"]);
+        assert_eq!(g.stages[3].edges[1], Edge { kind: EdgeKind::Mount, target: EdgeTarget::Stage(1), span: Span { line: 8, col: 28 } });
+        assert_eq!(g.stages[2].line, 5);
+        assert!(g.warnings.is_empty(), "{:?}", g.warnings);
+    }
+
+    #[test]
+    fn meta_args_defaults_overrides_and_platform_args() {
+        let src = "ARG DOCKER_VERSION=27.1 APP_ENV=dev\n\
+                   ARG CLI_VERSION=${DOCKER_VERSION}\n\
+                   ARG UNSET\n\
+                   FROM docker:${CLI_VERSION}-cli AS cli\n\
+                   FROM alpine AS dev_image\n\
+                   FROM alpine AS prod_image\n\
+                   FROM ${APP_ENV}_image AS final\n\
+                   FROM --platform=$BUILDPLATFORM golang:${GO:-1.23} AS binaries-linux\n\
+                   FROM binaries-$TARGETOS AS out\n\
+                   FROM img${UNSET:+-set}:${TARGETARCH}\n";
+        let g = graph(src);
+        assert_eq!(g.stages[0].base, "docker:27.1-cli");
+        assert_eq!(g.stages[3].base, "dev_image");
+        assert_eq!(g.stages[3].depends_on, vec![1]);
+        assert_eq!(g.stages[4].base, "golang:1.23");
+        assert_eq!(g.stages[4].platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(g.stages[5].depends_on, vec![4]);
+        assert_eq!(g.stages[6].base, "img:amd64");
+        assert_eq!(g.meta_args.get("UNSET"), Some(&None));
+        assert_eq!(g.meta_args.get("CLI_VERSION"), Some(&Some("27.1".to_string())));
+
+        let mut opts = GraphOptions::default();
+        opts.build_args.insert("APP_ENV".into(), "prod".into());
+        opts.build_args.insert("DOCKER_VERSION".into(), "28.0".into());
+        opts.build_args.insert("UNSET".into(), "x".into());
+        opts.build_args.insert("NOT_DECLARED".into(), "y".into());
+        opts.platform = "linux/arm64/v8".into();
+        let g = graph_opts(src, &opts);
+        assert_eq!(g.stages[0].base, "docker:28.0-cli", "a default built from an overridden ARG follows it");
+        assert_eq!(g.stages[3].base, "prod_image");
+        assert_eq!(g.stages[3].depends_on, vec![2]);
+        assert_eq!(g.stages[6].base, "img-set:arm64");
+    }
+
+    #[test]
+    fn build_args_override_platform_args_only_when_declared_or_automatic() {
+        let src = "FROM img:$TARGETVARIANT-$NOT_DECLARED-$TARGETPLATFORM\n";
+        let mut opts = GraphOptions { platform: "linux/arm/v7".into(), ..GraphOptions::default() };
+        opts.build_args.insert("NOT_DECLARED".into(), "y".into());
+        assert_eq!(graph_opts(src, &opts).stages[0].base, "img:v7--linux/arm/v7");
+    }
+
+    #[test]
+    fn stage_names_are_case_insensitive_for_from_flags() {
+        let g = graph("FROM alpine AS Builder\nFROM alpine\nCOPY --from=BUILDER /a /a\n");
+        assert_eq!(g.stages[0].name.as_deref(), Some("builder"));
+        assert_eq!(g.stages[1].depends_on, vec![0]);
+        assert_eq!(g.warnings[0].message, "stage name 'Builder' should be lowercase");
+    }
+
+    #[test]
+    fn from_of_a_later_stage_is_an_image_with_a_warning() {
+        let g = graph("FROM later AS first\nFROM alpine AS later\n");
+        assert_eq!(g.stages[0].depends_on, Vec::<usize>::new());
+        assert_eq!(g.images, vec!["alpine", "later"]);
+        assert_eq!(g.warnings.len(), 1);
+        assert_eq!(g.warnings[0].span, Span { line: 1, col: 6 });
+        assert!(g.warnings[0].message.contains("defined later (line 2)"), "{}", g.warnings[0].message);
+    }
+
+    #[test]
+    fn mistyped_stage_is_an_image_with_a_did_you_mean_warning() {
+        let src = "FROM alpine AS base\nFROM alpine\nCOPY --from=bse /x /y\n";
+        let g = graph(src);
+        assert_eq!(g.stages[1].depends_on, Vec::<usize>::new());
+        assert_eq!(g.images, vec!["alpine", "bse"]);
+        let w = &g.warnings[0];
+        assert_eq!(w.span, Span { line: 3, col: 13 });
+        assert_eq!(w.help.as_deref(), Some("did you mean `base`?"));
+        // FROM too.
+        let g = graph("FROM alpine AS builder\nFROM buidler\n");
+        assert_eq!(g.warnings[0].help.as_deref(), Some("did you mean `builder`?"));
+        assert_eq!(g.warnings[0].span, Span { line: 2, col: 6 });
+        // Registry references are never flagged.
+        assert!(graph("FROM alpine AS base\nFROM docker.io/base:1\n").warnings.is_empty());
+    }
+
+    #[test]
+    fn duplicate_stage_name_warns_and_later_definition_wins_for_later_from() {
+        let g = graph("FROM alpine AS a\nFROM debian AS a\nFROM a\n");
+        assert_eq!(g.stages[2].depends_on, vec![1]);
+        assert_eq!(g.warnings.len(), 1);
+        assert_eq!(g.warnings[0].span, Span { line: 2, col: 16 });
+        assert!(g.warnings[0].message.contains("duplicate stage name `a`"));
+    }
+
+    #[test]
+    fn from_as_casing_warning() {
+        let g = graph("FROM alpine as a\nfrom alpine AS b\nFROM alpine AS c\n");
+        let msgs: Vec<_> = g.warnings.iter().map(|w| (w.span, w.message.as_str())).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                (Span { line: 1, col: 13 }, "'as' and 'FROM' keywords' casing do not match"),
+                (Span { line: 2, col: 13 }, "'AS' and 'from' keywords' casing do not match"),
+            ]
+        );
+    }
+
+    #[test]
+    fn onbuild_contents_are_not_edges() {
+        let g = graph("FROM alpine AS a\nFROM alpine\nONBUILD COPY --from=a /x /y\n");
+        assert!(g.stages[1].depends_on.is_empty());
+    }
+
+    #[test]
+    fn mount_from_is_looked_up_by_name_only() {
+        // BuildKit's detectRunMount uses findStateByName: `from=0` is an image named "0".
+        let g = graph("FROM alpine AS a\nFROM alpine\nRUN --mount=from=0,target=/x true\n");
+        assert!(g.stages[1].depends_on.is_empty());
+        assert_eq!(g.images, vec!["0", "alpine"]);
+        // Cache mounts from a stage are edges; a tmpfs has no source.
+        let g = graph("FROM alpine AS a\nFROM alpine\nRUN --mount=type=cache,from=A,target=/c --mount=type=tmpfs,target=/t true\n");
+        assert_eq!(g.stages[1].depends_on, vec![0]);
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_token() {
+        let cases: &[(&str, (usize, usize), &str)] = &[
+            ("FROM alpine AS a\nCOPY --from=$X /a /b\n", (2, 13), "variable expansion is not supported for --from"),
+            ("FROM alpine AS a\nCOPY --from=${X:-a} /a /b\n", (2, 13), "variable expansion is not supported for --from"),
+            ("FROM alpine AS a\nCOPY --from=b /a /b\nFROM alpine AS b\n", (2, 13), "cannot copy from stage \"b\", it needs to be defined before current stage \"a\""),
+            ("FROM alpine AS a\nCOPY --from=1 /a /b\nFROM alpine\n", (2, 13), "cannot copy from stage \"stage-1\", it needs to be defined before current stage \"a\""),
+            ("FROM alpine AS a\nCOPY --from=a /a /b\n", (2, 13), "circular dependency detected on stage: a"),
+            ("FROM alpine\n  COPY   --from=0 /a /b\n", (2, 17), "circular dependency detected on stage: stage-0"),
+            ("FROM alpine AS a\nCOPY --from=c /x /x\nFROM alpine AS b\nCOPY --from=a /x /x\nFROM alpine AS c\nCOPY --from=b /x /x\n", (2, 13), "circular dependency detected on stage: a"),
+            ("FROM alpine\nCOPY --from=2 /a /b\n", (2, 13), "invalid stage index 2"),
+            ("FROM alpine\nCOPY --from=-1 /a /b\n", (2, 13), "invalid stage index -1"),
+            ("FROM alpine AS a\nRUN --mount=type=bind,from=b,target=/x true\nFROM alpine AS b\n", (2, 28), "cannot mount from stage \"b\", stage needs to be defined before current command"),
+            ("FROM alpine AS a\nRUN --mount=from=$S,target=/x true\n", (2, 18), "'from' doesn't support variable expansion, define alias stage instead"),
+            ("FROM alpine AS a\nRUN --mount=type=secret,id=x,from=a true\n", (2, 35), "secret mount should not have a from"),
+            ("ARG V=1\n# c\nRUN echo\nFROM alpine\n", (3, 1), "`RUN` before the first FROM: no build stage in current context"),
+            ("ARG V=1\n", (1, 1), "dockerfile contains no stages to build"),
+            ("", (1, 1), "dockerfile contains no stages to build"),
+            ("FROM alpine\nFORM x\n", (2, 1), "unknown instruction: FORM"),
+            ("FROM alpine\n  cpoy a b\n", (2, 3), "unknown instruction: cpoy"),
+            ("ARG X\nFROM $X\n", (2, 6), "base name ($X) should not be blank"),
+            ("FROM alpine AS 1st\n", (1, 16), "invalid name for build stage: \"1st\", name can't start with a number or contain symbols"),
+            ("FROM alpine AS\n", (1, 13), "FROM requires either one or three arguments"),
+            ("FROM alpine AS a b\n", (1, 13), "FROM requires either one or three arguments"),
+            ("FROM ${X\n", (1, 6), "syntax error: missing '}' in FROM `${X`"),
+            ("FROM --platform=$NOPE alpine\n", (1, 17), "empty platform value from expression $NOPE"),
+            ("FROM alpine AS a\nADD --from=a /x /y\n", (2, 5), "unknown flag: from"),
+        ];
+        for (src, (line, col), msg) in cases {
+            let d = error(src);
+            assert_eq!((d.span.line, d.span.col), (*line, *col), "span for {src:?}: {d}");
+            assert!(d.message.starts_with(msg), "message for {src:?}: {} (expected {msg})", d.message);
+        }
+    }
+
+    #[test]
+    fn unknown_instruction_suggests_keyword() {
+        assert_eq!(error("FROM alpine\nFORM x\n").help.as_deref(), Some("did you mean `FROM`?"));
+        assert_eq!(error("FROM alpine\nCOYP a b\n").help.as_deref(), Some("did you mean `COPY`?"));
+    }
+
+    #[test]
+    fn rendered_error_has_caret_under_the_from_value() {
+        let src = "FROM alpine AS base\nFROM alpine\nCOPY --from=${B} /x /y\n";
+        let r = error(src).render("error", "Dockerfile", src);
+        assert!(r.starts_with("Dockerfile:3:13: error: variable expansion is not supported for --from"), "{r}");
+        assert!(r.contains("3 | COPY --from=${B} /x /y\n  |             ^\n"), "{r}");
+    }
+
+    #[test]
+    fn without_source_columns_come_from_original() {
+        let src = "FROM alpine AS a\nCOPY --from=$X /a /b\n";
+        let e = build(&df(src), &GraphOptions::default()).unwrap_err();
+        assert_eq!(e.diag.span, Span { line: 2, col: 13 });
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const WORDS: &[&str] = &[
+            "from", "FROM", "copy", "run", "arg", "add", "onbuild", "env", "bogus", "alpine", "a", "b", "0", "1", "-1", "AS",
+            "as", "$X", "${X:-a}", "${", "scratch", "--from=a", "--from=0", "--from=b", "--from=$X", "--from", "--mount=from=a",
+            "--mount=type=secret,from=a", "--mount=,,,=", "--platform=$TARGETPLATFORM", "--platform=", "X=1", "=", "\"", "'",
+            "é", "\u{feff}",
+        ];
+
+        fn line() -> impl Strategy<Value = String> {
+            prop::collection::vec(prop::sample::select(WORDS), 0..6).prop_map(|w| w.join(" "))
+        }
+
+        proptest! {
+            #[test]
+            fn build_never_panics(lines in prop::collection::vec(line(), 0..12), escape in prop::bool::ANY) {
+                let src = lines.join("\n");
+                let mut d = df(&src);
+                if escape { d.escape = '`'; }
+                let _ = build_with_source(&d, &src, &GraphOptions::default());
+                let _ = build(&d, &GraphOptions::default());
+                // Spans from another text must not panic either.
+                let _ = build_with_source(&d, "FROM x", &GraphOptions::default());
+            }
+
+            #[test]
+            fn expand_never_panics(word in "\\PC{0,24}") {
+                let env = |k: &str| if k == "X" { Some("v") } else { None };
+                let _ = expand::expand(&word, '\\', &env);
+                let _ = expand::expand(&word, '`', &env);
+            }
+        }
+    }
 }
