@@ -18,7 +18,7 @@ pub const GITLAB_MAX_NEEDS: usize = 50;
 pub const GITLAB_MAX_DOTENV_VARS: usize = 20;
 
 /// Which stages get a job of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     /// Targets, and every stage that two or more jobs need (a shared base).
@@ -43,7 +43,7 @@ impl std::str::FromStr for Split {
 }
 
 /// How jobs build: BuildKit through `docker buildx` (docker-container driver) or daemonless buildah.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
     #[default]

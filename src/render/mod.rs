@@ -60,7 +60,7 @@ impl std::str::FromStr for Ci {
 }
 
 /// How Drone/Woodpecker steps reach a Docker daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Daemon {
     /// The host's socket, mounted into the steps (needs a trusted repository).
