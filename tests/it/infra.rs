@@ -101,3 +101,174 @@ fn check_all_passes_every_good_sample() {
     check_all("drone", fx("drone/good.yml"));
     check_all("woodpecker", fx("woodpecker/good.yml"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real registry + isolated builders (root; see tests/e2e/*.sh).
+
+use crate::e2e_support::*;
+
+#[test]
+fn registry_tls_auth_api_and_traffic() {
+    let reg = Registry::start();
+    assert!(reg.host().starts_with("127.0.0.1:"));
+    let certs_d = PathBuf::from(format!("/etc/containers/certs.d/{}/ca.crt", reg.host()));
+    assert!(certs_d.exists(), "registry CA not trusted at {}", certs_d.display());
+    // Auth is enforced.
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(reg.ca_cert())
+        .arg(format!("https://{}/v2/_catalog", reg.host()))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+    assert!(reg.catalog().is_empty());
+
+    let base = push_base_image(&reg);
+    // busybox-static is ~2 MB; its compressed layer (~1 MB) went up once, nothing came down.
+    let t = reg.traffic();
+    assert!(t.pushed_bytes > 500_000 && t.blob_pushes >= 2 && t.manifest_pushes == 1, "{t:?}");
+    assert_eq!((t.pulled_bytes, t.blob_pulls), (0, 0), "{t:?}");
+    assert_eq!(base.reference, format!("{}/library/busybox:1", reg.host()));
+    assert_eq!(reg.catalog(), vec!["library/busybox".to_string()]);
+    assert_eq!(reg.tags("library/busybox"), vec!["1".to_string()]);
+    assert!(reg.tags("nope").is_empty());
+    let layers = reg.layers("library/busybox", &base.digest);
+    assert_eq!(layers.len(), 1);
+    let config = reg.config("library/busybox", "1");
+    assert_eq!(config["config"]["Env"][0], "PATH=/bin");
+    // Reading the config blob through the API is itself a blob pull (the log counts every GET).
+    let t2 = reg.traffic();
+    assert_eq!((t2.blob_pulls, t2.pushed_bytes), (1, t.pushed_bytes), "{t2:?}");
+
+    let host = reg.host().to_string();
+    drop(reg);
+    assert!(!PathBuf::from(format!("/etc/containers/certs.d/{host}")).exists(), "certs.d entry left behind");
+    let refused = std::process::Command::new("curl")
+        .args(["-s", "-k", "-o", "/dev/null", &format!("https://{host}/v2/")])
+        .status()
+        .unwrap();
+    assert!(!refused.success(), "registry still answering after drop");
+}
+
+#[test]
+fn step_stats_parses_buildah_output() {
+    let out = "[1/2] STEP 1/2: FROM x AS deps\n[1/2] STEP 2/2: RUN echo slow\n--> Cache pulled from remote r:abc\n--> Using cache 5b2d\n--> 5b2d\n[2/2] STEP 2/3: COPY a /a\n--> Pushing cache r:def\n[2/2] STEP 3/3: RUN cat /x\n[2/2] COMMIT r/app\n--> Pushing cache r:123\n";
+    assert_eq!(
+        step_stats(out),
+        StepStats { run_executed: 1, run_cached: 1, remote_cache_pulls: 1, cache_pushes: 2 }
+    );
+}
+
+// No ARG in the cached stage: buildah 1.28 never takes an ARG step from a remote cache, and every
+// later step of the stage then misses too (see `arg_step_defeats_remote_cache_in_buildah_1_28`).
+fn write_two_stage_context(dir: &std::path::Path, base: &str) {
+    let dockerfile = |flavor: &str| {
+        format!(
+            "FROM {base} AS deps\nENV FLAVOR={flavor}\nRUN echo \"slow $FLAVOR\" > /x && sleep 1\n\nFROM deps AS app\nCOPY app.txt /app.txt\nRUN cat /x /app.txt > /out\n"
+        )
+    };
+    std::fs::write(dir.join("Dockerfile"), dockerfile("main")).unwrap();
+    std::fs::write(dir.join("Dockerfile.dev"), dockerfile("dev")).unwrap();
+    std::fs::write(dir.join("app.txt"), "app source\n").unwrap();
+}
+
+#[test]
+fn fresh_builders_share_only_the_registry_cache() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let ctx = tempfile::tempdir().unwrap();
+    write_two_stage_context(ctx.path(), &base.reference);
+    let cache = reg.image("cache/deps");
+    let ctx_s = ctx.path().display().to_string();
+
+    // Runner 1: cold build of `deps`, cache written to the registry, pushed by digest.
+    let r1 = Builder::fresh();
+    r1.login(&reg);
+    let out1 = r1.buildah(&[
+        "bud", "--layers", "--target", "deps", "--cache-from", &cache, "--cache-to", &cache,
+        "-t", &reg.image("deps:run1"), &ctx_s,
+    ]);
+    let s1 = step_stats(&out1);
+    assert_eq!((s1.run_executed, s1.run_cached), (1, 0), "cold build must run the RUN step:\n{out1}");
+    assert!(s1.cache_pushes >= 1, "{out1}");
+    assert!(!reg.tags("cache/deps").is_empty());
+    let df = ctx.path().join("deps.digest");
+    r1.buildah(&["push", "--digestfile", &df.display().to_string(), &reg.image("deps:run1")]);
+    let deps_digest = std::fs::read_to_string(&df).unwrap().trim().to_string();
+    assert!(deps_digest.starts_with("sha256:"));
+    assert_eq!(reg.manifest_digest("deps", "run1"), deps_digest);
+    assert!(reg.built_on("deps", &deps_digest, "library/busybox", &base.digest));
+    assert!(r1.dir().join("cache/blob-info-cache-v1.boltdb").exists(), "blob-info cache not private");
+
+    // Runner 2: empty storage; the RUN step comes from the registry cache.
+    let r2 = Builder::fresh();
+    assert_eq!(r2.buildah(&["images", "-q"]).trim(), "", "fresh builder is not empty");
+    r2.login(&reg);
+    let before = reg.traffic();
+    let out2 = r2.buildah(&[
+        "bud", "--layers", "--target", "deps", "--cache-from", &cache, "--cache-to", &cache,
+        "-t", &reg.image("deps:run2"), &ctx_s,
+    ]);
+    let s2 = step_stats(&out2);
+    assert_eq!((s2.run_executed, s2.run_cached), (0, 1), "second runner must reuse the cache:\n{out2}");
+    assert!(s2.remote_cache_pulls >= 1 && out2.contains("Using cache"), "{out2}");
+    let pulled = reg.traffic().pulled_bytes - before.pulled_bytes;
+    assert!(pulled > 0, "a fresh runner must pull the cache layers");
+
+    // A changed input invalidates the RUN step: the cache is keyed on inputs.
+    let out3 = r2.buildah(&[
+        "bud", "--layers", "--target", "deps", "-f", &format!("{ctx_s}/Dockerfile.dev"), "--cache-from", &cache,
+        "-t", &reg.image("deps-alt:run2"), &ctx_s,
+    ]);
+    assert_eq!(step_stats(&out3).run_executed, 1, "{out3}");
+    let alt_df = ctx.path().join("alt.digest");
+    r2.buildah(&["push", "--digestfile", &alt_df.display().to_string(), &reg.image("deps-alt:run2")]);
+    let alt_digest = std::fs::read_to_string(&alt_df).unwrap().trim().to_string();
+    assert_ne!(alt_digest, deps_digest);
+
+    // --build-context overrides the `deps` stage with the exact pinned image: the deps stage is not
+    // built at all, and the app's layers sit on the pinned image's layers.
+    for (repo, digest, tag) in [("deps", &deps_digest, "app:ctx-main"), ("deps-alt", &alt_digest, "app:ctx-alt")] {
+        let pinned = format!("{}@{}", reg.image(repo), digest);
+        let out = r2.buildah(&[
+            "bud", "--layers", "--target", "app", "--build-context", &format!("deps=docker-image://{pinned}"),
+            "-t", &reg.image(tag), &ctx_s,
+        ]);
+        assert!(!out.contains("RUN echo"), "deps stage was rebuilt despite --build-context:\n{out}");
+        assert!(out.contains(&format!("FROM {pinned}")), "{out}");
+        let adf = ctx.path().join("app.digest");
+        r2.buildah(&["push", "--digestfile", &adf.display().to_string(), &reg.image(tag)]);
+        let app_digest = std::fs::read_to_string(&adf).unwrap().trim().to_string();
+        assert!(reg.built_on("app", &app_digest, repo, digest), "{tag} not built on {pinned}");
+        let other = if repo == "deps" { ("deps-alt", &alt_digest) } else { ("deps", &deps_digest) };
+        assert!(!reg.built_on("app", &app_digest, other.0, other.1), "{tag} built on the wrong deps");
+    }
+}
+
+/// Documents a buildah 1.28 limitation the benchmark and `--builder buildah` must live with: an
+/// `ARG` step is never found in a `--cache-from` repository, and every later step of that stage then
+/// misses as well (the same Dockerfile with `ENV` instead hits, see the test above). If this test
+/// starts failing, buildah was fixed: drop the ENV workaround in Dockerfiles used for benchmarks.
+#[test]
+fn arg_step_defeats_remote_cache_in_buildah_1_28() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {}\nRUN echo first > /y\nARG FLAVOR=main\nRUN echo \"$FLAVOR\" > /x\n", base.reference),
+    )
+    .unwrap();
+    let cache = reg.image("cache/arg");
+    let ctx_s = ctx.path().display().to_string();
+    let mut stats = Vec::new();
+    for _ in 0..2 {
+        let b = Builder::fresh();
+        b.login(&reg);
+        let out = b.buildah(&["bud", "--layers", "--cache-from", &cache, "--cache-to", &cache, &ctx_s]);
+        stats.push(step_stats(&out));
+    }
+    assert_eq!((stats[0].run_executed, stats[0].run_cached), (2, 0));
+    // Second runner: the RUN before the ARG comes from the cache, the RUN after it does not.
+    assert_eq!((stats[1].run_executed, stats[1].run_cached), (1, 1), "{stats:?}");
+}

@@ -1,5 +1,6 @@
 //! The one integration-test binary (`cargo test --test it`). One module per area.
 mod tools;
 mod infra;
+mod e2e_support;
 mod conformance;
 mod parser;
