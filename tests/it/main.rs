@@ -4,3 +4,5 @@ mod infra;
 mod e2e_support;
 mod conformance;
 mod parser;
+mod graph;
+mod plan_cmd;

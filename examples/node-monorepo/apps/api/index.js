@@ -1,0 +1,1 @@
+require("http").createServer((req, res) => res.end("api")).listen(3000);

@@ -1,0 +1,1 @@
+setInterval(() => console.log("worker tick"), 60000);
