@@ -96,13 +96,7 @@ named_enum!(BuilderName => Builder { "buildx" => Builder::Buildx, "buildah" => B
 named_enum!(DaemonName => Daemon { "host" => Daemon::Host, "dind" => Daemon::Dind });
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<CiName>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(CiName),
-        Many(Vec<CiName>),
-    }
-    // `untagged` hides the inner message; try the two shapes explicitly for a useful error.
+    // One name or a list; decided by shape so the error names the bad value.
     let v = serde_yaml::Value::deserialize(d)?;
     match v {
         serde_yaml::Value::Sequence(_) => Vec::<CiName>::deserialize(v).map_err(serde::de::Error::custom),

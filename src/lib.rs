@@ -4,6 +4,7 @@
 //! [`plan`] (one CI-agnostic plan) → [`render`] (templates reshape the plan; no decisions).
 //! I/O lives at the edges: [`git`] (git2 + CI environment) and the binary.
 
+pub mod app;
 pub mod config;
 pub mod diag;
 pub mod dockerfile;

@@ -10,19 +10,133 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use gen_pipeline::diag::Diagnostic;
-use gen_pipeline::{dockerfile, format, graph};
+use gen_pipeline::render::{self, Ci};
+use gen_pipeline::{app, config, dockerfile, format, git, graph, plan};
+
+const EXAMPLES: &str = "\
+Examples:
+  gen-pipeline --ci drone > .drone.yml          write a Drone pipeline to stdout
+  gen-pipeline --ci github -o .github/workflows/images.yml
+  gen-pipeline                                  generate every CI named in gen-pipeline.yml
+  gen-pipeline check                            exit 1 with a diff when a committed pipeline is stale
+  gen-pipeline plan -f Dockerfile --format mermaid
+  gen-pipeline slug 'feature/JIRA-12_fix'       print a ref slug (GitLab's CI_COMMIT_REF_SLUG)
+  gen-pipeline init                             write a commented gen-pipeline.yml
+
+Exit codes: 0 ok, 1 drift (check), 2 bad input or usage.";
 
 #[derive(Debug, Parser)]
-#[command(name = "gen-pipeline", version, about = "Per-stage CI pipelines from a multi-stage Dockerfile")]
+#[command(name = "gen-pipeline", version, about = "Per-stage CI pipelines from a multi-stage Dockerfile", after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    generate: GenArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show the stage graph of a Dockerfile (stages, bases, dependencies, external images).
+    /// Generate pipelines (the default when no subcommand is given).
+    Generate(GenArgs),
+    /// Render in memory and compare with the committed pipeline(s): exit 1 with a diff on drift.
+    Check(GenArgs),
+    /// Show the stage graph and plan of a Dockerfile (stages, dependencies, jobs, tags, caches).
     Plan(PlanArgs),
+    /// Print the slug of a ref name (GitLab's CI_COMMIT_REF_SLUG).
+    Slug {
+        /// The branch or tag name.
+        name: String,
+    },
+    /// Write a commented gen-pipeline.yml from what is detected here.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "gen-pipeline.yml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print shell completions.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Options of `generate` and `check` (each overrides the config file).
+#[derive(Debug, Clone, Default, Args)]
+struct GenArgs {
+    /// CI system: github, gitlab, drone, woodpecker (repeatable; default: config, else existing CI files).
+    #[arg(long, value_name = "CI")]
+    ci: Vec<String>,
+    /// Write to PATH instead of stdout (`-` for stdout); with several CI systems, the config's outputs are used.
+    #[arg(short = 'o', long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// Config file (default: ./gen-pipeline.yml when it exists).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The Dockerfile (default: config, else ./Dockerfile).
+    #[arg(long, short = 'f', value_name = "PATH")]
+    dockerfile: Option<PathBuf>,
+    /// Build context, relative to the repository root (default: the Dockerfile's folder).
+    #[arg(long, value_name = "DIR")]
+    context: Option<String>,
+    /// Image repository prefix; each job pushes <image>/<stage>.
+    #[arg(long, value_name = "REPO")]
+    image: Option<String>,
+    /// Stage to build (repeatable; default: every leaf stage).
+    #[arg(long = "target", value_name = "STAGE")]
+    targets: Vec<String>,
+    /// Which stages get their own job: shared, all, targets.
+    #[arg(long, value_name = "POLICY")]
+    split: Option<String>,
+    /// buildx (BuildKit, docker-container driver) or buildah.
+    #[arg(long, value_name = "BUILDER")]
+    builder: Option<String>,
+    /// Build argument for every job (repeatable); meta ARGs also steer the stage graph.
+    #[arg(long = "build-arg", value_name = "K=V")]
+    build_args: Vec<String>,
+    /// Build secret from an environment variable: id=ID,env=VAR (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,env=VAR")]
+    secrets: Vec<String>,
+    /// Target platform (repeatable).
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    platforms: Vec<String>,
+    /// Extra tag on every image (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    extra_tags: Vec<String>,
+    /// Drone/Woodpecker: host (socket) or dind.
+    #[arg(long, value_name = "MODE")]
+    daemon: Option<String>,
+    /// Folder of templates that replace the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+    /// Pin the Dockerfile frontend with the BUILDKIT_SYNTAX build arg.
+    #[arg(long, value_name = "IMAGE")]
+    buildkit_syntax: Option<String>,
+    /// Push provenance attestations (the pushed digest is then an image index).
+    #[arg(long)]
+    provenance: bool,
+    #[command(flatten)]
+    git: GitArgs,
+}
+
+/// Where the git context comes from; flags win over CI variables, which win over git.
+#[derive(Debug, Clone, Default, Args)]
+struct GitArgs {
+    /// Repository to read (default: around the Dockerfile).
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    #[arg(long, value_name = "NAME")]
+    branch: Option<String>,
+    #[arg(long = "git-tag", value_name = "NAME")]
+    git_tag: Option<String>,
+    #[arg(long, value_name = "SHA")]
+    sha: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    default_branch: Option<String>,
+    /// Pull/merge request number.
+    #[arg(long, value_name = "N")]
+    pr: Option<u64>,
 }
 
 /// Options every command that reads a Dockerfile shares.
@@ -43,6 +157,11 @@ struct DockerfileArgs {
 struct PlanArgs {
     #[command(flatten)]
     input: DockerfileArgs,
+    /// Image repository prefix for the jobs' tags and cache refs (default: from the remote).
+    #[arg(long, value_name = "REPO")]
+    image: Option<String>,
+    #[command(flatten)]
+    git: GitArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     format: PlanFormat,
@@ -77,15 +196,23 @@ impl std::error::Error for InputError {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Plan(args)) => cmd_plan(&args),
-        None => {
-            use clap::CommandFactory as _;
-            let _ = Cli::command().print_help();
-            return ExitCode::from(2);
+        Some(Command::Plan(args)) => cmd_plan(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Generate(args)) => cmd_generate(&args, false),
+        Some(Command::Check(args)) => cmd_generate(&args, true),
+        Some(Command::Slug { name }) => {
+            println!("{}", gen_pipeline::refs::slug(&name));
+            Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Init { path, force }) => cmd_init(&path, force).map(|()| ExitCode::SUCCESS),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "gen-pipeline", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => cmd_generate(&cli.generate, false),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => match e.downcast_ref::<InputError>() {
             Some(InputError(rendered)) => {
                 eprint!("{rendered}");
@@ -161,7 +288,7 @@ fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let g = &loaded.graph;
     let out = match args.format {
         PlanFormat::Text => format::text(g),
-        PlanFormat::Json => format::json(g),
+        PlanFormat::Json => plan_json(args, &loaded)?,
         PlanFormat::Mermaid => format::mermaid(g),
         PlanFormat::Dot => format::dot(g),
         PlanFormat::None => String::new(),
@@ -177,5 +304,328 @@ fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes()).context("writing output")?;
+    Ok(())
+}
+
+/// `plan --format json`: the graph document plus the ref and the planned jobs.
+fn plan_json(args: &PlanArgs, loaded: &Loaded) -> anyhow::Result<String> {
+    let g = &loaded.graph;
+    let dockerfile = &args.input.dockerfile;
+    let ctx = git_context(&args.git, dockerfile)?;
+    let image = match &args.image {
+        Some(i) => i.clone(),
+        None => git::default_image(&ctx, &git::process_env).unwrap_or_else(|_| "$IMAGE".to_string()),
+    };
+    let opts = plan::PlanOptions {
+        image,
+        dockerfile: dockerfile.display().to_string(),
+        context: ".".into(),
+        targets: Vec::new(),
+        split: plan::Split::Shared,
+        builder: plan::Builder::Buildx,
+        build_args: BTreeMap::new(),
+        secrets: Vec::new(),
+        platforms: Vec::new(),
+        extra_tags: Vec::new(),
+        cache_policy: Default::default(),
+        buildkit_syntax: None,
+        provenance: false,
+        git_ref: ctx.ref_info(),
+    };
+    let p = plan::plan(g, &opts).map_err(|e| InputError(format!("error: {e}\n")))?;
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        #[serde(flatten)]
+        graph: format::PlanDoc,
+        #[serde(rename = "ref")]
+        git_ref: &'a gen_pipeline::refs::RefInfo,
+        jobs: Vec<JobDoc<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct JobDoc<'a> {
+        id: &'a str,
+        stage: &'a str,
+        needs: &'a [String],
+        inline_stages: &'a [String],
+        build_contexts: Vec<String>,
+        tags: Vec<String>,
+        cache_from: &'a [String],
+        cache_to: &'a Option<String>,
+    }
+    let doc = Doc {
+        graph: format::PlanDoc::from_graph(g),
+        git_ref: &p.git_ref,
+        jobs: p
+            .jobs
+            .iter()
+            .map(|j| JobDoc {
+                id: &j.id,
+                stage: &j.label,
+                needs: &j.needs,
+                inline_stages: &j.inline_stages,
+                build_contexts: j.contexts.iter().map(|c| format!("{}=docker-image://{}@<digest from {}>", c.stage, c.repository, c.job)).collect(),
+                tags: j.tags.iter().map(|t| format!("{}:{t}", j.repository)).collect(),
+                cache_from: &j.cache.from,
+                cache_to: &j.cache.to,
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_string_pretty(&doc)?;
+    out.push('\n');
+    Ok(out)
+}
+
+fn git_context(args: &GitArgs, dockerfile: &Path) -> anyhow::Result<git::GitContext> {
+    let dir = match &args.repo {
+        Some(r) => r.clone(),
+        None => dockerfile.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+    };
+    let overrides = git::Overrides {
+        branch: args.branch.clone(),
+        tag: args.git_tag.clone(),
+        sha: args.sha.clone(),
+        default_branch: args.default_branch.clone(),
+        pr: args.pr,
+    };
+    let ctx = git::discover(&dir, &git::process_env, &overrides).map_err(|e| InputError(format!("error: {e}\n")))?;
+    for note in &ctx.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(ctx)
+}
+
+/// Everything `generate`/`check` resolved from config + flags + git.
+struct Resolved {
+    cis: Vec<(Ci, Option<PathBuf>)>,
+    rendered: Vec<(Ci, String)>,
+}
+
+fn parse_enum<T: std::str::FromStr<Err = String>>(flag: &str, v: &str) -> anyhow::Result<T> {
+    v.parse::<T>().map_err(|e| InputError(format!("error: --{flag}: {e}\n")).into())
+}
+
+fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
+    // Config: --config, else ./gen-pipeline.yml when present.
+    let (config, config_dir) = match &args.config {
+        Some(p) => (read_config(p)?, p.parent().map(Path::to_path_buf).unwrap_or_default()),
+        None if Path::new(config::FILE_NAME).is_file() => (read_config(Path::new(config::FILE_NAME))?, PathBuf::new()),
+        None => (config::Config::default(), PathBuf::new()),
+    };
+    let from_config = |p: &str| if config_dir.as_os_str().is_empty() { PathBuf::from(p) } else { config_dir.join(p) };
+    let dockerfile = match (&args.dockerfile, &config.dockerfile) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => from_config(d),
+        (None, None) => PathBuf::from("Dockerfile"),
+    };
+    let ctx = git_context(&args.git, &dockerfile)?;
+    // Paths in the pipeline are relative to the repository root.
+    let root = ctx.repo_root.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let rel = |p: &Path| -> String {
+        let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+        let r = abs.strip_prefix(&root).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
+        let s = r.display().to_string();
+        if s.is_empty() { ".".to_string() } else { s }
+    };
+    let dockerfile_rel = rel(&dockerfile);
+    let context = match (&args.context, &config.context) {
+        (Some(c), _) => c.clone(),
+        (None, Some(c)) => rel(&from_config(c)),
+        (None, None) => rel(dockerfile.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+    };
+
+    let mut build_args = config.build_args.clone();
+    build_args.extend(self::build_args(&args.build_args)?);
+    let file = dockerfile.display().to_string();
+    let source = read_source(&dockerfile)?;
+    let gopts = graph::GraphOptions {
+        build_args: build_args.clone(),
+        platform: args.platforms.first().or(config.platforms.first()).cloned().unwrap_or_else(|| "linux/amd64".into()),
+        ..graph::GraphOptions::default()
+    };
+    let loaded = app::load(&file, &source, &gopts).map_err(app_error)?;
+    for w in &loaded.warnings {
+        eprint!("{w}");
+    }
+
+    let image = match (&args.image, &config.image) {
+        (Some(i), _) | (None, Some(i)) => i.clone(),
+        (None, None) => git::default_image(&ctx, &git::process_env).map_err(|e| InputError(format!("error: {e}\n")))?,
+    };
+    let mut secrets: Vec<plan::Secret> = config.secrets.iter().cloned().map(Into::into).collect();
+    for s in &args.secrets {
+        secrets.push(parse_secret(s)?);
+    }
+    let mut git_ref = ctx.ref_info();
+    if let Some(b) = &config.default_branch {
+        if args.git.default_branch.is_none() {
+            git_ref = gen_pipeline::refs::RefInfo::new(git_ref.kind, &git_ref.name, &git_ref.sha, b, git_ref.pr);
+        }
+    }
+    let popts = plan::PlanOptions {
+        image,
+        dockerfile: dockerfile_rel,
+        context,
+        targets: if args.targets.is_empty() { config.targets.clone() } else { args.targets.clone() },
+        split: match &args.split {
+            Some(v) => parse_enum("split", v)?,
+            None => config.split.map(|s| s.0).unwrap_or_default(),
+        },
+        builder: match &args.builder {
+            Some(v) => parse_enum("builder", v)?,
+            None => config.builder.map(|s| s.0).unwrap_or_default(),
+        },
+        build_args: {
+            let mut b = build_args;
+            if let Some(s) = args.buildkit_syntax.as_ref().or(config.buildkit_syntax.as_ref()) {
+                b.insert("BUILDKIT_SYNTAX".into(), s.clone());
+            }
+            b
+        },
+        secrets,
+        platforms: if args.platforms.is_empty() { config.platforms.clone() } else { args.platforms.clone() },
+        extra_tags: if args.extra_tags.is_empty() { config.extra_tags.clone() } else { args.extra_tags.clone() },
+        cache_policy: gen_pipeline::refs::CachePolicy { write_on_tag: config.cache.write_on_tag, write_on_pr: config.cache.write_on_pr },
+        buildkit_syntax: args.buildkit_syntax.clone().or(config.buildkit_syntax.clone()),
+        provenance: args.provenance || config.provenance.unwrap_or(false),
+        git_ref,
+    };
+    let the_plan = app::plan(&loaded, &popts).map_err(app_error)?;
+
+    let mut cis: Vec<Ci> = Vec::new();
+    for c in &args.ci {
+        cis.push(parse_enum("ci", c)?);
+    }
+    if cis.is_empty() {
+        cis = config.ci.iter().map(|c| c.0).collect();
+    }
+    if cis.is_empty() {
+        cis = app::detect_ci(&root);
+    }
+    if cis.is_empty() {
+        return Err(InputError("error: no CI system: pass --ci github|gitlab|drone|woodpecker or set `ci:` in gen-pipeline.yml\n".into()).into());
+    }
+    let outputs: Vec<(Ci, Option<PathBuf>)> = match &args.output {
+        Some(o) if cis.len() > 1 => {
+            return Err(InputError(format!("error: -o {} names one file but {} CI systems are selected\n", o.display(), cis.len())).into())
+        }
+        Some(o) if o.as_os_str() == "-" => vec![(cis[0], None)],
+        Some(o) => vec![(cis[0], Some(o.clone()))],
+        // No -o: a config names the outputs (relative to it); else one CI goes to stdout.
+        None if args.config.is_some() || Path::new(config::FILE_NAME).is_file() => {
+            cis.iter().map(|&c| (c, Some(from_config(&app::output_path(&config, c).display().to_string())))).collect()
+        }
+        None if cis.len() == 1 => vec![(cis[0], None)],
+        None => cis.iter().map(|&c| (c, Some(PathBuf::from(c.default_path())))).collect(),
+    };
+    let mut command = String::from("gen-pipeline");
+    if let Some(c) = &args.config {
+        command.push_str(&format!(" --config {}", c.display()));
+    }
+    for c in &args.ci {
+        command.push_str(&format!(" --ci {c}"));
+    }
+    let ropts = render::RenderOptions {
+        templates_dir: args.templates.clone().or_else(|| config.templates.as_ref().map(|t| from_config(t))),
+        daemon: match &args.daemon {
+            Some(v) => parse_enum("daemon", v)?,
+            None => config.daemon.map(|d| d.0).unwrap_or_default(),
+        },
+        command,
+    };
+    let rendered = app::render_all(&the_plan, &cis, &ropts).map_err(app_error)?;
+    Ok(Resolved { cis: outputs, rendered })
+}
+
+fn app_error(e: app::AppError) -> anyhow::Error {
+    match e {
+        app::AppError::Located { rendered } => InputError(rendered).into(),
+        app::AppError::Plan(p) => InputError(format!("error: {p}\n")).into(),
+        app::AppError::Usage(u) => InputError(format!("error: {u}\n")).into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn read_config(path: &Path) -> anyhow::Result<config::Config> {
+    let source = read_source(path)?;
+    config::parse(&source).map_err(|e| InputError(e.diag.render("error", &path.display().to_string(), &source)).into())
+}
+
+fn parse_secret(s: &str) -> anyhow::Result<plan::Secret> {
+    let mut id = None;
+    let mut env = None;
+    for part in s.split(',') {
+        match part.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("env", v)) => env = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    match (id, env) {
+        (Some(id), Some(env)) => Ok(plan::Secret { id, env }),
+        (Some(id), None) => Ok(plan::Secret { env: id.to_uppercase(), id }),
+        _ => Err(InputError(format!("error: --secret `{s}`: expected id=ID,env=VAR\n")).into()),
+    }
+}
+
+fn cmd_generate(args: &GenArgs, check: bool) -> anyhow::Result<ExitCode> {
+    let resolved = resolve(args)?;
+    let mut drifted = false;
+    for ((ci, path), (_, text)) in resolved.cis.iter().zip(&resolved.rendered) {
+        match (path, check) {
+            (None, false) => {
+                use std::io::Write as _;
+                std::io::stdout().lock().write_all(text.as_bytes()).context("writing output")?;
+            }
+            (Some(p), false) => {
+                render::write_atomic(p, text).with_context(|| format!("writing {}", p.display()))?;
+                eprintln!("wrote {} ({})", p.display(), ci.name());
+            }
+            (path, true) => {
+                let p = path.clone().unwrap_or_else(|| PathBuf::from(ci.default_path()));
+                match app::drift(&p, text) {
+                    app::Drift::InSync => eprintln!("{}: in sync", p.display()),
+                    app::Drift::Missing => {
+                        drifted = true;
+                        eprintln!("{}: missing", p.display());
+                    }
+                    app::Drift::Differs(diff) => {
+                        drifted = true;
+                        print!("{diff}");
+                        eprintln!("{}: out of date", p.display());
+                    }
+                }
+            }
+        }
+    }
+    if check && drifted {
+        let mut regen: Vec<String> = vec!["gen-pipeline".into()];
+        regen.extend(std::env::args().skip(1).filter(|a| a != "check"));
+        eprintln!("regenerate with: {}", regen.join(" "));
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_init(path: &Path, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        return Err(InputError(format!("error: {} exists (use --force to overwrite)\n", path.display())).into());
+    }
+    let dockerfile = PathBuf::from("Dockerfile");
+    let mut detected = config::Detected { dockerfile: "Dockerfile".into(), ..Default::default() };
+    if let Ok(source) = std::fs::read_to_string(&dockerfile) {
+        if let Ok(loaded) = app::load("Dockerfile", &source, &graph::GraphOptions::default()) {
+            detected.stages = loaded.graph.stages.iter().filter_map(|s| s.name.clone()).collect();
+        }
+    }
+    if let Ok(ctx) = git::discover(Path::new("."), &git::process_env, &git::Overrides::default()) {
+        detected.image = git::default_image(&ctx, &git::process_env).ok();
+        detected.default_branch = Some(ctx.default_branch.clone());
+        if let Some(root) = &ctx.repo_root {
+            detected.ci = app::detect_ci(root);
+        }
+    }
+    render::write_atomic(path, &config::template(&detected))?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
