@@ -229,22 +229,26 @@ fn push_unique(tags: &mut Vec<String>, t: String) {
 /// - PR: `pr-<n>`;
 /// - detached: `sha-<short sha>`.
 ///
-/// Whatever would be empty falls back on [`ref_slug`].
+/// Whatever would be empty falls back on [`ref_slug`]. A name-derived tag that would read
+/// `latest` off the default branch (a branch or git tag called `latest`) becomes `ref-latest`,
+/// so only the default branch ever moves `latest`.
 pub fn image_tags(info: &RefInfo) -> Vec<String> {
     let short = short_sha(&info.sha);
     let sha_tag = if short.is_empty() { String::new() } else { format!("sha-{short}") };
+    let is_default = info.kind == RefKind::Branch && info.name == info.default_branch;
+    let named = |t: String| if t == "latest" && !is_default { "ref-latest".to_string() } else { t };
     let mut tags = Vec::new();
     match info.kind {
         RefKind::Branch => {
-            push_unique(&mut tags, ref_slug(&info.name, &info.sha));
+            push_unique(&mut tags, named(ref_slug(&info.name, &info.sha)));
             push_unique(&mut tags, sha_tag);
-            if info.name == info.default_branch {
+            if is_default {
                 push_unique(&mut tags, "latest".to_string());
             }
         }
         RefKind::Tag => match parse_semver_tag(&info.name) {
             Some(v) => semver_tags(&v).into_iter().for_each(|t| push_unique(&mut tags, t)),
-            None => push_unique(&mut tags, sanitize_tag(&info.name)),
+            None => push_unique(&mut tags, named(sanitize_tag(&info.name))),
         },
         RefKind::Pr => {
             if let Some(n) = info.pr {
@@ -254,7 +258,7 @@ pub fn image_tags(info: &RefInfo) -> Vec<String> {
         RefKind::Detached => push_unique(&mut tags, sha_tag),
     }
     if tags.is_empty() {
-        tags.push(ref_slug(&info.name, &info.sha));
+        tags.push(named(ref_slug(&info.name, &info.sha)));
     }
     tags
 }

@@ -25,15 +25,19 @@ _gp_add() {
   case "$_gp_nl$_gp_t" in *"$_gp_nl$1$_gp_nl"*) return 0 ;; esac
   _gp_t="$_gp_t$1$_gp_nl"
 }
+_gp_addn() {
+  if [ "$1" = latest ] && [ "$_gp_isdef" != 1 ]; then _gp_add ref-latest; else _gp_add "$1"; fi
+}
 gp_tags() {
-  _gp_t=
+  _gp_t=; _gp_isdef=
+  [ "$1" != branch ] || [ "$2" != "$4" ] || _gp_isdef=1
   _gp_st=$(gp_short_sha "$3")
   [ -z "$_gp_st" ] || _gp_st=sha-$_gp_st
   case $1 in
   branch)
-    _gp_add "$(gp_slug "$2" "$3")"
+    _gp_addn "$(gp_slug "$2" "$3")"
     _gp_add "$_gp_st"
-    [ "$2" != "$4" ] || _gp_add latest ;;
+    [ "$_gp_isdef" != 1 ] || _gp_add latest ;;
   tag)
     _gp_v=$(printf '%s' "$2" | LC_ALL=C tr '\n' ' ' | LC_ALL=C sed -nE \
       's/^v?(((0|[1-9][0-9]*)\.(0|[1-9][0-9]*))\.(0|[1-9][0-9]*))(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/\1\6\8 \2 \3 \6/p')
@@ -43,7 +47,7 @@ gp_tags() {
       _gp_add "$_gp_f"
       if [ -z "${_gp_v#* * }" ]; then _gp_add "${_gp_v%% *}"; _gp_v=${_gp_v#* }; _gp_add "${_gp_v%% *}"; fi
     else
-      _gp_add "$(printf '%s' "$2" | LC_ALL=C tr -d '\200-\277' | LC_ALL=C tr -c 'A-Za-z0-9_.-' '-' \
+      _gp_addn "$(printf '%s' "$2" | LC_ALL=C tr -d '\200-\277' | LC_ALL=C tr -c 'A-Za-z0-9_.-' '-' \
         | LC_ALL=C sed 's/^[.-]*//' | LC_ALL=C cut -c1-128)"
     fi ;;
   pr)
@@ -51,7 +55,7 @@ gp_tags() {
   detached)
     _gp_add "$_gp_st" ;;
   esac
-  [ -n "$_gp_t" ] || _gp_add "$(gp_slug "$2" "$3")"
+  [ -n "$_gp_t" ] || _gp_addn "$(gp_slug "$2" "$3")"
   printf '%s' "$_gp_t"
 }
 gp_cache() {

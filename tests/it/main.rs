@@ -6,3 +6,5 @@ mod conformance;
 mod parser;
 mod graph;
 mod plan_cmd;
+mod slug;
+mod git_ctx;

@@ -1,0 +1,512 @@
+//! Ref slugs, image tags and cache refs: known GitLab cases, the run-time POSIX-sh snippet
+//! (`templates/shared/ref.sh`) against the Rust functions under dash and busybox sh, and
+//! property tests for validity.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use gen_pipeline::refs::{
+    self, cache_refs, cache_stage_part, image_tags, is_valid_tag, ref_slug, slug, CachePolicy, RefInfo, RefKind,
+};
+use proptest::prelude::*;
+
+// ---------------------------------------------------------------------------------------------
+// Known values, worked out by hand from GitLab's
+// `str.downcase.gsub(/[^a-z0-9]/, '-')[0..62].gsub(/(\A-+|-+\z)/, '')`.
+
+#[test]
+fn slug_follows_gitlab_rules() {
+    let a = |n: usize| "a".repeat(n);
+    let cases: Vec<(String, String)> = vec![
+        ("main".into(), "main".into()),
+        ("TEST".into(), "test".into()),
+        ("fix/1-foo".into(), "fix-1-foo".into()),
+        ("feature/JIRA-12_do.the+thing".into(), "feature-jira-12-do-the-thing".into()),
+        ("a//b".into(), "a--b".into()), // one for one, no collapsing
+        ("test_trailing_".into(), "test-trailing".into()),
+        (a(63), a(63)),
+        (a(64), a(63)),
+        (a(70), a(63)),
+        (format!("-{}-", a(61)), a(61)),
+        (format!("-{}-", a(62)), a(62)),
+        (format!("-{}-", a(63)), a(62)), // cut to 63 *before* stripping
+        (format!("{} ", a(62)), a(62)),
+        (format!("{}-b", a(62)), a(62)), // the cut leaves a trailing '-' that is then stripped
+        ("///".into(), "".into()),
+        ("".into(), "".into()),
+        ("äöü".into(), "".into()),
+        // Unicode: one '-' per *character*, not per byte.
+        ("aäb".into(), "a-b".into()),
+        ("a日本b".into(), "a--b".into()),
+        ("a😀b".into(), "a-b".into()),
+        // 10 two-byte characters then 60 'a': per character the cut keeps 53 'a'
+        // (per byte it would keep only 43).
+        (format!("{}{}", "é".repeat(10), a(60)), a(53)),
+        // Ruby's full Unicode downcase: KELVIN SIGN → 'k'; 'İ' → 'i' + U+0307.
+        ("\u{212A}elvin".into(), "kelvin".into()),
+        ("İstanbul".into(), "i-stanbul".into()),
+        ("ÅNGSTRÖM".into(), "ngstr-m".into()),
+    ];
+    for (name, want) in cases {
+        assert_eq!(slug(&name), want, "slug({name:?})");
+    }
+}
+
+#[test]
+fn ref_slug_falls_back_on_short_sha() {
+    assert_eq!(ref_slug("Feature/X", "0123456789abcdef"), "feature-x");
+    assert_eq!(ref_slug("///", "ABCDEF0123456789"), "sha-abcdef0");
+    assert_eq!(ref_slug("äöü", "abc"), "sha-abc");
+    assert_eq!(ref_slug("///", ""), "ref");
+    assert_eq!(ref_slug("///", "not-a-sha"), "ref");
+}
+
+fn info(kind: RefKind, name: &str, sha: &str, default: &str, pr: Option<u64>) -> RefInfo {
+    RefInfo::new(kind, name, sha, default, pr)
+}
+
+const SHA: &str = "8f14e45fceea167a5a36dedd4bea2543ac5b1c2d";
+
+#[test]
+fn tags_per_ref_kind() {
+    let t = |i: RefInfo| image_tags(&i);
+    assert_eq!(t(info(RefKind::Branch, "main", SHA, "main", None)), ["main", "sha-8f14e45", "latest"]);
+    assert_eq!(t(info(RefKind::Branch, "Feature/Login", SHA, "main", None)), ["feature-login", "sha-8f14e45"]);
+    // A branch whose name reduces to nothing: the slug falls back on the sha tag (deduplicated).
+    assert_eq!(t(info(RefKind::Branch, "äöü", SHA, "main", None)), ["sha-8f14e45"]);
+    assert_eq!(t(info(RefKind::Tag, "v1.2.3", SHA, "main", None)), ["1.2.3", "1.2", "1"]);
+    assert_eq!(t(info(RefKind::Tag, "10.0.1", SHA, "main", None)), ["10.0.1", "10.0", "10"]);
+    assert_eq!(t(info(RefKind::Tag, "v1.2.3-rc.1", SHA, "main", None)), ["1.2.3-rc.1"]);
+    assert_eq!(t(info(RefKind::Tag, "v1.2.3+build.7", SHA, "main", None)), ["1.2.3-build.7", "1.2", "1"]);
+    // Not semver: leading zeros, two parts, four parts → sanitized names, case kept.
+    assert_eq!(t(info(RefKind::Tag, "v01.2.3", SHA, "main", None)), ["v01.2.3"]);
+    assert_eq!(t(info(RefKind::Tag, "v1.2", SHA, "main", None)), ["v1.2"]);
+    assert_eq!(t(info(RefKind::Tag, "Release/2024 Q1", SHA, "main", None)), ["Release-2024-Q1"]);
+    assert_eq!(t(info(RefKind::Tag, "-.x", SHA, "main", None)), ["x"]);
+    assert_eq!(t(info(RefKind::Tag, "...", SHA, "main", None)), ["sha-8f14e45"]);
+    assert_eq!(t(info(RefKind::Pr, "feature/x", SHA, "main", Some(42))), ["pr-42"]);
+    assert_eq!(t(info(RefKind::Detached, "8f14e45", SHA, "main", None)), ["sha-8f14e45"]);
+    assert_eq!(t(info(RefKind::Detached, "", "", "main", None)), ["ref"]);
+    // Only the default branch moves `latest`.
+    assert_eq!(t(info(RefKind::Branch, "Latest", SHA, "main", None)), ["ref-latest", "sha-8f14e45"]);
+    assert_eq!(t(info(RefKind::Tag, "latest", SHA, "main", None)), ["ref-latest"]);
+    assert_eq!(t(info(RefKind::Branch, "latest", SHA, "latest", None)), ["latest", "sha-8f14e45"]);
+    let long = format!("v1.2.3-{}", "x".repeat(200));
+    let tags = t(info(RefKind::Tag, &long, SHA, "main", None));
+    assert_eq!(tags.len(), 1);
+    assert_eq!(tags[0].len(), 128);
+    assert!(tags[0].starts_with("1.2.3-xxx"));
+}
+
+#[test]
+fn cache_refs_per_ref_kind() {
+    let repo = "ghcr.io/acme/app/cache";
+    let pol = CachePolicy::default();
+    let c = |i: &RefInfo, p: &CachePolicy| {
+        let r = cache_refs(repo, "build", i, p);
+        (r.from, r.to)
+    };
+    let s = |v: &[&str]| v.iter().map(|x| format!("{repo}:{x}")).collect::<Vec<_>>();
+    let feat = info(RefKind::Branch, "feature/x", SHA, "main", None);
+    assert_eq!(c(&feat, &pol), (s(&["build-feature-x", "build-main"]), Some(format!("{repo}:build-feature-x"))));
+    let main = info(RefKind::Branch, "main", SHA, "main", None);
+    assert_eq!(c(&main, &pol), (s(&["build-main"]), Some(format!("{repo}:build-main"))));
+    let tag = info(RefKind::Tag, "v1.0.0", SHA, "main", None);
+    assert_eq!(c(&tag, &pol), (s(&["build-main"]), None));
+    let wt = CachePolicy { write_on_tag: true, ..pol };
+    assert_eq!(c(&tag, &wt), (s(&["build-v1-0-0", "build-main"]), Some(format!("{repo}:build-v1-0-0"))));
+    let pr = info(RefKind::Pr, "feature/x", SHA, "main", Some(7));
+    assert_eq!(c(&pr, &pol), (s(&["build-feature-x", "build-main"]), None));
+    let wp = CachePolicy { write_on_pr: true, ..pol };
+    assert_eq!(c(&pr, &wp), (s(&["build-pr-7", "build-feature-x", "build-main"]), Some(format!("{repo}:build-pr-7"))));
+    // A fork PR whose head branch is called like the default branch never writes the default's cache.
+    let fork = info(RefKind::Pr, "main", SHA, "main", Some(8));
+    assert_eq!(c(&fork, &wp), (s(&["build-pr-8", "build-main"]), Some(format!("{repo}:build-pr-8"))));
+    let det = info(RefKind::Detached, "8f14e45", SHA, "main", None);
+    assert_eq!(c(&det, &pol), (s(&["build-main"]), None));
+    // Different stages never share a ref; long stage names stay distinct and within 128.
+    let a = cache_refs(repo, &format!("{}a", "s".repeat(100)), &feat, &pol);
+    let b = cache_refs(repo, &format!("{}b", "s".repeat(100)), &feat, &pol);
+    assert_ne!(a.to, b.to);
+    for r in a.from.iter().chain(b.from.iter()) {
+        let tag = r.rsplit_once(':').unwrap().1;
+        assert!(is_valid_tag(tag), "{tag}");
+    }
+    assert_eq!(cache_stage_part("Build_Stage.1"), "build_stage.1");
+    assert_eq!(cache_stage_part("..x"), "x");
+    assert_eq!(cache_stage_part("--"), "stage");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The POSIX-sh snippet against the Rust functions.
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+}
+
+const POOL: &[char] = &[
+    'a', 'b', 'z', 'm', 'A', 'Q', 'Z', '0', '5', '9', '/', '.', '_', '-', '+', '@', '#', ' ', '~', '^', ':', '\'',
+    '"', '\\', '$', '`', '*', '?', '[', ']', '!', '%', '&', '(', '=', '{', '}', ';', '|', '<', '\t', '\n', 'é', 'ß',
+    'Ä', 'İ', '\u{212A}', '\u{212B}', 'Σ', 'ς', '日', '本', '😀', '\u{307}', 'ǅ', 'Ω', 'ﬁ', '\u{7f}', '\u{1}',
+];
+
+fn gen_name(rng: &mut Rng) -> String {
+    let mut s = String::new();
+    match rng.below(10) {
+        // ref-like: words joined by / - _ .
+        0..=3 => {
+            for i in 0..=rng.below(4) {
+                if i > 0 {
+                    s.push(*rng.pick(&['/', '-', '_', '.']));
+                }
+                for _ in 0..1 + rng.below(10) {
+                    s.push(*rng.pick(&['a', 'e', 'x', 'F', 'Q', '1', '7', 'é', 'İ']));
+                }
+            }
+        }
+        // around the 63-character cut, with leading/trailing punctuation
+        4 => {
+            let n = 55 + rng.below(16);
+            s.push_str(&"-".repeat(rng.below(3)));
+            for _ in 0..n {
+                s.push(*rng.pick(&['a', 'B', '3', '-', '/', 'é']));
+            }
+            s.push_str(&"_".repeat(rng.below(3)));
+        }
+        // long
+        5 => {
+            for _ in 0..300 {
+                s.push(*rng.pick(POOL));
+            }
+        }
+        // reduces to nothing
+        6 => {
+            for _ in 0..rng.below(12) {
+                s.push(*rng.pick(&['/', '-', '.', '_', ' ', 'é', '日', '😀', 'Ä', '\u{307}']));
+            }
+        }
+        // anything from the pool
+        _ => {
+            for _ in 0..rng.below(40) {
+                s.push(*rng.pick(POOL));
+            }
+        }
+    }
+    s
+}
+
+fn gen_sha(rng: &mut Rng) -> String {
+    const HEX: &[u8] = b"0123456789abcdefABCDEF";
+    match rng.below(8) {
+        0 => String::new(),
+        1 => "zz-not-hex".into(),
+        2 => (0..1 + rng.below(8)).map(|_| HEX[rng.below(HEX.len())] as char).collect(),
+        3 => format!("abc{}", gen_name(rng)),
+        _ => (0..40).map(|_| HEX[rng.below(16)] as char).collect(),
+    }
+}
+
+fn gen_tag_name(rng: &mut Rng) -> String {
+    let num = |rng: &mut Rng| match rng.below(6) {
+        0 => "0".to_string(),
+        1 => format!("0{}", rng.below(10)),
+        _ => rng.below(300).to_string(),
+    };
+    match rng.below(3) {
+        0 => gen_name(rng),
+        _ => {
+            let mut s = String::new();
+            if rng.below(2) == 0 {
+                s.push('v');
+            }
+            let parts = if rng.below(6) == 0 { 2 + rng.below(3) } else { 3 };
+            let p: Vec<String> = (0..parts).map(|_| num(rng)).collect();
+            s.push_str(&p.join("."));
+            let ident = |rng: &mut Rng| -> String {
+                (0..rng.below(6)).map(|_| *rng.pick(&['a', 'R', 'c', '1', '-', 'é', '+', '_'])).collect()
+            };
+            if rng.below(2) == 0 {
+                s.push('-');
+                s.push_str(&(0..1 + rng.below(3)).map(|_| ident(rng)).collect::<Vec<_>>().join("."));
+            }
+            if rng.below(3) == 0 {
+                s.push('+');
+                s.push_str(&(0..1 + rng.below(3)).map(|_| ident(rng)).collect::<Vec<_>>().join("."));
+            }
+            if rng.below(12) == 0 {
+                s.push_str(&"9".repeat(150));
+            }
+            s
+        }
+    }
+}
+
+/// Shell code setting `var` to `s`, whatever its bytes (except NUL), trailing newlines included.
+fn sh_set(var: &str, s: &str) -> String {
+    let mut esc = String::new();
+    for b in s.bytes() {
+        write!(esc, "\\{b:03o}").unwrap();
+    }
+    format!("{var}=$(printf '{esc}x'); {var}=${{{var}%x}}; ")
+}
+
+/// Shell code calling `func` with `args` (each passed through a variable, see [`sh_set`]).
+fn sh_call(func: &str, args: &[&str]) -> String {
+    let mut code = String::new();
+    let mut call = func.to_string();
+    for (i, a) in args.iter().enumerate() {
+        code.push_str(&sh_set(&format!("a{i}"), a));
+        write!(call, " \"$a{i}\"").unwrap();
+    }
+    code + &call
+}
+
+/// Runs `body` (after the snippet) with `argv` in a shell; returns stdout.
+fn run_sh(argv: &[&str], body: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sh");
+    std::fs::write(&path, format!("{}\n{body}", refs::REF_SH)).unwrap();
+    // A UTF-8 locale as on CI runners: the snippet must not depend on it.
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .arg(&path)
+        .env_remove("LC_ALL")
+        .env("LANG", "C.UTF-8")
+        .output().unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    assert!(out.status.success(), "{argv:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{argv:?} stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// dash is Debian's /bin/sh, busybox sh is Alpine's; bash is what GitHub `run:` steps use.
+const SHELLS: &[&[&str]] = &[&["dash"], &["busybox", "sh"], &["bash", "--posix"]];
+
+/// Builds a script that prints `#<i>` then the output of `call(i)` for every case, runs it in
+/// each shell, and compares case by case with `want`.
+fn compare(cases: usize, call: impl Fn(usize) -> String, want: impl Fn(usize) -> String, what: impl Fn(usize) -> String) {
+    let mut body = String::new();
+    for i in 0..cases {
+        writeln!(body, "printf '#{i}\\n'; {}", call(i)).unwrap();
+    }
+    let outs: Vec<String> =
+        std::thread::scope(|s| SHELLS.iter().map(|sh| s.spawn(|| run_sh(sh, &body))).collect::<Vec<_>>().into_iter().map(|h| h.join().unwrap()).collect());
+    for (sh, out) in SHELLS.iter().zip(outs) {
+        let mut got: Vec<String> = Vec::new();
+        for line in out.split_inclusive('\n') {
+            if let Some(n) = line.strip_prefix('#') {
+                assert_eq!(n.trim_end().parse::<usize>().unwrap(), got.len(), "{sh:?}: out of step");
+                got.push(String::new());
+            } else {
+                got.last_mut().expect("output before first marker").push_str(line);
+            }
+        }
+        assert_eq!(got.len(), cases, "{sh:?}: wrong number of records");
+        let mut bad = 0;
+        for (i, g) in got.iter().enumerate() {
+            let w = want(i);
+            if *g != w {
+                bad += 1;
+                eprintln!("{sh:?} case {i} {}: sh {g:?} != rust {w:?}", what(i));
+            }
+        }
+        assert_eq!(bad, 0, "{sh:?}: {bad} of {cases} differ");
+    }
+}
+
+#[test]
+fn sh_slug_matches_rust_for_generated_names() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let names: Vec<String> = (0..1200).map(|_| gen_name(&mut rng)).collect();
+    // The generator really covers the interesting shapes.
+    assert!(names.iter().filter(|n| slug(n).is_empty()).count() >= 50);
+    assert!(names.iter().filter(|n| n.chars().count() >= 300).count() >= 50);
+    assert!(names.iter().filter(|n| !n.is_ascii()).count() >= 300);
+    assert!(names.iter().filter(|n| n.starts_with(['-', '/', '.', '_'])).count() >= 20);
+    compare(
+        names.len(),
+        |i| sh_call("gp_slug", &[&names[i]]),
+        |i| format!("{}\n", slug(&names[i])),
+        |i| format!("{:?}", names[i]),
+    );
+}
+
+#[test]
+fn sh_slug_fallback_matches_rust() {
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let cases: Vec<(String, String)> = (0..300).map(|_| (gen_name(&mut rng), gen_sha(&mut rng))).collect();
+    assert!(cases.iter().filter(|(n, _)| slug(n).is_empty()).count() >= 20);
+    compare(
+        cases.len(),
+        |i| sh_call("gp_slug", &[&cases[i].0, &cases[i].1]),
+        |i| format!("{}\n", ref_slug(&cases[i].0, &cases[i].1)),
+        |i| format!("{:?}", cases[i]),
+    );
+}
+
+fn kind_word(k: RefKind) -> &'static str {
+    match k {
+        RefKind::Branch => "branch",
+        RefKind::Tag => "tag",
+        RefKind::Pr => "pr",
+        RefKind::Detached => "detached",
+    }
+}
+
+fn gen_ref(rng: &mut Rng) -> RefInfo {
+    let kind = *rng.pick(&[RefKind::Branch, RefKind::Branch, RefKind::Tag, RefKind::Tag, RefKind::Pr, RefKind::Detached]);
+    let name = match rng.below(40) {
+        0 => "latest".to_string(),
+        1 => "Latest".to_string(),
+        _ if kind == RefKind::Tag => gen_tag_name(rng),
+        _ => gen_name(rng),
+    };
+    let sha = gen_sha(rng);
+    let default = match rng.below(4) {
+        0 => name.clone(),
+        1 => gen_name(rng),
+        _ => "main".to_string(),
+    };
+    let pr = (kind == RefKind::Pr).then(|| rng.below(100_000) as u64);
+    RefInfo::new(kind, &name, &sha, &default, pr)
+}
+
+#[test]
+fn sh_tags_match_rust_for_generated_refs() {
+    let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+    let refs: Vec<RefInfo> = (0..1000).map(|_| gen_ref(&mut rng)).collect();
+    let semver = refs.iter().filter(|r| r.kind == RefKind::Tag && refs::parse_semver_tag(&r.name).is_some()).count();
+    assert!(semver >= 50, "only {semver} semver tags generated");
+    compare(
+        refs.len(),
+        |i| {
+            let r = &refs[i];
+            let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
+            sh_call("gp_tags", &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr])
+        },
+        |i| image_tags(&refs[i]).iter().map(|t| format!("{t}\n")).collect(),
+        |i| format!("{:?}", refs[i]),
+    );
+}
+
+#[test]
+fn sh_cache_refs_match_rust_for_generated_refs() {
+    let mut rng = Rng(0x0BAD_5EED_1234_4321);
+    let stages = ["build", "Deps", "test.unit", &"s".repeat(90), "x_y-z"];
+    let cases: Vec<(RefInfo, &str, CachePolicy)> = (0..400)
+        .map(|_| {
+            let r = gen_ref(&mut rng);
+            let st = *rng.pick(&stages);
+            let p = CachePolicy { write_on_tag: rng.below(2) == 0, write_on_pr: rng.below(2) == 0 };
+            (r, st, p)
+        })
+        .collect();
+    let repo = "registry.example/acme/app/cache";
+    compare(
+        cases.len(),
+        |i| {
+            let (r, st, p) = &cases[i];
+            let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
+            let (part, wt, wp) = (cache_stage_part(st), p.write_on_tag.to_string(), p.write_on_pr.to_string());
+            sh_call("gp_cache", &[repo, &part, kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr, &wt, &wp])
+        },
+        |i| {
+            let (r, st, p) = &cases[i];
+            let c = cache_refs(repo, st, r, p);
+            let mut s: String = c.from.iter().map(|f| format!("from {f}\n")).collect();
+            if let Some(t) = c.to {
+                s.push_str(&format!("to {t}\n"));
+            }
+            s
+        },
+        |i| format!("{:?}", cases[i]),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties.
+
+fn any_kind() -> impl Strategy<Value = RefKind> {
+    prop_oneof![Just(RefKind::Branch), Just(RefKind::Tag), Just(RefKind::Pr), Just(RefKind::Detached)]
+}
+
+proptest! {
+    #[test]
+    fn slug_is_always_a_valid_slug(name in "\\PC{0,300}|[a-zA-Z0-9/._-]{0,100}") {
+        let s = slug(&name);
+        prop_assert!(s.len() <= 63);
+        prop_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        prop_assert!(!s.starts_with('-') && !s.ends_with('-'));
+        // Idempotent, and a prefix of the one-for-one mapping.
+        prop_assert_eq!(slug(&s), s.clone());
+        prop_assert!(is_valid_tag(&s) || s.is_empty());
+    }
+
+    #[test]
+    fn ref_slug_is_never_empty(name in "\\PC{0,80}", sha in "[0-9a-fA-F]{0,40}|\\PC{0,10}") {
+        let s = ref_slug(&name, &sha);
+        prop_assert!(!s.is_empty() && s.len() <= 63 && is_valid_tag(&s));
+    }
+
+    #[test]
+    fn image_tags_are_valid_and_unique(
+        kind in any_kind(),
+        name in "\\PC{0,200}|v?[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(-[0-9A-Za-z.-]{1,150})?(\\+[0-9A-Za-z.-]{1,20})?",
+        sha in "[0-9a-f]{40}|\\PC{0,8}",
+        default in "main|\\PC{0,20}",
+        pr in proptest::option::of(any::<u64>()),
+    ) {
+        let pr = if kind == RefKind::Pr { pr } else { None };
+        let info = RefInfo::new(kind, &name, &sha, &default, pr);
+        let tags = image_tags(&info);
+        prop_assert!(!tags.is_empty());
+        for t in &tags {
+            prop_assert!(is_valid_tag(t), "invalid tag {:?}", t);
+        }
+        let mut d = tags.clone();
+        d.sort();
+        d.dedup();
+        prop_assert_eq!(d.len(), tags.len());
+        // `latest` exactly on the default branch, whatever the ref is called.
+        prop_assert_eq!(tags.iter().any(|t| t == "latest"), kind == RefKind::Branch && name == default);
+    }
+
+    #[test]
+    fn cache_refs_are_valid_and_per_stage(
+        kind in any_kind(),
+        name in "\\PC{0,200}",
+        sha in "[0-9a-f]{40}",
+        stage_a in "[a-zA-Z][a-zA-Z0-9_.-]{0,150}",
+        stage_b in "[a-zA-Z][a-zA-Z0-9_.-]{0,150}",
+        wt in any::<bool>(), wp in any::<bool>(),
+    ) {
+        let info = RefInfo::new(kind, &name, &sha, "main", (kind == RefKind::Pr).then_some(3));
+        let pol = CachePolicy { write_on_tag: wt, write_on_pr: wp };
+        let a = cache_refs("r/c", &stage_a, &info, &pol);
+        let b = cache_refs("r/c", &stage_b, &info, &pol);
+        for r in a.from.iter().chain(a.to.iter()) {
+            let tag = r.strip_prefix("r/c:").unwrap();
+            prop_assert!(is_valid_tag(tag), "invalid cache tag {:?}", tag);
+        }
+        prop_assert!(!a.from.is_empty());
+        prop_assert_eq!(a.from.last().unwrap(), &format!("r/c:{}-main", cache_stage_part(&stage_a)));
+        if let Some(to) = &a.to { prop_assert_eq!(&a.from[0], to); }
+        let writes = match kind { RefKind::Branch => true, RefKind::Tag => wt, RefKind::Pr => wp, RefKind::Detached => false };
+        prop_assert_eq!(a.to.is_some(), writes);
+        if stage_a.to_lowercase() != stage_b.to_lowercase() {
+            prop_assert_ne!(a.from, b.from);
+        }
+    }
+}
