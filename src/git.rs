@@ -562,12 +562,12 @@ fn tag_on(repo: &git2::Repository, commit: git2::Oid, notes: &mut Vec<String>) -
     }
     names.sort();
     if names.len() > 1 {
-        notes.push(format!("several tags on HEAD ({}): the highest version is used", names.join(", ")));
+        notes.push(format!("several tags on HEAD ({}): the highest release version is used", names.join(", ")));
     }
     let key = |n: &String| {
         refs::parse_semver_tag(n).map(|v| {
             let num = |s: &str| s.parse::<u128>().unwrap_or(u128::MAX);
-            (num(&v.major), num(&v.minor), num(&v.patch), v.pre.is_none())
+            (v.pre.is_none(), num(&v.major), num(&v.minor), num(&v.patch))
         })
     };
     let best = names.iter().filter(|n| key(n).is_some()).max_by_key(|n| key(n));
