@@ -456,3 +456,187 @@ pub fn step_stats(output: &str) -> StepStats {
     flush(&mut s, pending_run);
     s
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline runners: act (GitHub Actions) and gitlab-ci-local (GitLab CI), on the host.
+
+/// The actions that have a local stand-in under `tests/fixtures/actions/`.
+pub const STAND_IN_ACTIONS: &[&str] = &["docker/setup-buildx-action", "docker/login-action", "docker/build-push-action"];
+
+/// `--local-repository owner/repo@REF=DIR` for every stand-in action the workflow text uses. act
+/// matches `owner/repo@REF` literally, so REF is taken from the workflow (a full SHA when pinned).
+pub fn act_local_repository_args(workflow: &str) -> Vec<String> {
+    let dir = repo_root().join("tests/fixtures/actions");
+    let mut out = std::collections::BTreeSet::new();
+    for line in workflow.lines() {
+        let l = line.trim_start().trim_start_matches("- ").trim_start();
+        let Some(rest) = l.strip_prefix("uses:") else { continue };
+        let spec = rest.trim().trim_matches(|c| c == '"' || c == '\'');
+        let spec = spec.split_whitespace().next().unwrap_or("");
+        let Some((action, r#ref)) = spec.split_once('@') else { continue };
+        if STAND_IN_ACTIONS.contains(&action) {
+            let name = action.rsplit('/').next().unwrap();
+            out.insert(format!("{action}@{ref}={}", dir.join(name).display()));
+        }
+    }
+    out.into_iter().flat_map(|a| ["--local-repository".to_string(), a]).collect()
+}
+
+/// Outputs set by steps, per job, parsed from act's log (`[<workflow>/<job>] ... ::set-output:: k=v`).
+/// The last value wins (composite actions re-emit their outputs).
+pub fn act_outputs(log: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut jobs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in log.lines() {
+        let Some(rest) = line.strip_prefix('[') else { continue };
+        let Some((label, rest)) = rest.split_once(']') else { continue };
+        let Some((_, kv)) = rest.split_once("::set-output:: ") else { continue };
+        let Some((k, v)) = kv.split_once('=') else { continue };
+        let job = label.trim().rsplit('/').next().unwrap_or("").trim().to_string();
+        jobs.entry(job).or_default().insert(k.to_string(), v.to_string());
+    }
+    jobs
+}
+
+/// A finished pipeline run: the full log and the checkout it ran in (kept until dropped).
+pub struct PipelineRun {
+    pub log: String,
+    pub checkout: tempfile::TempDir,
+}
+
+impl PipelineRun {
+    /// `(deps, app)`-style digests from `E2E-RESULT k=v ...` lines printed by fixtures.
+    pub fn result_fields(&self) -> BTreeMap<String, String> {
+        self.log
+            .lines()
+            .filter_map(|l| l.split_once("E2E-RESULT ").map(|x| x.1))
+            .flat_map(|r| r.split_whitespace())
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// Copies `project` into a fresh git checkout on `branch` (one commit, `origin` remote).
+pub fn checkout_of(project: &Path, branch: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("gp-checkout-").tempdir().unwrap();
+    crate::tools::copy_tree(project, dir.path());
+    crate::tools::git_init_commit(dir.path(), branch);
+    dir
+}
+
+fn run_logged(mut cmd: Command, what: &str) -> String {
+    let (desc, out) = run_tool(&mut cmd);
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} failed ({}): `{desc}`\n{log}", out.status);
+    log
+}
+
+/// act on the host (`-P ubuntu-latest=-self-hosted`, `--no-cache-server`) with the stand-in actions,
+/// the registry as `vars.REGISTRY` and its credentials as `secrets.REGISTRY_USER` / `REGISTRY_PASSWORD`.
+pub struct Act {
+    pub event: String,
+    pub branch: String,
+    pub vars: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub extra_args: Vec<String>,
+}
+
+impl Act {
+    pub fn for_registry(reg: &Registry, branch: &str) -> Act {
+        Act {
+            event: "push".into(),
+            branch: branch.into(),
+            vars: BTreeMap::from([("REGISTRY".to_string(), reg.host().to_string())]),
+            secrets: BTreeMap::from([
+                ("REGISTRY_USER".to_string(), reg.user().to_string()),
+                ("REGISTRY_PASSWORD".to_string(), reg.password().to_string()),
+            ]),
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// The full `act` command for a checkout (workflows read from `.github/workflows/`).
+    pub fn command(&self, checkout: &Path, builder: &Builder) -> Command {
+        let mut workflows = String::new();
+        let wf_dir = checkout.join(".github/workflows");
+        for e in std::fs::read_dir(&wf_dir).unwrap_or_else(|e| panic!("{}: {e}", wf_dir.display())) {
+            workflows.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap_or_default());
+            workflows.push('\n');
+        }
+        let mut cmd = builder.command("act");
+        cmd.current_dir(checkout)
+            .arg(&self.event)
+            .args(["-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--defaultbranch", "main"])
+            .args(act_local_repository_args(&workflows));
+        for (k, v) in &self.vars {
+            cmd.arg("--var").arg(format!("{k}={v}"));
+        }
+        for (k, v) in &self.secrets {
+            cmd.arg("-s").arg(format!("{k}={v}"));
+        }
+        cmd.args(&self.extra_args);
+        cmd
+    }
+
+    /// Runs the workflow(s) of `project` on a fresh checkout; panics with act's full log on failure.
+    pub fn run(&self, project: &Path, builder: &Builder) -> PipelineRun {
+        let checkout = checkout_of(project, &self.branch);
+        let log = run_logged(self.command(checkout.path(), builder), "act");
+        PipelineRun { log, checkout }
+    }
+}
+
+/// gitlab-ci-local with the shell executor and the `CI_*` variables of a branch pipeline against the
+/// registry (`CI_REGISTRY*`, `CI_COMMIT_REF_NAME`/`_SLUG`, `CI_DEFAULT_BRANCH` are set explicitly:
+/// gitlab-ci-local does not derive the slug and invents `CI_REGISTRY_IMAGE`).
+pub struct GitlabCiLocal {
+    pub branch: String,
+    pub variables: BTreeMap<String, String>,
+    pub extra_args: Vec<String>,
+}
+
+/// GitLab's `CI_COMMIT_REF_SLUG`: lower-cased, non-`[a-z0-9]` -> `-`, at most 63 chars, no `-` at the ends.
+pub fn ref_slug(name: &str) -> String {
+    let s: String =
+        name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(63).collect();
+    s.trim_matches('-').to_string()
+}
+
+impl GitlabCiLocal {
+    pub fn for_registry(reg: &Registry, branch: &str) -> GitlabCiLocal {
+        let variables = BTreeMap::from(
+            [
+                ("CI_REGISTRY", reg.host().to_string()),
+                ("CI_REGISTRY_IMAGE", format!("{}/group/project", reg.host())),
+                ("CI_REGISTRY_USER", reg.user().to_string()),
+                ("CI_REGISTRY_PASSWORD", reg.password().to_string()),
+                ("CI_COMMIT_REF_NAME", branch.to_string()),
+                ("CI_COMMIT_BRANCH", branch.to_string()),
+                ("CI_COMMIT_REF_SLUG", ref_slug(branch)),
+                ("CI_DEFAULT_BRANCH", "main".to_string()),
+                ("CI_PIPELINE_SOURCE", "push".to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        GitlabCiLocal { branch: branch.into(), variables, extra_args: Vec::new() }
+    }
+
+    pub fn command(&self, checkout: &Path, builder: &Builder) -> Command {
+        let mut cmd = builder.command("gitlab-ci-local");
+        cmd.current_dir(checkout).arg("--force-shell-executor");
+        let names: Vec<&str> = self.variables.keys().map(String::as_str).collect();
+        cmd.arg("--ignore-predefined-vars").arg(names.join(","));
+        for (k, v) in &self.variables {
+            cmd.arg("--variable").arg(format!("{k}={v}"));
+        }
+        cmd.args(&self.extra_args);
+        cmd
+    }
+
+    /// Runs `<project>/.gitlab-ci.yml` on a fresh checkout; panics with the full log on failure.
+    pub fn run(&self, project: &Path, builder: &Builder) -> PipelineRun {
+        let checkout = checkout_of(project, &self.branch);
+        let log = run_logged(self.command(checkout.path(), builder), "gitlab-ci-local");
+        PipelineRun { log, checkout }
+    }
+}

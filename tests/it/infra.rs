@@ -272,3 +272,99 @@ fn arg_step_defeats_remote_cache_in_buildah_1_28() {
     // Second runner: the RUN before the ARG comes from the cache, the RUN after it does not.
     assert_eq!((stats[1].run_executed, stats[1].run_cached), (1, 1), "{stats:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pipelines run for real: act with the stand-in actions, gitlab-ci-local with the shell executor.
+
+fn project(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(name)
+}
+
+#[test]
+fn act_local_repository_args_follow_the_pins() {
+    let wf = "steps:\n  - uses: docker/build-push-action@263435318d21b8e681c14492fe198d362a7d2c83 # v6\n  - uses: actions/checkout@v4\n      uses: 'docker/login-action@v3'\n";
+    let args = act_local_repository_args(wf);
+    assert_eq!(args.len(), 4, "{args:?}");
+    assert!(args[1].starts_with("docker/build-push-action@263435318d21b8e681c14492fe198d362a7d2c83="));
+    assert!(args[1].ends_with("tests/fixtures/actions/build-push-action"));
+    assert!(args[3].starts_with("docker/login-action@v3="));
+    assert_eq!(ref_slug("Feature/JIRA-12_x"), "feature-jira-12-x");
+}
+
+#[test]
+fn stand_in_actions_pass_the_checkers() {
+    let dir = repo_root().join("tests/fixtures/actions");
+    for a in ["setup-buildx-action", "login-action", "build-push-action"] {
+        let f = dir.join(a).join("action.yml");
+        check_jsonschema("vendor.github-actions", &f, false);
+        yamllint(&f);
+    }
+    zizmor_offline(&[&dir]);
+    check_all("github", project("act-project/.github/workflows/build.yml"));
+    check_all("gitlab", project("gitlab-project/.gitlab-ci.yml"));
+}
+
+#[test]
+fn act_runs_two_job_workflow_with_stand_in_actions() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+
+    // main, fresh runner storage.
+    let run = Act::for_registry(&reg, "main").run(&project("act-project"), &Builder::fresh());
+    let outputs = act_outputs(&run.log);
+    let deps = outputs["deps"]["digest"].clone();
+    let app = outputs["app"]["digest"].clone();
+    assert!(deps.starts_with("sha256:") && app.starts_with("sha256:"), "{outputs:?}");
+    // The needs output arrived in job 2 unchanged, and both images are in the registry by that digest.
+    assert_eq!(run.result_fields()["deps"], deps);
+    assert_eq!(run.result_fields()["app"], app);
+    let deps_tags = reg.tags("deps");
+    assert_eq!(deps_tags.len(), 1, "{deps_tags:?}");
+    assert_eq!(reg.manifest_digest("deps", &deps_tags[0]), deps);
+    assert_eq!(reg.manifest_digest("app", &reg.tags("app")[0]), app);
+    assert!(reg.built_on("deps", &deps, "library/busybox", &base.digest));
+    assert!(reg.built_on("app", &app, "deps", &deps), "app not built on the exact deps digest");
+    // BuildKit cache refs mapped to buildah cache repositories (ref=R:T -> R/T).
+    assert!(!reg.tags("cache/deps-main").is_empty() && !reg.tags("cache/app-main").is_empty(), "{:?}", reg.catalog());
+    assert!(run.log.contains("Job succeeded"));
+
+    // A new branch on a fresh runner: its own cache is empty, so the stand-in falls back to main's
+    // and the slow RUN step of `deps` is taken from the registry cache.
+    let run2 = Act::for_registry(&reg, "feature-x").run(&project("act-project"), &Builder::fresh());
+    assert!(
+        run2.log.contains(&format!("stand-in: --cache-from {}/cache/deps-main", reg.host())),
+        "no fallback to main's cache:\n{}",
+        run2.log
+    );
+    let deps_lines: String =
+        run2.log.lines().filter(|l| l.starts_with("[build/deps")).map(|l| format!("{l}\n")).collect();
+    assert!(deps_lines.contains("Cache pulled from remote") && deps_lines.contains("Using cache"), "{deps_lines}");
+    let deps2 = act_outputs(&run2.log)["deps"]["digest"].clone();
+    assert_eq!(deps2, deps, "same inputs from cache must give the same deps image");
+    // buildah 1.28 pushes cache only for steps it executed: a build answered entirely from main's
+    // cache writes nothing to the branch's cache ref (BuildKit's --cache-to would export it).
+    assert!(reg.tags("cache/deps-feature-x").is_empty(), "buildah now re-exports cache hits: update the docs");
+}
+
+#[test]
+fn gitlab_ci_local_runs_dotenv_digest_pipeline() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let builder = Builder::fresh();
+    let run = GitlabCiLocal::for_registry(&reg, "feature/X-1").run(&project("gitlab-project"), &builder);
+    assert!(run.log.contains("PASS  deps") && run.log.contains("PASS  app"), "{}", run.log);
+    let fields = run.result_fields();
+    let (deps, app) = (fields["deps"].clone(), fields["app"].clone());
+    let deps_tags = reg.tags("group/project/deps");
+    assert_eq!(deps_tags.len(), 1);
+    assert_eq!(reg.manifest_digest("group/project/deps", &deps_tags[0]), deps);
+    assert_eq!(reg.manifest_digest("group/project/app", &deps_tags[0]), app);
+    assert!(reg.built_on("group/project/deps", &deps, "library/busybox", &base.digest));
+    assert!(reg.built_on("group/project/app", &app, "group/project/deps", &deps));
+    // CI_COMMIT_REF_SLUG came through: per-stage, per-slug cache repositories.
+    assert!(!reg.tags("group/project/cache/deps/feature-x-1").is_empty(), "{:?}", reg.catalog());
+    assert!(!reg.tags("group/project/cache/app/feature-x-1").is_empty(), "{:?}", reg.catalog());
+    // The app job pinned the digest produced in this run, not a tag.
+    assert!(run.log.contains(&format!("deps=docker-image://{}/group/project/deps@{deps}", reg.host()))
+        || run.log.contains(&format!("FROM {}/group/project/deps@{deps}", reg.host())), "{}", run.log);
+}
