@@ -154,7 +154,10 @@ pub fn discover(dir: &Path, env: Env, overrides: &Overrides) -> Result<GitContex
 
 fn merge(git: GitFacts, ci: CiFacts, ov: &Overrides, mut notes: Vec<String>) -> GitContext {
     let (mut branch, mut tag, mut pr) = if ci.has_ref() {
-        notes.push(format!("ref taken from {} variables", ci.ci.map_or("CI", Ci::name)));
+        notes.push(format!(
+            "ref taken from {} variables",
+            ci.ci.map_or("CI", Ci::name)
+        ));
         (ci.branch.clone(), ci.tag.clone(), ci.pr)
     } else {
         (git.branch.clone(), git.tag.clone(), None)
@@ -173,7 +176,12 @@ fn merge(git: GitFacts, ci: CiFacts, ov: &Overrides, mut notes: Vec<String>) -> 
         pr = ov.pr;
         tag = None;
     }
-    let sha = ov.sha.clone().or(ci.sha.clone()).or(git.sha.clone()).map(|s| s.to_ascii_lowercase());
+    let sha = ov
+        .sha
+        .clone()
+        .or(ci.sha.clone())
+        .or(git.sha.clone())
+        .map(|s| s.to_ascii_lowercase());
     let default_branch = match ov.default_branch.clone().or(ci.default_branch.clone()) {
         Some(d) => d,
         None => match git.default_branch.clone() {
@@ -193,7 +201,10 @@ fn merge(git: GitFacts, ci: CiFacts, ov: &Overrides, mut notes: Vec<String>) -> 
     }
     GitContext {
         repo_root: git.root,
-        short_sha: sha.as_deref().map(refs::short_sha).filter(|s| !s.is_empty()),
+        short_sha: sha
+            .as_deref()
+            .map(refs::short_sha)
+            .filter(|s| !s.is_empty()),
         branch,
         tag,
         sha,
@@ -228,7 +239,10 @@ impl GitContext {
         let sha = self.sha.clone().unwrap_or_default();
         let kind = self.kind();
         let name = match kind {
-            RefKind::Pr => self.branch.clone().unwrap_or_else(|| format!("pr-{}", self.pr.unwrap_or(0))),
+            RefKind::Pr => self
+                .branch
+                .clone()
+                .unwrap_or_else(|| format!("pr-{}", self.pr.unwrap_or(0))),
             RefKind::Branch => self.branch.clone().unwrap_or_default(),
             RefKind::Tag => self.tag.clone().unwrap_or_default(),
             RefKind::Detached => refs::short_sha(&sha),
@@ -244,12 +258,17 @@ impl GitContext {
 ///
 /// all lower-cased; anything else is an error asking for `--image`.
 pub fn default_image(ctx: &GitContext, env: Env) -> Result<String, GitError> {
-    let reg = ctx.registry_image.clone().or_else(|| env("CI_REGISTRY_IMAGE").filter(|v| !v.is_empty()));
+    let reg = ctx
+        .registry_image
+        .clone()
+        .or_else(|| env("CI_REGISTRY_IMAGE").filter(|v| !v.is_empty()));
     if let Some(img) = reg {
         return Ok(img.to_ascii_lowercase());
     }
     let Some(r) = &ctx.remote else {
-        return Err(GitError::NoImage { reason: "no git remote and no CI repository variable".into() });
+        return Err(GitError::NoImage {
+            reason: "no git remote and no CI repository variable".into(),
+        });
     };
     let path = format!("{}/{}", r.owner, r.name).to_ascii_lowercase();
     if r.host == "github.com" {
@@ -261,7 +280,9 @@ pub fn default_image(ctx: &GitContext, env: Env) -> Result<String, GitError> {
     if ctx.ci == Some(Ci::GitLab) || r.host.split('.').any(|l| l == "gitlab") {
         return Ok(format!("{}/{path}", r.host));
     }
-    Err(GitError::NoImage { reason: format!("remote host {} is neither github.com nor a GitLab", r.host) })
+    Err(GitError::NoImage {
+        reason: format!("remote host {} is neither github.com nor a GitLab", r.host),
+    })
 }
 
 /// Parses a remote URL: `ssh://[user@]host[:port]/owner/name[.git]`, `https://…` (also
@@ -271,13 +292,18 @@ pub fn parse_remote_url(url: &str) -> Option<Remote> {
     let url = url.trim();
     let (authority, path) = if let Some((scheme, rest)) = url.split_once("://") {
         let scheme = scheme.to_ascii_lowercase();
-        if !matches!(scheme.as_str(), "ssh" | "git+ssh" | "ssh+git" | "https" | "http" | "git") {
+        if !matches!(
+            scheme.as_str(),
+            "ssh" | "git+ssh" | "ssh+git" | "https" | "http" | "git"
+        ) {
             return None;
         }
         let (auth, path) = rest.split_once('/')?;
         let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
         let host = if host.starts_with('[') {
-            host.split_once(']').map_or(host, |(h, _)| h).trim_start_matches('[')
+            host.split_once(']')
+                .map_or(host, |(h, _)| h)
+                .trim_start_matches('[')
         } else {
             host.split_once(':').map_or(host, |(h, _)| h)
         };
@@ -300,13 +326,20 @@ pub fn parse_remote_url(url: &str) -> Option<Remote> {
     }
     let path = path.split(['?', '#']).next().unwrap_or("");
     let path = path.trim_matches('/');
-    let path = path.strip_suffix(".git").unwrap_or(path).trim_end_matches('/');
+    let path = path
+        .strip_suffix(".git")
+        .unwrap_or(path)
+        .trim_end_matches('/');
     let (owner, name) = path.rsplit_once('/')?;
     let owner = owner.trim_start_matches('~').trim_matches('/');
     if owner.is_empty() || name.is_empty() {
         return None;
     }
-    Some(Remote { host: authority.to_ascii_lowercase(), owner: owner.to_string(), name: name.to_string() })
+    Some(Remote {
+        host: authority.to_ascii_lowercase(),
+        owner: owner.to_string(),
+        name: name.to_string(),
+    })
 }
 
 /// `owner/name` (from a CI variable) on `host`.
@@ -340,13 +373,24 @@ fn github_pr_from_ref(r: &str) -> Option<u64> {
 
 /// Reads `repository.default_branch` and `pull_request.number` from the GitHub event payload.
 fn github_event(path: &str) -> (Option<String>, Option<u64>) {
-    let Ok(text) = std::fs::read_to_string(path) else { return (None, None) };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { return (None, None) };
-    let default = v.pointer("/repository/default_branch").and_then(|d| d.as_str()).map(str::to_string);
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (None, None);
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return (None, None);
+    };
+    let default = v
+        .pointer("/repository/default_branch")
+        .and_then(|d| d.as_str())
+        .map(str::to_string);
     let pr = v
         .pointer("/pull_request/number")
         .and_then(|n| n.as_u64())
-        .or_else(|| v.pointer("/number").and_then(|n| n.as_u64()).filter(|_| v.get("pull_request").is_some()));
+        .or_else(|| {
+            v.pointer("/number")
+                .and_then(|n| n.as_u64())
+                .filter(|_| v.get("pull_request").is_some())
+        });
     (default, pr)
 }
 
@@ -363,11 +407,21 @@ fn detect_ci(env: Env) -> Option<Ci> {
         Some(Ci::Drone)
     } else if has(&["GITHUB_SHA", "GITHUB_REF_NAME"]) {
         Some(Ci::GitHub)
-    } else if has(&["CI_COMMIT_REF_NAME", "CI_DEFAULT_BRANCH", "CI_MERGE_REQUEST_IID", "CI_REGISTRY_IMAGE"]) {
+    } else if has(&[
+        "CI_COMMIT_REF_NAME",
+        "CI_DEFAULT_BRANCH",
+        "CI_MERGE_REQUEST_IID",
+        "CI_REGISTRY_IMAGE",
+    ]) {
         Some(Ci::GitLab)
     } else if has(&["CI_REPO_DEFAULT_BRANCH", "CI_COMMIT_PULL_REQUEST"]) {
         Some(Ci::Woodpecker)
-    } else if has(&["DRONE_COMMIT_SHA", "DRONE_BRANCH", "DRONE_TAG", "DRONE_REPO_BRANCH"]) {
+    } else if has(&[
+        "DRONE_COMMIT_SHA",
+        "DRONE_BRANCH",
+        "DRONE_TAG",
+        "DRONE_REPO_BRANCH",
+    ]) {
         Some(Ci::Drone)
     } else if has(&["CI_COMMIT_SHA", "CI_COMMIT_TAG", "CI_COMMIT_BRANCH"]) {
         Some(Ci::Woodpecker)
@@ -377,15 +431,24 @@ fn detect_ci(env: Env) -> Option<Ci> {
 }
 
 fn read_ci(env: Env) -> CiFacts {
-    let Some(ci) = detect_ci(env) else { return CiFacts::default() };
-    let mut f = CiFacts { ci: Some(ci), ..CiFacts::default() };
+    let Some(ci) = detect_ci(env) else {
+        return CiFacts::default();
+    };
+    let mut f = CiFacts {
+        ci: Some(ci),
+        ..CiFacts::default()
+    };
     match ci {
         Ci::GitHub => {
-            let (event_default, event_pr) = env("GITHUB_EVENT_PATH").map_or((None, None), |p| github_event(&p));
+            let (event_default, event_pr) =
+                env("GITHUB_EVENT_PATH").map_or((None, None), |p| github_event(&p));
             let event = env("GITHUB_EVENT_NAME").unwrap_or_default();
             let gref = env("GITHUB_REF").unwrap_or_default();
-            let pr = github_pr_from_ref(&gref)
-                .or(if event.starts_with("pull_request") { event_pr } else { None });
+            let pr = github_pr_from_ref(&gref).or(if event.starts_with("pull_request") {
+                event_pr
+            } else {
+                None
+            });
             if let Some(n) = pr {
                 f.pr = Some(n);
                 f.branch = env("GITHUB_HEAD_REF");
@@ -395,18 +458,22 @@ fn read_ci(env: Env) -> CiFacts {
                 if ty == "tag" || (ty.is_empty() && gref.starts_with("refs/tags/")) {
                     f.tag = name.or_else(|| gref.strip_prefix("refs/tags/").map(str::to_string));
                 } else {
-                    f.branch = name.or_else(|| gref.strip_prefix("refs/heads/").map(str::to_string));
+                    f.branch =
+                        name.or_else(|| gref.strip_prefix("refs/heads/").map(str::to_string));
                 }
             }
             f.sha = env("GITHUB_SHA");
             f.default_branch = event_default;
-            let host = env("GITHUB_SERVER_URL").and_then(|u| url_host(&u)).unwrap_or_else(|| "github.com".into());
+            let host = env("GITHUB_SERVER_URL")
+                .and_then(|u| url_host(&u))
+                .unwrap_or_else(|| "github.com".into());
             f.remote = env("GITHUB_REPOSITORY").and_then(|p| remote_from_path(&host, &p));
         }
         Ci::GitLab => {
             if let Some(n) = env("CI_MERGE_REQUEST_IID").and_then(|n| pr_number(&n)) {
                 f.pr = Some(n);
-                f.branch = env("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME").or_else(|| env("CI_COMMIT_REF_NAME"));
+                f.branch = env("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")
+                    .or_else(|| env("CI_COMMIT_REF_NAME"));
             } else if let Some(t) = env("CI_COMMIT_TAG") {
                 f.tag = Some(t);
             } else {
@@ -415,7 +482,8 @@ fn read_ci(env: Env) -> CiFacts {
             f.sha = env("CI_COMMIT_SHA");
             f.default_branch = env("CI_DEFAULT_BRANCH");
             f.registry_image = env("CI_REGISTRY_IMAGE");
-            let host = env("CI_SERVER_HOST").or_else(|| env("CI_SERVER_URL").and_then(|u| url_host(&u)));
+            let host =
+                env("CI_SERVER_HOST").or_else(|| env("CI_SERVER_URL").and_then(|u| url_host(&u)));
             f.remote = match (host, env("CI_PROJECT_PATH")) {
                 (Some(h), Some(p)) => remote_from_path(&h, &p),
                 _ => None,
@@ -432,10 +500,13 @@ fn read_ci(env: Env) -> CiFacts {
             }
             f.sha = env("DRONE_COMMIT_SHA").or_else(|| env("DRONE_COMMIT"));
             f.default_branch = env("DRONE_REPO_BRANCH");
-            f.remote = env("DRONE_GIT_HTTP_URL").and_then(|u| parse_remote_url(&u)).or_else(|| {
-                let host = env("DRONE_SYSTEM_HOST").or_else(|| env("DRONE_REPO_LINK").and_then(|u| url_host(&u)))?;
-                remote_from_path(&host, &env("DRONE_REPO")?)
-            });
+            f.remote = env("DRONE_GIT_HTTP_URL")
+                .and_then(|u| parse_remote_url(&u))
+                .or_else(|| {
+                    let host = env("DRONE_SYSTEM_HOST")
+                        .or_else(|| env("DRONE_REPO_LINK").and_then(|u| url_host(&u)))?;
+                    remote_from_path(&host, &env("DRONE_REPO")?)
+                });
         }
         Ci::Woodpecker => {
             if let Some(n) = env("CI_COMMIT_PULL_REQUEST").and_then(|n| pr_number(&n)) {
@@ -448,10 +519,12 @@ fn read_ci(env: Env) -> CiFacts {
             }
             f.sha = env("CI_COMMIT_SHA");
             f.default_branch = env("CI_REPO_DEFAULT_BRANCH");
-            f.remote = env("CI_REPO_CLONE_URL").and_then(|u| parse_remote_url(&u)).or_else(|| {
-                let host = env("CI_FORGE_URL").and_then(|u| url_host(&u))?;
-                remote_from_path(&host, &env("CI_REPO")?)
-            });
+            f.remote = env("CI_REPO_CLONE_URL")
+                .and_then(|u| parse_remote_url(&u))
+                .or_else(|| {
+                    let host = env("CI_FORGE_URL").and_then(|u| url_host(&u))?;
+                    remote_from_path(&host, &env("CI_REPO")?)
+                });
         }
     }
     f
@@ -489,7 +562,10 @@ fn read_git(dir: &Path, notes: &mut Vec<String>) -> GitFacts {
         Err(_) => {
             // Unborn branch: HEAD names a branch that has no commit yet.
             if let Ok(h) = repo.find_reference("HEAD") {
-                f.branch = h.symbolic_target().and_then(|t| t.strip_prefix("refs/heads/")).map(str::to_string);
+                f.branch = h
+                    .symbolic_target()
+                    .and_then(|t| t.strip_prefix("refs/heads/"))
+                    .map(str::to_string);
             }
             notes.push("repository has no commits yet".into());
         }
@@ -534,7 +610,10 @@ fn default_branch(repo: &git2::Repository, remote: Option<&str>) -> Option<Strin
             }
         }
     }
-    if let Ok(b) = repo.config().and_then(|c| c.get_string("init.defaultBranch")) {
+    if let Ok(b) = repo
+        .config()
+        .and_then(|c| c.get_string("init.defaultBranch"))
+    {
         if !b.is_empty() {
             return Some(b);
         }
@@ -542,7 +621,9 @@ fn default_branch(repo: &git2::Repository, remote: Option<&str>) -> Option<Strin
     for b in ["main", "master"] {
         let local = format!("refs/heads/{b}");
         let remote_ref = remote.map(|r| format!("refs/remotes/{r}/{b}"));
-        if repo.find_reference(&local).is_ok() || remote_ref.is_some_and(|r| repo.find_reference(&r).is_ok()) {
+        if repo.find_reference(&local).is_ok()
+            || remote_ref.is_some_and(|r| repo.find_reference(&r).is_ok())
+        {
             return Some(b.to_string());
         }
     }
@@ -555,14 +636,23 @@ fn tag_on(repo: &git2::Repository, commit: git2::Oid, notes: &mut Vec<String>) -
     let mut names = Vec::new();
     let refs = repo.references_glob("refs/tags/*").ok()?;
     for r in refs.flatten() {
-        let Some(name) = r.name().and_then(|n| n.strip_prefix("refs/tags/")).map(str::to_string) else { continue };
+        let Some(name) = r
+            .name()
+            .and_then(|n| n.strip_prefix("refs/tags/"))
+            .map(str::to_string)
+        else {
+            continue;
+        };
         if r.peel_to_commit().map(|c| c.id()) == Ok(commit) {
             names.push(name);
         }
     }
     names.sort();
     if names.len() > 1 {
-        notes.push(format!("several tags on HEAD ({}): the highest release version is used", names.join(", ")));
+        notes.push(format!(
+            "several tags on HEAD ({}): the highest release version is used",
+            names.join(", ")
+        ));
     }
     let key = |n: &String| {
         refs::parse_semver_tag(n).map(|v| {
@@ -570,7 +660,10 @@ fn tag_on(repo: &git2::Repository, commit: git2::Oid, notes: &mut Vec<String>) -
             (v.pre.is_none(), num(&v.major), num(&v.minor), num(&v.patch))
         })
     };
-    let best = names.iter().filter(|n| key(n).is_some()).max_by_key(|n| key(n));
+    let best = names
+        .iter()
+        .filter(|n| key(n).is_some())
+        .max_by_key(|n| key(n));
     best.or(names.first()).cloned()
 }
 
@@ -579,6 +672,10 @@ fn is_dirty(repo: &git2::Repository) -> bool {
         return false;
     }
     let mut opts = git2::StatusOptions::new();
-    opts.include_untracked(false).include_ignored(false).exclude_submodules(true);
-    repo.statuses(Some(&mut opts)).map(|s| !s.is_empty()).unwrap_or(false)
+    opts.include_untracked(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    repo.statuses(Some(&mut opts))
+        .map(|s| !s.is_empty())
+        .unwrap_or(false)
 }

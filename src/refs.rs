@@ -46,7 +46,6 @@ pub struct CacheRefs {
     pub to: Option<String>,
 }
 
-
 /// Length of the short sha used in `sha-<short>` tags and in the slug fallback
 /// (the same 7 characters as `git rev-parse --short` on small repositories).
 pub const SHORT_SHA_LEN: usize = 7;
@@ -84,7 +83,11 @@ pub fn slug(name: &str) -> String {
             if out.len() == SLUG_MAX {
                 break 'outer;
             }
-            out.push(if l.is_ascii_lowercase() || l.is_ascii_digit() { l } else { '-' });
+            out.push(if l.is_ascii_lowercase() || l.is_ascii_digit() {
+                l
+            } else {
+                '-'
+            });
         }
     }
     out.trim_matches('-').to_string()
@@ -93,7 +96,11 @@ pub fn slug(name: &str) -> String {
 /// The short sha used in tags: the first [`SHORT_SHA_LEN`] characters of `sha`, lower-cased,
 /// or `""` when those are not all hexadecimal digits (no sha known, or garbage).
 pub fn short_sha(sha: &str) -> String {
-    let s: String = sha.chars().take(SHORT_SHA_LEN).collect::<String>().to_ascii_lowercase();
+    let s: String = sha
+        .chars()
+        .take(SHORT_SHA_LEN)
+        .collect::<String>()
+        .to_ascii_lowercase();
     if s.bytes().all(|b| b.is_ascii_hexdigit()) {
         s
     } else {
@@ -132,7 +139,8 @@ pub fn is_valid_tag(tag: &str) -> bool {
     !b.is_empty()
         && b.len() <= TAG_MAX
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// A git tag name made into a Docker tag: every character outside `[A-Za-z0-9_.-]` becomes one
@@ -141,9 +149,19 @@ pub fn is_valid_tag(tag: &str) -> bool {
 pub fn sanitize_tag(name: &str) -> String {
     let mapped: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    mapped.trim_start_matches(['.', '-']).chars().take(TAG_MAX).collect()
+    mapped
+        .trim_start_matches(['.', '-'])
+        .chars()
+        .take(TAG_MAX)
+        .collect()
 }
 
 /// A semantic-version git tag, parsed.
@@ -190,7 +208,13 @@ pub fn parse_semver_tag(name: &str) -> Option<SemverTag> {
     if parts.next().is_some() {
         return None;
     }
-    Some(SemverTag { major, minor, patch, pre, build })
+    Some(SemverTag {
+        major,
+        minor,
+        patch,
+        pre,
+        build,
+    })
 }
 
 /// The Docker tags of a semver git tag: `1.2.3`, `1.2`, `1` (only the full version for a
@@ -234,9 +258,19 @@ fn push_unique(tags: &mut Vec<String>, t: String) {
 /// so only the default branch ever moves `latest`.
 pub fn image_tags(info: &RefInfo) -> Vec<String> {
     let short = short_sha(&info.sha);
-    let sha_tag = if short.is_empty() { String::new() } else { format!("sha-{short}") };
+    let sha_tag = if short.is_empty() {
+        String::new()
+    } else {
+        format!("sha-{short}")
+    };
     let is_default = info.kind == RefKind::Branch && info.name == info.default_branch;
-    let named = |t: String| if t == "latest" && !is_default { "ref-latest".to_string() } else { t };
+    let named = |t: String| {
+        if t == "latest" && !is_default {
+            "ref-latest".to_string()
+        } else {
+            t
+        }
+    };
     let mut tags = Vec::new();
     match info.kind {
         RefKind::Branch => {
@@ -247,7 +281,9 @@ pub fn image_tags(info: &RefInfo) -> Vec<String> {
             }
         }
         RefKind::Tag => match parse_semver_tag(&info.name) {
-            Some(v) => semver_tags(&v).into_iter().for_each(|t| push_unique(&mut tags, t)),
+            Some(v) => semver_tags(&v)
+                .into_iter()
+                .for_each(|t| push_unique(&mut tags, t)),
             None => push_unique(&mut tags, named(sanitize_tag(&info.name))),
         },
         RefKind::Pr => {
@@ -272,10 +308,20 @@ pub fn cache_stage_part(stage: &str) -> String {
     let mapped: String = stage
         .chars()
         .flat_map(char::to_lowercase)
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let trimmed = mapped.trim_start_matches(['.', '-']);
-    let part = if trimmed.is_empty() { "stage".to_string() } else { trimmed.to_string() };
+    let part = if trimmed.is_empty() {
+        "stage".to_string()
+    } else {
+        trimmed.to_string()
+    };
     if part.len() <= CACHE_STAGE_MAX {
         return part;
     }
@@ -284,7 +330,11 @@ pub fn cache_stage_part(stage: &str) -> String {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{}-{:08x}", &part[..CACHE_STAGE_MAX - 9], (h >> 32) as u32 ^ h as u32)
+    format!(
+        "{}-{:08x}",
+        &part[..CACHE_STAGE_MAX - 9],
+        (h >> 32) as u32 ^ h as u32
+    )
 }
 
 /// The cache tag of a stage for a slug: `<stage part>-<slug>` (always ≤ 128 characters
@@ -304,7 +354,12 @@ pub fn cache_tag(stage: &str, slug: &str) -> String {
 ///
 /// Every stage has its own refs: one cache export replaces the ref's whole index, so two
 /// targets must never share one.
-pub fn cache_refs(cache_repo: &str, stage: &str, info: &RefInfo, policy: &CachePolicy) -> CacheRefs {
+pub fn cache_refs(
+    cache_repo: &str,
+    stage: &str,
+    info: &RefInfo,
+    policy: &CachePolicy,
+) -> CacheRefs {
     let own = ref_slug(&info.name, &info.sha);
     let default = default_branch_slug(info);
     let r = |s: &str| format!("{cache_repo}:{}", cache_tag(stage, s));
@@ -345,7 +400,13 @@ pub fn cache_refs(cache_repo: &str, stage: &str, info: &RefInfo, policy: &CacheP
 
 impl RefInfo {
     /// Builds a consistent `RefInfo` (slug and short sha derived here).
-    pub fn new(kind: RefKind, name: &str, sha: &str, default_branch: &str, pr: Option<u64>) -> RefInfo {
+    pub fn new(
+        kind: RefKind,
+        name: &str,
+        sha: &str,
+        default_branch: &str,
+        pr: Option<u64>,
+    ) -> RefInfo {
         RefInfo {
             name: name.to_string(),
             kind,

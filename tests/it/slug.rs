@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use gen_pipeline::refs::{
-    self, cache_refs, cache_stage_part, image_tags, is_valid_tag, ref_slug, slug, CachePolicy, RefInfo, RefKind,
+    self, cache_refs, cache_stage_part, image_tags, is_valid_tag, ref_slug, slug, CachePolicy,
+    RefInfo, RefKind,
 };
 use proptest::prelude::*;
 
@@ -21,7 +22,10 @@ fn slug_follows_gitlab_rules() {
         ("main".into(), "main".into()),
         ("TEST".into(), "test".into()),
         ("fix/1-foo".into(), "fix-1-foo".into()),
-        ("feature/JIRA-12_do.the+thing".into(), "feature-jira-12-do-the-thing".into()),
+        (
+            "feature/JIRA-12_do.the+thing".into(),
+            "feature-jira-12-do-the-thing".into(),
+        ),
         ("a//b".into(), "a--b".into()), // one for one, no collapsing
         ("test_trailing_".into(), "test-trailing".into()),
         (a(63), a(63)),
@@ -70,27 +74,72 @@ const SHA: &str = "8f14e45fceea167a5a36dedd4bea2543ac5b1c2d";
 #[test]
 fn tags_per_ref_kind() {
     let t = |i: RefInfo| image_tags(&i);
-    assert_eq!(t(info(RefKind::Branch, "main", SHA, "main", None)), ["main", "sha-8f14e45", "latest"]);
-    assert_eq!(t(info(RefKind::Branch, "Feature/Login", SHA, "main", None)), ["feature-login", "sha-8f14e45"]);
+    assert_eq!(
+        t(info(RefKind::Branch, "main", SHA, "main", None)),
+        ["main", "sha-8f14e45", "latest"]
+    );
+    assert_eq!(
+        t(info(RefKind::Branch, "Feature/Login", SHA, "main", None)),
+        ["feature-login", "sha-8f14e45"]
+    );
     // A branch whose name reduces to nothing: the slug falls back on the sha tag (deduplicated).
-    assert_eq!(t(info(RefKind::Branch, "äöü", SHA, "main", None)), ["sha-8f14e45"]);
-    assert_eq!(t(info(RefKind::Tag, "v1.2.3", SHA, "main", None)), ["1.2.3", "1.2", "1"]);
-    assert_eq!(t(info(RefKind::Tag, "10.0.1", SHA, "main", None)), ["10.0.1", "10.0", "10"]);
-    assert_eq!(t(info(RefKind::Tag, "v1.2.3-rc.1", SHA, "main", None)), ["1.2.3-rc.1"]);
-    assert_eq!(t(info(RefKind::Tag, "v1.2.3+build.7", SHA, "main", None)), ["1.2.3-build.7", "1.2", "1"]);
+    assert_eq!(
+        t(info(RefKind::Branch, "äöü", SHA, "main", None)),
+        ["sha-8f14e45"]
+    );
+    assert_eq!(
+        t(info(RefKind::Tag, "v1.2.3", SHA, "main", None)),
+        ["1.2.3", "1.2", "1"]
+    );
+    assert_eq!(
+        t(info(RefKind::Tag, "10.0.1", SHA, "main", None)),
+        ["10.0.1", "10.0", "10"]
+    );
+    assert_eq!(
+        t(info(RefKind::Tag, "v1.2.3-rc.1", SHA, "main", None)),
+        ["1.2.3-rc.1"]
+    );
+    assert_eq!(
+        t(info(RefKind::Tag, "v1.2.3+build.7", SHA, "main", None)),
+        ["1.2.3-build.7", "1.2", "1"]
+    );
     // Not semver: leading zeros, two parts, four parts → sanitized names, case kept.
-    assert_eq!(t(info(RefKind::Tag, "v01.2.3", SHA, "main", None)), ["v01.2.3"]);
+    assert_eq!(
+        t(info(RefKind::Tag, "v01.2.3", SHA, "main", None)),
+        ["v01.2.3"]
+    );
     assert_eq!(t(info(RefKind::Tag, "v1.2", SHA, "main", None)), ["v1.2"]);
-    assert_eq!(t(info(RefKind::Tag, "Release/2024 Q1", SHA, "main", None)), ["Release-2024-Q1"]);
+    assert_eq!(
+        t(info(RefKind::Tag, "Release/2024 Q1", SHA, "main", None)),
+        ["Release-2024-Q1"]
+    );
     assert_eq!(t(info(RefKind::Tag, "-.x", SHA, "main", None)), ["x"]);
-    assert_eq!(t(info(RefKind::Tag, "...", SHA, "main", None)), ["sha-8f14e45"]);
-    assert_eq!(t(info(RefKind::Pr, "feature/x", SHA, "main", Some(42))), ["pr-42"]);
-    assert_eq!(t(info(RefKind::Detached, "8f14e45", SHA, "main", None)), ["sha-8f14e45"]);
+    assert_eq!(
+        t(info(RefKind::Tag, "...", SHA, "main", None)),
+        ["sha-8f14e45"]
+    );
+    assert_eq!(
+        t(info(RefKind::Pr, "feature/x", SHA, "main", Some(42))),
+        ["pr-42"]
+    );
+    assert_eq!(
+        t(info(RefKind::Detached, "8f14e45", SHA, "main", None)),
+        ["sha-8f14e45"]
+    );
     assert_eq!(t(info(RefKind::Detached, "", "", "main", None)), ["ref"]);
     // Only the default branch moves `latest`.
-    assert_eq!(t(info(RefKind::Branch, "Latest", SHA, "main", None)), ["ref-latest", "sha-8f14e45"]);
-    assert_eq!(t(info(RefKind::Tag, "latest", SHA, "main", None)), ["ref-latest"]);
-    assert_eq!(t(info(RefKind::Branch, "latest", SHA, "latest", None)), ["latest", "sha-8f14e45"]);
+    assert_eq!(
+        t(info(RefKind::Branch, "Latest", SHA, "main", None)),
+        ["ref-latest", "sha-8f14e45"]
+    );
+    assert_eq!(
+        t(info(RefKind::Tag, "latest", SHA, "main", None)),
+        ["ref-latest"]
+    );
+    assert_eq!(
+        t(info(RefKind::Branch, "latest", SHA, "latest", None)),
+        ["latest", "sha-8f14e45"]
+    );
     let long = format!("v1.2.3-{}", "x".repeat(200));
     let tags = t(info(RefKind::Tag, &long, SHA, "main", None));
     assert_eq!(tags.len(), 1);
@@ -108,20 +157,53 @@ fn cache_refs_per_ref_kind() {
     };
     let s = |v: &[&str]| v.iter().map(|x| format!("{repo}:{x}")).collect::<Vec<_>>();
     let feat = info(RefKind::Branch, "feature/x", SHA, "main", None);
-    assert_eq!(c(&feat, &pol), (s(&["build-feature-x", "build-main"]), Some(format!("{repo}:build-feature-x"))));
+    assert_eq!(
+        c(&feat, &pol),
+        (
+            s(&["build-feature-x", "build-main"]),
+            Some(format!("{repo}:build-feature-x"))
+        )
+    );
     let main = info(RefKind::Branch, "main", SHA, "main", None);
-    assert_eq!(c(&main, &pol), (s(&["build-main"]), Some(format!("{repo}:build-main"))));
+    assert_eq!(
+        c(&main, &pol),
+        (s(&["build-main"]), Some(format!("{repo}:build-main")))
+    );
     let tag = info(RefKind::Tag, "v1.0.0", SHA, "main", None);
     assert_eq!(c(&tag, &pol), (s(&["build-main"]), None));
-    let wt = CachePolicy { write_on_tag: true, ..pol };
-    assert_eq!(c(&tag, &wt), (s(&["build-v1-0-0", "build-main"]), Some(format!("{repo}:build-v1-0-0"))));
+    let wt = CachePolicy {
+        write_on_tag: true,
+        ..pol
+    };
+    assert_eq!(
+        c(&tag, &wt),
+        (
+            s(&["build-v1-0-0", "build-main"]),
+            Some(format!("{repo}:build-v1-0-0"))
+        )
+    );
     let pr = info(RefKind::Pr, "feature/x", SHA, "main", Some(7));
     assert_eq!(c(&pr, &pol), (s(&["build-feature-x", "build-main"]), None));
-    let wp = CachePolicy { write_on_pr: true, ..pol };
-    assert_eq!(c(&pr, &wp), (s(&["build-pr-7", "build-feature-x", "build-main"]), Some(format!("{repo}:build-pr-7"))));
+    let wp = CachePolicy {
+        write_on_pr: true,
+        ..pol
+    };
+    assert_eq!(
+        c(&pr, &wp),
+        (
+            s(&["build-pr-7", "build-feature-x", "build-main"]),
+            Some(format!("{repo}:build-pr-7"))
+        )
+    );
     // A fork PR whose head branch is called like the default branch never writes the default's cache.
     let fork = info(RefKind::Pr, "main", SHA, "main", Some(8));
-    assert_eq!(c(&fork, &wp), (s(&["build-pr-8", "build-main"]), Some(format!("{repo}:build-pr-8"))));
+    assert_eq!(
+        c(&fork, &wp),
+        (
+            s(&["build-pr-8", "build-main"]),
+            Some(format!("{repo}:build-pr-8"))
+        )
+    );
     let det = info(RefKind::Detached, "8f14e45", SHA, "main", None);
     assert_eq!(c(&det, &pol), (s(&["build-main"]), None));
     // Different stages never share a ref; long stage names stay distinct and within 128.
@@ -158,9 +240,10 @@ impl Rng {
 }
 
 const POOL: &[char] = &[
-    'a', 'b', 'z', 'm', 'A', 'Q', 'Z', '0', '5', '9', '/', '.', '_', '-', '+', '@', '#', ' ', '~', '^', ':', '\'',
-    '"', '\\', '$', '`', '*', '?', '[', ']', '!', '%', '&', '(', '=', '{', '}', ';', '|', '<', '\t', '\n', 'é', 'ß',
-    'Ä', 'İ', '\u{212A}', '\u{212B}', 'Σ', 'ς', '日', '本', '😀', '\u{307}', 'ǅ', 'Ω', 'ﬁ', '\u{7f}', '\u{1}',
+    'a', 'b', 'z', 'm', 'A', 'Q', 'Z', '0', '5', '9', '/', '.', '_', '-', '+', '@', '#', ' ', '~',
+    '^', ':', '\'', '"', '\\', '$', '`', '*', '?', '[', ']', '!', '%', '&', '(', '=', '{', '}',
+    ';', '|', '<', '\t', '\n', 'é', 'ß', 'Ä', 'İ', '\u{212A}', '\u{212B}', 'Σ', 'ς', '日', '本',
+    '😀', '\u{307}', 'ǅ', 'Ω', 'ﬁ', '\u{7f}', '\u{1}',
 ];
 
 fn gen_name(rng: &mut Rng) -> String {
@@ -213,7 +296,9 @@ fn gen_sha(rng: &mut Rng) -> String {
     match rng.below(8) {
         0 => String::new(),
         1 => "zz-not-hex".into(),
-        2 => (0..1 + rng.below(8)).map(|_| HEX[rng.below(HEX.len())] as char).collect(),
+        2 => (0..1 + rng.below(8))
+            .map(|_| HEX[rng.below(HEX.len())] as char)
+            .collect(),
         3 => format!("abc{}", gen_name(rng)),
         _ => (0..40).map(|_| HEX[rng.below(16)] as char).collect(),
     }
@@ -232,19 +317,35 @@ fn gen_tag_name(rng: &mut Rng) -> String {
             if rng.below(2) == 0 {
                 s.push('v');
             }
-            let parts = if rng.below(6) == 0 { 2 + rng.below(3) } else { 3 };
+            let parts = if rng.below(6) == 0 {
+                2 + rng.below(3)
+            } else {
+                3
+            };
             let p: Vec<String> = (0..parts).map(|_| num(rng)).collect();
             s.push_str(&p.join("."));
             let ident = |rng: &mut Rng| -> String {
-                (0..rng.below(6)).map(|_| *rng.pick(&['a', 'R', 'c', '1', '-', 'é', '+', '_'])).collect()
+                (0..rng.below(6))
+                    .map(|_| *rng.pick(&['a', 'R', 'c', '1', '-', 'é', '+', '_']))
+                    .collect()
             };
             if rng.below(2) == 0 {
                 s.push('-');
-                s.push_str(&(0..1 + rng.below(3)).map(|_| ident(rng)).collect::<Vec<_>>().join("."));
+                s.push_str(
+                    &(0..1 + rng.below(3))
+                        .map(|_| ident(rng))
+                        .collect::<Vec<_>>()
+                        .join("."),
+                );
             }
             if rng.below(3) == 0 {
                 s.push('+');
-                s.push_str(&(0..1 + rng.below(3)).map(|_| ident(rng)).collect::<Vec<_>>().join("."));
+                s.push_str(
+                    &(0..1 + rng.below(3))
+                        .map(|_| ident(rng))
+                        .collect::<Vec<_>>()
+                        .join("."),
+                );
             }
             if rng.below(12) == 0 {
                 s.push_str(&"9".repeat(150));
@@ -285,9 +386,18 @@ fn run_sh(argv: &[&str], body: &str) -> String {
         .arg(&path)
         .env_remove("LC_ALL")
         .env("LANG", "C.UTF-8")
-        .output().unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-    assert!(out.status.success(), "{argv:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{argv:?} stderr: {}", String::from_utf8_lossy(&out.stderr));
+        .output()
+        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{argv:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{argv:?} stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -296,21 +406,39 @@ const SHELLS: &[&[&str]] = &[&["dash"], &["busybox", "sh"], &["bash", "--posix"]
 
 /// Builds a script that prints `#<i>` then the output of `call(i)` for every case, runs it in
 /// each shell, and compares case by case with `want`.
-fn compare(cases: usize, call: impl Fn(usize) -> String, want: impl Fn(usize) -> String, what: impl Fn(usize) -> String) {
+fn compare(
+    cases: usize,
+    call: impl Fn(usize) -> String,
+    want: impl Fn(usize) -> String,
+    what: impl Fn(usize) -> String,
+) {
     let mut body = String::new();
     for i in 0..cases {
         writeln!(body, "printf '#{i}\\n'; {}", call(i)).unwrap();
     }
-    let outs: Vec<String> =
-        std::thread::scope(|s| SHELLS.iter().map(|sh| s.spawn(|| run_sh(sh, &body))).collect::<Vec<_>>().into_iter().map(|h| h.join().unwrap()).collect());
+    let outs: Vec<String> = std::thread::scope(|s| {
+        SHELLS
+            .iter()
+            .map(|sh| s.spawn(|| run_sh(sh, &body)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect()
+    });
     for (sh, out) in SHELLS.iter().zip(outs) {
         let mut got: Vec<String> = Vec::new();
         for line in out.split_inclusive('\n') {
             if let Some(n) = line.strip_prefix('#') {
-                assert_eq!(n.trim_end().parse::<usize>().unwrap(), got.len(), "{sh:?}: out of step");
+                assert_eq!(
+                    n.trim_end().parse::<usize>().unwrap(),
+                    got.len(),
+                    "{sh:?}: out of step"
+                );
                 got.push(String::new());
             } else {
-                got.last_mut().expect("output before first marker").push_str(line);
+                got.last_mut()
+                    .expect("output before first marker")
+                    .push_str(line);
             }
         }
         assert_eq!(got.len(), cases, "{sh:?}: wrong number of records");
@@ -334,7 +462,13 @@ fn sh_slug_matches_rust_for_generated_names() {
     assert!(names.iter().filter(|n| slug(n).is_empty()).count() >= 50);
     assert!(names.iter().filter(|n| n.chars().count() >= 300).count() >= 50);
     assert!(names.iter().filter(|n| !n.is_ascii()).count() >= 300);
-    assert!(names.iter().filter(|n| n.starts_with(['-', '/', '.', '_'])).count() >= 20);
+    assert!(
+        names
+            .iter()
+            .filter(|n| n.starts_with(['-', '/', '.', '_']))
+            .count()
+            >= 20
+    );
     compare(
         names.len(),
         |i| sh_call("gp_slug", &[&names[i]]),
@@ -346,7 +480,9 @@ fn sh_slug_matches_rust_for_generated_names() {
 #[test]
 fn sh_slug_fallback_matches_rust() {
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
-    let cases: Vec<(String, String)> = (0..300).map(|_| (gen_name(&mut rng), gen_sha(&mut rng))).collect();
+    let cases: Vec<(String, String)> = (0..300)
+        .map(|_| (gen_name(&mut rng), gen_sha(&mut rng)))
+        .collect();
     assert!(cases.iter().filter(|(n, _)| slug(n).is_empty()).count() >= 20);
     compare(
         cases.len(),
@@ -366,7 +502,14 @@ fn kind_word(k: RefKind) -> &'static str {
 }
 
 fn gen_ref(rng: &mut Rng) -> RefInfo {
-    let kind = *rng.pick(&[RefKind::Branch, RefKind::Branch, RefKind::Tag, RefKind::Tag, RefKind::Pr, RefKind::Detached]);
+    let kind = *rng.pick(&[
+        RefKind::Branch,
+        RefKind::Branch,
+        RefKind::Tag,
+        RefKind::Tag,
+        RefKind::Pr,
+        RefKind::Detached,
+    ]);
     let name = match rng.below(40) {
         0 => "latest".to_string(),
         1 => "Latest".to_string(),
@@ -387,16 +530,27 @@ fn gen_ref(rng: &mut Rng) -> RefInfo {
 fn sh_tags_match_rust_for_generated_refs() {
     let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
     let refs: Vec<RefInfo> = (0..1000).map(|_| gen_ref(&mut rng)).collect();
-    let semver = refs.iter().filter(|r| r.kind == RefKind::Tag && refs::parse_semver_tag(&r.name).is_some()).count();
+    let semver = refs
+        .iter()
+        .filter(|r| r.kind == RefKind::Tag && refs::parse_semver_tag(&r.name).is_some())
+        .count();
     assert!(semver >= 50, "only {semver} semver tags generated");
     compare(
         refs.len(),
         |i| {
             let r = &refs[i];
             let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
-            sh_call("gp_tags", &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr])
+            sh_call(
+                "gp_tags",
+                &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr],
+            )
         },
-        |i| image_tags(&refs[i]).iter().map(|t| format!("{t}\n")).collect(),
+        |i| {
+            image_tags(&refs[i])
+                .iter()
+                .map(|t| format!("{t}\n"))
+                .collect()
+        },
         |i| format!("{:?}", refs[i]),
     );
 }
@@ -409,7 +563,10 @@ fn sh_cache_refs_match_rust_for_generated_refs() {
         .map(|_| {
             let r = gen_ref(&mut rng);
             let st = *rng.pick(&stages);
-            let p = CachePolicy { write_on_tag: rng.below(2) == 0, write_on_pr: rng.below(2) == 0 };
+            let p = CachePolicy {
+                write_on_tag: rng.below(2) == 0,
+                write_on_pr: rng.below(2) == 0,
+            };
             (r, st, p)
         })
         .collect();
@@ -419,8 +576,25 @@ fn sh_cache_refs_match_rust_for_generated_refs() {
         |i| {
             let (r, st, p) = &cases[i];
             let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
-            let (part, wt, wp) = (cache_stage_part(st), p.write_on_tag.to_string(), p.write_on_pr.to_string());
-            sh_call("gp_cache", &[repo, &part, kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr, &wt, &wp])
+            let (part, wt, wp) = (
+                cache_stage_part(st),
+                p.write_on_tag.to_string(),
+                p.write_on_pr.to_string(),
+            );
+            sh_call(
+                "gp_cache",
+                &[
+                    repo,
+                    &part,
+                    kind_word(r.kind),
+                    &r.name,
+                    &r.sha,
+                    &r.default_branch,
+                    &pr,
+                    &wt,
+                    &wp,
+                ],
+            )
         },
         |i| {
             let (r, st, p) = &cases[i];
@@ -439,7 +613,12 @@ fn sh_cache_refs_match_rust_for_generated_refs() {
 // Properties.
 
 fn any_kind() -> impl Strategy<Value = RefKind> {
-    prop_oneof![Just(RefKind::Branch), Just(RefKind::Tag), Just(RefKind::Pr), Just(RefKind::Detached)]
+    prop_oneof![
+        Just(RefKind::Branch),
+        Just(RefKind::Tag),
+        Just(RefKind::Pr),
+        Just(RefKind::Detached)
+    ]
 }
 
 proptest! {
