@@ -415,7 +415,7 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
     let dockerfile = match (&args.dockerfile, &config.dockerfile) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => from_config(d),
-        (None, None) => PathBuf::from("Dockerfile"),
+        (None, None) => from_config("Dockerfile"),
     };
     let ctx = git_context(&args.git, &dockerfile)?;
     // Paths in the pipeline are relative to the repository root.

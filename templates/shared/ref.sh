@@ -7,7 +7,7 @@ _gp_I=$(printf '\304\260')
 _gp_nl='
 '
 gp_short_sha() {
-  _gp_h=$(printf '%s' "$1" | LC_ALL=C tr '\n' ' ' | LC_ALL=C cut -c1-7 | LC_ALL=C tr A-Z a-z)
+  _gp_h=$(printf '%s' "$1" | LC_ALL=C tr '\n' ' ' | LC_ALL=C cut -c1-7 | LC_ALL=C tr '[:upper:]' '[:lower:]')
   case $_gp_h in *[!0-9a-f]*) _gp_h= ;; esac
   printf '%s' "$_gp_h"
 }

@@ -8,3 +8,4 @@ mod graph;
 mod plan_cmd;
 mod slug;
 mod git_ctx;
+mod pipelines;
