@@ -663,6 +663,14 @@ proptest! {
     }
 
     #[test]
+    fn cache_stage_part_is_bounded_valid_and_idempotent(stage in "\\PC{0,200}") {
+        let part = cache_stage_part(&stage);
+        prop_assert!(part.len() <= refs::CACHE_STAGE_MAX && is_valid_tag(&part), "{:?}", part);
+        // Callers may pass an already-computed part: applying it again changes nothing.
+        prop_assert_eq!(cache_stage_part(&part), part.clone());
+    }
+
+    #[test]
     fn cache_refs_are_valid_and_per_stage(
         kind in any_kind(),
         name in "\\PC{0,200}",
