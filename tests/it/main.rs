@@ -9,3 +9,4 @@ mod plan_cmd;
 mod slug;
 mod git_ctx;
 mod pipelines;
+mod dogfood;
