@@ -4,7 +4,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need_apt=()
-for pkg in buildah docker-registry busybox-static rsync shellcheck openssl uidmap hyperfine; do
+# jq, curl, git, util-linux (unshare): used by tests/e2e/*.sh and the stand-in actions.
+for pkg in buildah docker-registry busybox-static rsync shellcheck openssl uidmap hyperfine jq curl git util-linux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -61,8 +61,17 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry on a free 127.0.0.1 port and waits until it answers authenticated requests.
     pub fn start() -> Registry {
-        let state = tempfile::Builder::new().prefix("gp-registry-").tempdir().unwrap();
-        let out = ok(run_tool(Command::new(script("registry.sh")).arg("start").arg(state.path())));
+        // A free port is picked by binding :0 and closing it, so another process may grab it
+        // before the registry binds: retry a few times.
+        let mut attempt = 0;
+        let (state, out) = loop {
+            attempt += 1;
+            let state = tempfile::Builder::new().prefix("gp-registry-").tempdir().unwrap();
+            let (desc, o) = run_tool(Command::new(script("registry.sh")).arg("start").arg(state.path()));
+            if o.status.success() || attempt == 3 {
+                break (state, ok((desc, o)));
+            }
+        };
         let env = parse_env(&out);
         let get = |k: &str| env.get(k).unwrap_or_else(|| panic!("registry.sh did not print {k}:\n{out}")).clone();
         Registry {
@@ -316,7 +325,20 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// One fresh builder for a whole pipeline run: every job shares its storage.
     pub fn fresh() -> Builder {
+        Self::make(false)
+    }
+
+    /// A fresh builder per job, like hosted runners (a new VM per job): the wrapper keys storage,
+    /// auth and blob-info cache on `GITHUB_JOB` / `CI_JOB_NAME` / `DRONE_STEP_NAME` / `CI_STEP_NAME`
+    /// (`GP_BUILDER_PER_JOB=1`), so a job can only reuse another job's work through the registry.
+    /// Direct calls outside a CI job use `jobs/default`.
+    pub fn fresh_per_job() -> Builder {
+        Self::make(true)
+    }
+
+    fn make(per_job: bool) -> Builder {
         let dir = tempfile::Builder::new().prefix("gp-builder-").tempdir().unwrap();
         ok(run_tool(Command::new(script("fresh-builder.sh")).arg(dir.path())));
         let path = format!(
@@ -328,6 +350,7 @@ impl Builder {
             ("PATH".to_string(), path),
             ("BUILDAH_ISOLATION".to_string(), "chroot".to_string()),
             ("REGISTRY_AUTH_FILE".to_string(), dir.path().join("auth.json").display().to_string()),
+            ("GP_BUILDER_PER_JOB".to_string(), if per_job { "1" } else { "0" }.to_string()),
         ]);
         Builder { dir, env }
     }

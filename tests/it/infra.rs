@@ -309,8 +309,8 @@ fn act_runs_two_job_workflow_with_stand_in_actions() {
     let reg = Registry::start();
     let base = push_base_image(&reg);
 
-    // main, fresh runner storage.
-    let run = Act::for_registry(&reg, "main").run(&project("act-project"), &Builder::fresh());
+    // main, a fresh runner per job (a hosted runner is a new VM per job).
+    let run = Act::for_registry(&reg, "main").run(&project("act-project"), &Builder::fresh_per_job());
     let outputs = act_outputs(&run.log);
     let deps = outputs["deps"]["digest"].clone();
     let app = outputs["app"]["digest"].clone();
@@ -327,6 +327,12 @@ fn act_runs_two_job_workflow_with_stand_in_actions() {
     // BuildKit cache refs mapped to buildah cache repositories (ref=R:T -> R/T).
     assert!(!reg.tags("cache/deps-main").is_empty() && !reg.tags("cache/app-main").is_empty(), "{:?}", reg.catalog());
     assert!(run.log.contains("Job succeeded"));
+    // With per-job storage, `app` had to pull the exact deps image from the registry by digest.
+    assert!(
+        run.log.lines().any(|l| l.starts_with("[build/app") && l.contains(&format!("Trying to pull {}/deps@{deps}", reg.host()))),
+        "app job did not pull deps by digest:\n{}",
+        run.log
+    );
 
     // A new branch on a fresh runner: its own cache is empty, so the stand-in falls back to main's
     // and the slow RUN step of `deps` is taken from the registry cache.
@@ -350,8 +356,12 @@ fn act_runs_two_job_workflow_with_stand_in_actions() {
 fn gitlab_ci_local_runs_dotenv_digest_pipeline() {
     let reg = Registry::start();
     let base = push_base_image(&reg);
-    let builder = Builder::fresh();
+    let builder = Builder::fresh_per_job();
     let run = GitlabCiLocal::for_registry(&reg, "feature/X-1").run(&project("gitlab-project"), &builder);
+    // Per-job storage: each job logged in on its own; `app` pulled deps from the registry.
+    for job in ["deps", "app"] {
+        assert!(builder.dir().join("jobs").join(job).join("auth.json").exists(), "no separate storage for {job}");
+    }
     assert!(run.log.contains("PASS  deps") && run.log.contains("PASS  app"), "{}", run.log);
     let fields = run.result_fields();
     let (deps, app) = (fields["deps"].clone(), fields["app"].clone());
@@ -364,7 +374,7 @@ fn gitlab_ci_local_runs_dotenv_digest_pipeline() {
     // CI_COMMIT_REF_SLUG came through: per-stage, per-slug cache repositories.
     assert!(!reg.tags("group/project/cache/deps/feature-x-1").is_empty(), "{:?}", reg.catalog());
     assert!(!reg.tags("group/project/cache/app/feature-x-1").is_empty(), "{:?}", reg.catalog());
-    // The app job pinned the digest produced in this run, not a tag.
-    assert!(run.log.contains(&format!("deps=docker-image://{}/group/project/deps@{deps}", reg.host()))
-        || run.log.contains(&format!("FROM {}/group/project/deps@{deps}", reg.host())), "{}", run.log);
+    // The app job pinned the digest produced in this run, not a tag, and pulled it by that digest.
+    assert!(run.log.contains(&format!("FROM {}/group/project/deps@{deps} AS app", reg.host())), "{}", run.log);
+    assert!(run.log.contains(&format!("Trying to pull {}/group/project/deps@{deps}", reg.host())), "{}", run.log);
 }
