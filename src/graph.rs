@@ -185,6 +185,12 @@ impl<'a> Builder<'a> {
         if needle.is_empty() {
             return ins.span;
         }
+        // A one-line instruction: `original` is that line, so no need to scan the source.
+        if ins.end_line <= ins.span.line || self.source.is_none() {
+            if let Some(span) = locate_in_original(ins, needle, after, skip) {
+                return span;
+            }
+        }
         if let Some(src) = self.source {
             let starts = self.line_starts.get_or_insert_with(|| {
                 let mut v = vec![0];
@@ -207,22 +213,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        // No source: count within `original`, assuming it starts at the keyword.
-        let orig = &ins.original;
-        let skip_chars = if after.line == ins.span.line { after.col.saturating_sub(ins.span.col) } else { 0 };
-        let from = orig.char_indices().nth(skip_chars).map_or(orig.len(), |(i, _)| i);
-        match find_word(&orig[from..], needle).map(|p| p + from) {
-            Some(pos) if !orig[..pos].contains('\n') => {
-                Span { line: ins.span.line, col: ins.span.col + orig[..pos].chars().count() + skip }
-            }
-            Some(pos) => {
-                let before = &orig[..pos];
-                let nl = before.matches('\n').count();
-                let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1 + skip;
-                Span { line: ins.span.line + nl, col }
-            }
-            None => ins.span,
-        }
+        locate_in_original(ins, needle, after, skip).unwrap_or(ins.span)
     }
 
     /// Where flag `idx` of `ins` starts, plus `skip` characters (the parser's flag span when known).
@@ -305,6 +296,12 @@ impl<'a> Builder<'a> {
         }
 
         // 3. Stages: expand FROM, resolve earlier stage names (BuildKit's addState).
+        let mut defined_at: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, rs) in raw.iter().enumerate() {
+            if let Some(n) = &rs.name {
+                defined_at.entry(n.as_str()).or_default().push(i);
+            }
+        }
         let mut stages: Vec<Stage> = Vec::with_capacity(raw.len());
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut images: Vec<String> = Vec::new();
@@ -353,7 +350,7 @@ impl<'a> Builder<'a> {
                 None => {
                     images.push(base.clone());
                     edges.push(Edge { kind: EdgeKind::From, target: EdgeTarget::Image(base.clone()), span: base_span });
-                    self.warn_image_typo(&base, base_span, &by_name, &raw, i, "FROM");
+                    self.warn_image_typo(&base, base_span, &by_name, &defined_at, &raw, i, "FROM");
                 }
             }
             if let Some(n) = &rs.name {
@@ -495,6 +492,16 @@ impl<'a> Builder<'a> {
                 let name = written.to_lowercase();
                 let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
                     && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+                let kw = keyword_as_written(ins);
+                let as_kw = &args[1];
+                let kw_lower = kw == kw.to_lowercase();
+                let kw_upper = kw == kw.to_uppercase();
+                let mismatch = (kw_lower && *as_kw != as_kw.to_lowercase()) || (!kw_lower && kw_upper && *as_kw != as_kw.to_uppercase());
+                let reserved = name == "scratch" || name == "context";
+                if valid && *written == name && !mismatch && !reserved {
+                    return Ok(Some(name));
+                }
+                // Something to report: locate the tokens.
                 let base_at = self.locate(ins, &args[0], 0);
                 let as_at = self.locate_after(ins, &args[1], Span { line: base_at.line, col: base_at.col + args[0].chars().count() }, 0);
                 let span = self.locate_after(ins, written, Span { line: as_at.line, col: as_at.col + args[1].chars().count() }, 0);
@@ -507,14 +514,9 @@ impl<'a> Builder<'a> {
                 if *written != name {
                     self.warn(Diagnostic::new(span, format!("stage name '{written}' should be lowercase")));
                 }
-                if name == "scratch" || name == "context" {
+                if reserved {
                     self.warn(Diagnostic::new(span, format!("'{name}' is reserved and should not be used as a stage name")));
                 }
-                let kw = keyword_as_written(ins);
-                let as_kw = &args[1];
-                let kw_lower = kw == kw.to_lowercase();
-                let kw_upper = kw == kw.to_uppercase();
-                let mismatch = (kw_lower && *as_kw != as_kw.to_lowercase()) || (!kw_lower && kw_upper && *as_kw != as_kw.to_uppercase());
                 if mismatch {
                     let s = as_at;
                     self.warn(Diagnostic::new(s, format!("'{as_kw}' and '{kw}' keywords' casing do not match")));
@@ -572,10 +574,20 @@ impl<'a> Builder<'a> {
     }
 
     /// A FROM base that is not an earlier stage: warn if it looks like a stage name.
-    fn warn_image_typo(&mut self, base: &str, span: Span, by_name: &HashMap<String, usize>, raw: &[RawStage], i: usize, what: &str) {
+    #[allow(clippy::too_many_arguments)]
+    fn warn_image_typo(
+        &mut self,
+        base: &str,
+        span: Span,
+        by_name: &HashMap<String, usize>,
+        defined_at: &HashMap<&str, Vec<usize>>,
+        raw: &[RawStage],
+        i: usize,
+        what: &str,
+    ) {
         let lower = base.to_lowercase();
-        if let Some(j) = raw.iter().skip(i).position(|r| r.name.as_deref() == Some(lower.as_str())) {
-            let j = i + j;
+        let later = defined_at.get(lower.as_str()).and_then(|v| v.iter().copied().find(|&j| j >= i));
+        if let Some(j) = later {
             let msg = if j == i {
                 format!("{what} `{base}` names the stage being defined; BuildKit will use the image `{base}`")
             } else {
@@ -639,6 +651,23 @@ fn check_known(ins: &Instruction) -> Result<(), GraphError> {
         e = e.with_help(format!("did you mean `{}`?", s.to_uppercase()));
     }
     Err(e)
+}
+
+/// Find the word `needle` in `ins.original`, which starts (after any whitespace) at the keyword.
+fn locate_in_original(ins: &Instruction, needle: &str, after: Span, skip: usize) -> Option<Span> {
+    let orig = ins.original.as_str();
+    let kw = orig.len() - orig.trim_start().len();
+    let skip_chars = if after.line == ins.span.line { after.col.saturating_sub(ins.span.col) } else { 0 };
+    let from = orig[kw..].char_indices().nth(skip_chars).map_or(orig.len(), |(i, _)| kw + i);
+    let pos = find_word(&orig[from..], needle)? + from;
+    let before = &orig[kw..pos];
+    match before.rfind('\n') {
+        None => Some(Span { line: ins.span.line, col: ins.span.col + before.chars().count() + skip }),
+        Some(nl) => {
+            let lines = before.matches('\n').count();
+            Some(Span { line: ins.span.line + lines, col: before[nl + 1..].chars().count() + 1 + skip })
+        }
+    }
 }
 
 /// Byte offset of the first occurrence of `needle` in `hay` delimited by whitespace or the ends.
