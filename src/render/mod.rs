@@ -139,6 +139,8 @@ struct Context<'a> {
     /// The shared run-time shell: ref policy and the build function.
     shell: String,
     actions: std::collections::BTreeMap<&'static str, ActionPin>,
+    /// The image shell-based steps run in (Drone, Woodpecker): docker CLI or buildah.
+    step_image: &'static str,
     images: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
@@ -178,6 +180,8 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
     env.set_keep_trailing_newline(true);
     env.add_filter("q", yaml_quote);
     env.add_filter("sh", shell_quote);
+    // A macro's output without its final line break, so a call on its own line adds no blank line.
+    env.add_filter("chomp", |s: String| s.trim_end_matches('\n').to_string());
     env.add_filter("dollar", |s: String| s.replace('$', "$$"));
     // A GitHub expression, `${{ … }}`, without fighting the template syntax.
     env.add_function("gh", |expr: String| format!("${{{{ {expr} }}}}"));
@@ -194,6 +198,10 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
             .iter()
             .map(|(key, repo, sha, version)| (*key, ActionPin { uses: format!("{repo}@{sha}"), version }))
             .collect(),
+        step_image: match plan.builder {
+            crate::plan::Builder::Buildx => DOCKER_CLI_IMAGE,
+            crate::plan::Builder::Buildah => BUILDAH_IMAGE,
+        },
         images: [("docker_cli", DOCKER_CLI_IMAGE), ("docker_dind", DOCKER_DIND_IMAGE), ("buildah", BUILDAH_IMAGE)]
             .into_iter()
             .collect(),

@@ -241,3 +241,26 @@ fn bad_config_and_unknown_target_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `app1`?"));
 }
+
+/// The daemonless flavor (`--builder buildah`) and the dind daemon mode pass the same checkers.
+#[test]
+fn buildah_and_dind_flavors_pass_every_checker() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (ci, extra) in [("gitlab", "--builder=buildah"), ("drone", "--builder=buildah"), ("woodpecker", "--builder=buildah"), ("drone", "--daemon=dind"), ("woodpecker", "--daemon=dind")] {
+        let out_path = tmp.path().join(format!("{ci}{extra}.yml"));
+        let out = bin()
+            .current_dir(repo_root())
+            .args(["--config", "examples/node-monorepo/gen-pipeline.yml", "--ci", ci, extra, "-o"])
+            .arg(&out_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&out_path).unwrap();
+        if extra.contains("buildah") {
+            assert!(text.contains("buildah login") && !text.contains("docker login") && !text.contains("buildx create"), "{ci}");
+        } else {
+            assert!(text.contains("tcp://docker:2375") && !text.contains("docker.sock"), "{ci}");
+        }
+        check_all(ci, &out_path);
+    }
+}
