@@ -10,3 +10,5 @@ mod slug;
 mod git_ctx;
 mod pipelines;
 mod dogfood;
+mod action;
+mod e2e;
