@@ -11,4 +11,3 @@ mod git_ctx;
 mod pipelines;
 mod dogfood;
 mod action;
-mod e2e;
