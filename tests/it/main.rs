@@ -11,3 +11,4 @@ mod git_ctx;
 mod pipelines;
 mod dogfood;
 mod action;
+mod e2e;
