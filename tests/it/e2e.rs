@@ -128,3 +128,136 @@ fn gitlab_generated_pipeline_runs_on_main() {
         assert!(!reg.tags(&format!("group/project/cache/{stage}-main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
     }
 }
+
+#[test]
+fn gitlab_dev_branch_never_leaks_into_main() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    // dev changes the dependency input first, then main runs with the original one.
+    let (_dev_run, dev) = gitlab_run(&reg, &base, "dev", Some("libfoo 9.9-dev\nlibbar 2.3\n"));
+    let (_main_run, main) = gitlab_run(&reg, &base, "main", None);
+    assert_ne!(dev["deps"], main["deps"], "dev and main deps images must differ");
+    let dev_deps = reg.layers("group/project/deps", &dev["deps"]);
+    let main_deps = reg.layers("group/project/deps", &main["deps"]);
+    // The layers only dev's deps has (its changed deps.txt and what was built from it).
+    let dev_only: Vec<&String> = dev_deps.iter().filter(|l| !main_deps.contains(l)).collect();
+    assert!(!dev_only.is_empty(), "dev's deps has no layer of its own: {dev_deps:?} vs {main_deps:?}");
+    for app in ["app1", "app2"] {
+        let repo = format!("group/project/{app}");
+        let main_app = reg.layers(&repo, &main[app]);
+        let dev_app = reg.layers(&repo, &dev[app]);
+        assert_eq!(&main_app[..main_deps.len()], &main_deps[..], "main {app} is not on main's deps");
+        assert_eq!(&dev_app[..dev_deps.len()], &dev_deps[..], "dev {app} is not on dev's deps");
+        for l in &dev_only {
+            assert!(!main_app.contains(l), "main {app} contains dev's deps layer {l}");
+        }
+        // The file built from deps.txt says which input it came from.
+        assert_ne!(main_app, dev_app);
+    }
+    // Tags: main's images moved `main`/`latest`; dev's sit under `dev` only.
+    for stage in ["deps", "app1", "app2"] {
+        let repo = format!("group/project/{stage}");
+        assert_eq!(reg.manifest_digest(&repo, "main"), main[stage]);
+        assert_eq!(reg.manifest_digest(&repo, "latest"), main[stage]);
+        assert_eq!(reg.manifest_digest(&repo, "dev"), dev[stage]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drone: no Drone runner installs here. `run_drone` STANDS IN for one: it runs each step's
+// `commands` in `depends_on` order, in one workspace (a git checkout of the project), with the
+// DRONE_* variables of a push and the step's `environment` (secrets from `from_secret`), after
+// undoing Drone's `$$` escaping. Images are ignored: the host's buildah plays the step image.
+
+fn run_drone(project: &Path, file: &str, branch: &str, secrets: &BTreeMap<&str, String>, builder: &Builder) -> (String, tempfile::TempDir) {
+    let ws = crate::e2e_support::checkout_of(project, branch);
+    let text = std::fs::read_to_string(ws.path().join(file)).unwrap();
+    let docs: Vec<serde_yaml::Value> =
+        serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
+    let pipeline = docs.iter().find(|d| d["kind"].as_str() == Some("pipeline")).expect("no pipeline document");
+    let steps = pipeline["steps"].as_sequence().expect("no steps");
+    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(ws.path()).args(["rev-parse", "HEAD"]));
+    assert!(o.status.success(), "{desc}");
+    let sha = String::from_utf8_lossy(&o.stdout).trim().to_string();
+
+    let name = |s: &serde_yaml::Value| s["name"].as_str().unwrap().to_string();
+    let mut done: Vec<String> = Vec::new();
+    let mut log = String::new();
+    while done.len() < steps.len() {
+        let next = steps
+            .iter()
+            .find(|s| {
+                !done.contains(&name(s))
+                    && s["depends_on"].as_sequence().into_iter().flatten().all(|d| done.contains(&d.as_str().unwrap().to_string()))
+            })
+            .unwrap_or_else(|| panic!("depends_on cycle or unknown step after {done:?}"));
+        let step = name(next);
+        let mut cmd = builder.command("sh");
+        cmd.current_dir(ws.path());
+        for (k, v) in [
+            ("CI", "true"),
+            ("DRONE", "true"),
+            ("DRONE_BUILD_EVENT", "push"),
+            ("DRONE_BRANCH", branch),
+            ("DRONE_COMMIT_BRANCH", branch),
+            ("DRONE_COMMIT_SHA", sha.as_str()),
+            ("DRONE_COMMIT", sha.as_str()),
+            ("DRONE_REPO_BRANCH", "main"),
+            ("DRONE_STEP_NAME", step.as_str()),
+        ] {
+            cmd.env(k, v);
+        }
+        cmd.env("DRONE_WORKSPACE", ws.path());
+        if let Some(env) = next["environment"].as_mapping() {
+            for (k, v) in env {
+                let k = k.as_str().unwrap();
+                let v = match v {
+                    serde_yaml::Value::Mapping(m) => {
+                        let id = m.get("from_secret").and_then(|x| x.as_str()).unwrap_or_else(|| panic!("{step}: {k}: {v:?}"));
+                        secrets.get(id).unwrap_or_else(|| panic!("secret {id} not provided")).clone()
+                    }
+                    serde_yaml::Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other).unwrap().trim().to_string(),
+                };
+                cmd.env(k, v);
+            }
+        }
+        let commands: Vec<String> = next["commands"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|c| c.as_str().unwrap().replace("$$", "$"))
+            .collect();
+        let script = format!("set -e\n{}", commands.join("\n"));
+        let t = Instant::now();
+        let (_, out) = run_tool(cmd.arg("-c").arg(&script));
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        log.push_str(&format!("==> step {step} ({:.1}s)\n{text}", t.elapsed().as_secs_f64()));
+        assert!(out.status.success(), "drone step {step} failed ({}):\n{log}", out.status);
+        done.push(step);
+    }
+    (log, ws)
+}
+
+#[test]
+fn drone_generated_pipeline_runs_steps_in_order() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let project = project_with(&reg, &base, "drone", ".drone.yml", None);
+    let secrets = BTreeMap::from([("registry_username", reg.user().to_string()), ("registry_password", reg.password().to_string())]);
+    let t = Instant::now();
+    // Drone steps share the workspace and, in the daemonless flavor, one builder storage.
+    let (log, ws) = run_drone(project.path(), ".drone.yml", "main", &secrets, &Builder::fresh());
+    eprintln!("drone pipeline on main: {:.1}s", t.elapsed().as_secs_f64());
+    let (_, o) = run_tool(Command::new("git").arg("-C").arg(ws.path()).args(["rev-parse", "HEAD"]));
+    let sha = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let digests = check_images(&reg, &base, "main", &sha);
+    // The digest files handed between steps are the registry's digests.
+    for (stage, d) in &digests {
+        let f = ws.path().join(format!(".gen-pipeline/digests/GP_DIGEST_{}", stage.to_uppercase()));
+        assert_eq!(std::fs::read_to_string(&f).unwrap_or_default().trim(), d, "{stage}\n{log}");
+    }
+    for stage in ["deps", "app1", "app2"] {
+        assert!(log.contains(&format!("==> step {stage} ")), "{log}");
+    }
+}
