@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Helpers for bench/cache/run.sh (no third-party modules).
+
+  report.py steps LOG...             -> "<executed> <cached>" RUN steps in buildah bud output
+  report.py traffic REGLOG FROM_LINE -> "<MB pulled> <MB pushed>" in the registry access log after FROM_LINE
+  report.py stamp                    -> copies stdin to stdout, each line prefixed by a monotonic time
+  report.py steptimes LOG            -> "<seconds>" of each executed RUN step in a stamped log, one a line
+  report.py table RESULTS.tsv        -> the markdown table
+"""
+import base64, re, sys, time, urllib.parse
+
+STEP = re.compile(r"STEP \d+/\d+: (\w+)")
+CACHED = ("Using cache", "Cache pulled from remote")
+
+
+def runs(lines):
+    """(executed, text) for each RUN step: cached if buildah says so before the next STEP/COMMIT."""
+    cur = None
+    for l in lines:
+        m = STEP.search(l)
+        if m or "COMMIT" in l:
+            if cur is not None:
+                yield cur
+            cur = [True, l] if (m and m.group(1) == "RUN") else None
+        elif cur is not None and any(c in l for c in CACHED):
+            cur[0] = False
+    if cur is not None:
+        yield cur
+
+
+def steps(paths):
+    ex = ca = 0
+    for p in paths:
+        for executed, _ in runs(open(p, errors="replace").read().splitlines()):
+            ex, ca = ex + executed, ca + (not executed)
+    print(ex, ca)
+
+
+def upload_offset(uri):
+    q = urllib.parse.urlparse(uri).query
+    st = urllib.parse.parse_qs(q).get("_state", [""])[0]
+    try:
+        raw = base64.urlsafe_b64decode(st + "=" * (-len(st) % 4))
+    except Exception:
+        return 0
+    m = re.search(rb'"Offset":(\d+)', raw)
+    return int(m.group(1)) if m else 0
+
+
+def traffic(log, start):
+    """Same rules as tests/it/e2e_support.rs::traffic_from_log: GET blob 200 bytes, PUT upload Offset."""
+    pulled = pushed = 0
+    for i, l in enumerate(open(log, errors="replace")):
+        if i < start or not l.startswith("127.0.0.1 - "):
+            continue
+        parts = l.split('"')
+        if len(parts) < 3:
+            continue
+        req = parts[1].split()
+        nums = parts[2].split()
+        if len(req) < 2 or len(nums) < 2:
+            continue
+        method, uri, status = req[0], req[1], nums[0]
+        if method == "GET" and status == "200" and "/blobs/sha256:" in uri:
+            pulled += int(nums[1]) if nums[1].isdigit() else 0
+        elif method == "PUT" and status == "201" and "/blobs/uploads/" in uri:
+            pushed += upload_offset(uri)
+    print("%.1f %.1f" % (pulled / 1e6, pushed / 1e6))
+
+
+def stamp():
+    for l in sys.stdin:
+        sys.stdout.write("%.3f %s" % (time.monotonic(), l))
+        sys.stdout.flush()
+
+
+def steptimes(path):
+    lines = open(path, errors="replace").read().splitlines()
+    t = [float(l.split(" ", 1)[0]) for l in lines]
+    for i, l in enumerate(lines):
+        m = STEP.search(l)
+        if m and m.group(1) == "RUN" and i + 1 < len(lines) and not any(c in lines[i + 1] for c in CACHED):
+            # the step ends at the next STEP/COMMIT line
+            for j in range(i + 1, len(lines)):
+                if STEP.search(lines[j]) or "COMMIT" in lines[j]:
+                    print("%.2f %s" % (t[j] - t[i], l.split(": RUN ", 1)[-1][:40]))
+                    break
+
+
+def table(path):
+    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    head = ["scenario", "strategy", "wall s", "RUN executed", "RUN cached", "MB pulled", "MB pushed",
+            "ideal s", "target (gen-pipeline)"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "steps":
+        steps(args)
+    elif cmd == "traffic":
+        traffic(args[0], int(args[1]))
+    elif cmd == "stamp":
+        stamp()
+    elif cmd == "steptimes":
+        steptimes(args[0])
+    elif cmd == "table":
+        table(args[0])
+    else:
+        sys.exit("unknown command " + cmd)
