@@ -5,7 +5,7 @@
   report.py traffic REGLOG FROM_LINE -> "<MB pulled> <MB pushed>" in the registry access log after FROM_LINE
   report.py stamp                    -> copies stdin to stdout, each line prefixed by a monotonic time
   report.py steptimes LOG            -> "<seconds>" of each executed RUN step in a stamped log, one a line
-  report.py table RESULTS.tsv        -> the markdown table
+  report.py table RESULTS.tsv LOGDIR -> the markdown table, with the targets checked for gen-pipeline
 """
 import base64, re, sys, time, urllib.parse
 
@@ -65,7 +65,7 @@ def traffic(log, start):
             pulled += int(nums[1]) if nums[1].isdigit() else 0
         elif method == "PUT" and status == "201" and "/blobs/uploads/" in uri:
             pushed += upload_offset(uri)
-    print("%.1f %.1f" % (pulled / 1e6, pushed / 1e6))
+    print("%.2f %.2f" % (pulled / 1e6, pushed / 1e6))
 
 
 def stamp():
@@ -87,8 +87,33 @@ def steptimes(path):
                     break
 
 
-def table(path):
+EXPECTED_RUNS = {"cold": 3, "unchanged": 0, "src": 2, "deps": 3, "branch": 2}
+
+
+def targets(rows, logs):
+    """Fills the last column of gen-pipeline rows: issue 5's targets, met or MISSED."""
+    overhead = next(float(r[2]) for r in rows if r[0] == "unchanged" and r[1] == "gen-pipeline")
+    for r in rows:
+        if r[1] != "gen-pipeline":
+            continue
+        sc, wall, ex, ideal = r[0], float(r[2]), int(r[3]), float(r[7])
+        notes = []
+        ok = ex == EXPECTED_RUNS[sc]
+        notes.append("%s RUN executed (want %d): %s" % (ex, EXPECTED_RUNS[sc], "met" if ok else "MISSED"))
+        if sc == "branch":
+            deps = open("%s/branch-gen-pipeline/deps.log" % logs, errors="replace").read()
+            ran = [e for e, _ in runs(deps.splitlines())]
+            from_main = "/cache/deps-main:" in deps and ran == [False]
+            notes.append("deps from main's cache: %s" % ("met" if from_main else "MISSED"))
+        bound = 1.5 * ideal + overhead
+        notes.append("wall <= 1.5 x ideal + %.1f = %.1f: %s" % (overhead, bound, "met" if wall <= bound else "MISSED"))
+        r[8] = "; ".join(notes)
+    return rows
+
+
+def table(path, logs):
     rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    rows = targets(rows, logs)
     head = ["scenario", "strategy", "wall s", "RUN executed", "RUN cached", "MB pulled", "MB pushed",
             "ideal s", "target (gen-pipeline)"]
     print("| " + " | ".join(head) + " |")
@@ -108,6 +133,6 @@ if __name__ == "__main__":
     elif cmd == "steptimes":
         steptimes(args[0])
     elif cmd == "table":
-        table(args[0])
+        table(args[0], args[1])
     else:
         sys.exit("unknown command " + cmd)

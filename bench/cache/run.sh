@@ -109,7 +109,7 @@ run_gp() {
     CI_REGISTRY,CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD,CI_COMMIT_REF_NAME,CI_COMMIT_BRANCH,CI_COMMIT_REF_SLUG,CI_DEFAULT_BRANCH,CI_PIPELINE_SOURCE)
   for v in "${vars[@]}"; do args+=(--variable "$v"); done
   rm -rf .gitlab-ci-local
-  gitlab-ci-local "${args[@]}" > "$logs/pipeline.log" 2>&1 || { cat "$logs/pipeline.log" >&2; return 1; }
+  gitlab-ci-local "${args[@]}" > "$logs/pipeline.txt" 2>&1 || { cat "$logs/pipeline.txt" >&2; return 1; }
   cp .gitlab-ci-local/output/*.log "$logs/"
 }
 
@@ -163,5 +163,67 @@ for sc in cold unchanged src deps branch; do
     echo "$sc $s: wall ${wall}s, RUN executed $ex, cached $ca, pulled ${mbin}MB, pushed ${mbout}MB, ideal ${id}s" >&2
   done
 done
+
+# --- the report ---
+{
+  cat <<MD
+# Cache benchmark (issue 5)
+
+Produced by \`bash bench/cache/run.sh\` (as root) on $(date -u +%Y-%m-%d), $(nproc) cores
+($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -sr), $(buildah --version),
+gitlab-ci-local $(gitlab-ci-local --version 2>/dev/null | head -n 1), Debian docker-registry (distribution 2.8) with TLS and auth
+on 127.0.0.1. Every job of every run starts on fresh builder storage (\`tests/e2e/fresh-builder.sh\`,
+\`GP_BUILDER_PER_JOB=1\`: a new VM per job), so a job reuses earlier work only through the registry.
+
+Project (\`bench/cache/project\`): \`deps\` = \`COPY deps.txt\` + a slow \`RUN\` (5 s sleep + 16 MB of fresh,
+non-reproducible files, standing in for a dependency install); \`app1\` and \`app2\` on \`deps\`, each
+\`COPY src/\` + a 1 s \`RUN\`. Calibrated once in a fresh builder (timestamped buildah output): deps \`RUN\`
+${t_deps} s, app \`RUN\` ${t_app} s.
+
+Strategies, one run of the script, same registry, each with its own repositories:
+- **naive**: deps, app1, app2 each built from scratch in parallel jobs (\`buildah bud --layers=false\`), no
+  cache (plugins/docker after its prune). Each job re-runs the deps \`RUN\`: 3 + 2 executed steps every time.
+- **shared-latest**: one cache repository for every branch and stage (\`--cache-from/--cache-to <reg>/shared/cache\`);
+  the deps job pushes the mutable \`deps:latest\`, then app1/app2 in parallel build on it
+  (\`--build-context deps=docker-image://<reg>/shared/deps:latest\`).
+- **gen-pipeline**: \`gen-pipeline --ci gitlab --builder buildah --image <reg>/gp -f Dockerfile\`, the generated
+  \`.gitlab-ci.yml\` run unmodified by \`gitlab-ci-local --force-shell-executor\` with the \`CI_*\` variables of
+  the branch (as \`tests/it/e2e_support.rs\` \`GitlabCiLocal\`): per-stage, per-slug caches
+  (\`<reg>/gp/cache/<stage>-<slug>\`, main's when the branch has none), apps pinned to the deps digest of the run.
+
+Scenarios, in this order on one history: **cold** (empty registry), **unchanged** (a commit touching only
+README.md), **src** (\`src/main.txt\` changed), **deps** (\`deps.txt\` changed), **branch** (first run of
+\`feature/new-thing\`, branched from main, with a \`src/\` change).
+
+Columns: *wall* = the whole pipeline, first job start to last job end (for gen-pipeline including
+gitlab-ci-local itself); *RUN executed / cached* = \`RUN\` steps in the job logs that buildah executed vs
+answered with "Using cache" / "Cache pulled from remote"; *MB pulled / pushed* = blob bytes in the registry
+access log (GET blob 200 / completed upload \`Offset\`, as \`tests/it/e2e_support.rs::traffic_from_log\`),
+base image and manifests included; *ideal* = the sum of the calibrated durations of only the \`RUN\` steps
+whose inputs changed (cold/deps: deps + 2 x app; src/branch: 2 x app; unchanged: 0). The fixed overhead in
+the wall-time target is gen-pipeline's own *unchanged* run (everything cached: runner start, logins,
+pulls and pushes, no step executed).
+
+MD
+  $rep table "$results" "$work/logs"
+  cat <<'MD'
+
+## What this measures, and what it does not
+
+- buildah 1.28, not BuildKit. What transfers to BuildKit: which steps re-run and the digest wiring.
+  What does not: wall times (buildah here uses vfs storage and chroot isolation), pull volumes (buildah
+  pulls every cached layer it reuses, BuildKit fetches cache blobs lazily and may pull nothing for a
+  fully cached job), and multi-source `--cache-from` (buildah reads only the last one, so the generated
+  job picks the branch cache when its `latest` marker exists, else main's).
+- buildah pushes cache only for the steps it executed: the branch run takes deps from main's cache and
+  writes no deps cache for the branch (its next run falls back to main's again, which is still right).
+- shared-latest runs app1 and app2 concurrently against one cache repository: their `COPY src/` steps
+  have the same cache key, so the last writer wins and the other app's `RUN` cache can be orphaned
+  (seen as an executed app `RUN` in the *unchanged* row when it happens). It also lets any branch
+  overwrite `deps:latest` and the shared cache for every other branch, which this table cannot show;
+  the cross-branch safety e2e test covers gen-pipeline's side of that.
+- Times are single runs on a shared 2-core machine: expect +-1 s noise per row.
+MD
+} > "$out"
 cp "$results" "$work/results.raw.tsv"
-echo "results: $results" >&2
+echo "results: $results; report: $out" >&2
