@@ -49,18 +49,27 @@ gp_build() {
   mkdir -p "$(dirname "$GP_DIGEST_FILE")"
   if [ "$GP_BUILDER" = buildah ]; then
     # buildah takes a cache REPOSITORY (one tag per step) and reads one source only: map each
-    # `repo:key-slug` ref to `repo/key-slug` and take the first that has been written (a `latest`
-    # marker says so), else the last (the default branch's).
+    # `repo:key-slug` ref to `repo/key-slug` and take the first whose `latest` marker exists (probed
+    # with `manifest add`, which reads only the manifest: buildah 1.28's `manifest inspect` cannot
+    # read docker://), else the last (the default branch's).
+    gp_own_cache=""
+    if [ -n "$gp_to" ]; then gp_own_cache="${gp_to%:*}/${gp_to##*:}"; fi
+    gp_probe="gp-cache-probe-$$"
+    buildah manifest create "$gp_probe" >/dev/null 2>&1 || gp_probe=""
     gp_from=""
     for gp_c in $gp_reads; do
       gp_from="${gp_c%:*}/${gp_c##*:}"
-      if buildah manifest inspect "docker://$gp_from:latest" >/dev/null 2>&1; then break; fi
+      if [ -n "$gp_probe" ] && buildah manifest add "$gp_probe" "docker://$gp_from:latest" >/dev/null 2>&1; then break; fi
     done
+    if [ -n "$gp_probe" ]; then buildah manifest rm "$gp_probe" >/dev/null 2>&1 || true; fi
     set -- "$@" --layers --cache-from "$gp_from"
-    if [ -n "$gp_to" ]; then set -- "$@" --cache-to "${gp_to%:*}/${gp_to##*:}"; fi
-    buildah bud "$@" --iidfile "$GP_DIGEST_FILE.iid" "$GP_CONTEXT"
-    if [ -n "$gp_to" ]; then
-      buildah push "$(cat "$GP_DIGEST_FILE.iid")" "docker://${gp_to%:*}/${gp_to##*:}:latest"
+    if [ -n "$gp_to" ]; then set -- "$@" --cache-to "$gp_own_cache"; fi
+    { buildah bud "$@" --iidfile "$GP_DIGEST_FILE.iid" "$GP_CONTEXT" 2>&1; echo $? > "$GP_DIGEST_FILE.rc"; } | tee "$GP_DIGEST_FILE.log"
+    if [ "$(cat "$GP_DIGEST_FILE.rc")" != 0 ]; then return 1; fi
+    # buildah pushes cache only for the steps it executed, so the branch's cache is complete (and
+    # gets its `latest` marker) only when it was the source or when no step came from a cache.
+    if [ -n "$gp_to" ] && { [ "$gp_from" = "$gp_own_cache" ] || ! grep -q -e '--> Using cache' "$GP_DIGEST_FILE.log"; }; then
+      buildah push "$(cat "$GP_DIGEST_FILE.iid")" "docker://$gp_own_cache:latest"
     fi
     if [ "${GP_PUSH:-true}" = true ]; then
       for gp_r in $gp_refs; do buildah push --digestfile "$GP_DIGEST_FILE.push" "$gp_r" "docker://$gp_r"; done
