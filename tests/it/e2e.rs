@@ -2,7 +2,7 @@
 //! them against a real registry (needs root, like `.ci/run`). Each pipeline run gets fresh builder
 //! storage per job, like an ephemeral runner, so jobs only share work through the registry.
 
-use crate::e2e_support::{push_base_image, ref_slug, BaseImage, Builder, GitlabCiLocal, PipelineRun, Registry};
+use crate::e2e_support::{push_base_image, ref_slug, step_stats, BaseImage, Builder, GitlabCiLocal, PipelineRun, Registry};
 use crate::tools::{copy_tree, repo_root, run_tool};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,6 +59,15 @@ fn handed_digests(log: &str) -> BTreeMap<String, String> {
         }
     }
     m
+}
+
+/// The output lines of one gitlab-ci-local job (`<job> > text` lines, prefix stripped).
+fn job_output(log: &str, job: &str) -> String {
+    log.lines()
+        .filter(|l| l.split_whitespace().next() == Some(job))
+        .filter_map(|l| l.split_once("> ").map(|x| x.1))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The checks shared by every CI: all three images pushed with the branch's tags; deps on the base;
@@ -154,12 +163,18 @@ fn gitlab_dev_branch_never_leaks_into_main() {
         // The file built from deps.txt says which input it came from.
         assert_ne!(main_app, dev_app);
     }
+    // dev again, unchanged, on a fresh runner: its deps stage comes from dev's own cache (the
+    // branch cache marker is found), not rebuilt from main's.
+    let (dev_run2, dev2) = gitlab_run(&reg, &base, "dev", Some("libfoo 9.9-dev\nlibbar 2.3\n"));
+    let stats = step_stats(&job_output(&dev_run2.log, "deps"));
+    assert_eq!((stats.run_executed, stats.run_cached), (0, 1), "dev's deps RUN not from dev's cache:\n{}", dev_run2.log);
+    assert_eq!(reg.layers("group/project/deps", &dev2["deps"]), dev_deps, "dev's deps layers changed on a cached run");
     // Tags: main's images moved `main`/`latest`; dev's sit under `dev` only.
     for stage in ["deps", "app1", "app2"] {
         let repo = format!("group/project/{stage}");
         assert_eq!(reg.manifest_digest(&repo, "main"), main[stage]);
         assert_eq!(reg.manifest_digest(&repo, "latest"), main[stage]);
-        assert_eq!(reg.manifest_digest(&repo, "dev"), dev[stage]);
+        assert_eq!(reg.manifest_digest(&repo, "dev"), dev2[stage]);
     }
 }
 
