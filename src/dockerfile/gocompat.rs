@@ -23,12 +23,17 @@ pub fn is_re_ws(b: u8) -> bool {
 
 /// `utf8.DecodeRune`: the first rune and its width; `(U+FFFD, 1)` for invalid input.
 /// `b` must not be empty.
-#[inline]
+#[inline(always)]
 pub fn decode_rune(b: &[u8]) -> (char, usize) {
     let first = b[0];
     if first < 0x80 {
         return (first as char, 1);
     }
+    decode_rune_slow(b)
+}
+
+#[inline(never)]
+fn decode_rune_slow(b: &[u8]) -> (char, usize) {
     let s = &b[..b.len().min(4)];
     let valid = match std::str::from_utf8(s) {
         Ok(st) => st,

@@ -44,6 +44,9 @@ impl<'a> Scan<'a> {
     /// A string starting at `"`; decoded into `out` when given.
     fn string(&mut self, mut out: Option<&mut String>) -> Result<(), ()> {
         self.i += 1;
+        if let Some(o) = out.as_deref_mut() {
+            o.reserve(self.b[self.i..].iter().position(|&c| c == b'"').unwrap_or(0));
+        }
         loop {
             let c = *self.b.get(self.i).ok_or(())?;
             match c {
@@ -183,22 +186,23 @@ pub fn parse_string_array(input: &[u8]) -> JsonArray {
 }
 
 fn run(s: &mut Scan<'_>) -> Result<(Vec<String>, bool), ()> {
-    // Stack of open containers: true = array, false = object.
+    // Containers opened inside the outermost array: true = array, false = object.
+    // Empty (no allocation) while only the outermost array is open.
     let mut stack: Vec<bool> = Vec::new();
     let mut strings = Vec::new();
     let mut all_strings = true;
-    // Opening '['.
-    s.i += 1;
-    stack.push(true);
+    s.i += 1; // the outermost '['
     let mut just_opened = true;
     loop {
         s.ws();
-        let in_array = *stack.last().ok_or(())?;
+        let in_array = stack.last().copied().unwrap_or(true);
         if just_opened {
             let close = if in_array { b']' } else { b'}' };
             if s.peek() == Some(close) {
                 s.i += 1;
-                stack.pop();
+                if stack.pop().is_none() {
+                    break;
+                }
                 if !after_value(s, &mut stack)? {
                     break;
                 }
@@ -218,7 +222,7 @@ fn run(s: &mut Scan<'_>) -> Result<(Vec<String>, bool), ()> {
             s.i += 1;
             s.ws();
         }
-        let top_level = stack.len() == 1;
+        let top_level = stack.is_empty();
         match s.peek().ok_or(())? {
             b'[' | b'{' => {
                 let arr = s.peek() == Some(b'[');
@@ -227,7 +231,7 @@ fn run(s: &mut Scan<'_>) -> Result<(Vec<String>, bool), ()> {
                     all_strings = false;
                 }
                 stack.push(arr);
-                if stack.len() > MAX_DEPTH {
+                if stack.len() + 1 > MAX_DEPTH {
                     return Err(());
                 }
                 just_opened = true;
@@ -271,11 +275,8 @@ fn run(s: &mut Scan<'_>) -> Result<(Vec<String>, bool), ()> {
 /// brackets (returns false when the outermost array closed).
 fn after_value(s: &mut Scan<'_>, stack: &mut Vec<bool>) -> Result<bool, ()> {
     loop {
-        if stack.is_empty() {
-            return Ok(false);
-        }
         s.ws();
-        let in_array = *stack.last().ok_or(())?;
+        let in_array = stack.last().copied().unwrap_or(true);
         match s.peek() {
             Some(b',') => {
                 s.i += 1;
@@ -283,7 +284,9 @@ fn after_value(s: &mut Scan<'_>, stack: &mut Vec<bool>) -> Result<bool, ()> {
             }
             Some(b']') if in_array => {
                 s.i += 1;
-                stack.pop();
+                if stack.pop().is_none() {
+                    return Ok(false);
+                }
             }
             Some(b'}') if !in_array => {
                 s.i += 1;

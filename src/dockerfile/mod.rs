@@ -213,7 +213,7 @@ impl<'a> Lines<'a> {
             return Ok(None);
         }
         let rest = &self.src[self.pos..];
-        let (content, total) = match rest.find('\n') {
+        let (content, total) = match memchr::memchr(b'\n', rest.as_bytes()) {
             Some(i) => (i, i + 1),
             None => (rest.len(), rest.len()),
         };
@@ -462,7 +462,10 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
         args_raw = &after[as_..ae];
         args_off = base + ts + rs + rest_off + as_;
     }
-    let keyword = gocompat::to_lower(&gocompat::lossy(cmd));
+    let keyword = match std::str::from_utf8(cmd) {
+        Ok(c) => gocompat::to_lower(c),
+        Err(_) => gocompat::to_lower(&gocompat::lossy(cmd)),
+    };
     let mut sub = None;
     let mut json = false;
     let args: Vec<String> = match keyword.as_str() {
@@ -568,15 +571,17 @@ fn name_val(rest: &[u8], key: &str, esc: char) -> Result<Vec<String>, String> {
         return Ok(vec![gocompat::lossy(parts[0]), gocompat::lossy(parts[1]), String::new()]);
     }
     let mut out = Vec::with_capacity(words.len() * 3);
-    for w in words {
-        let Some((k, v)) = w.split_once('=') else {
+    for mut w in words {
+        let Some(eq) = w.find('=') else {
             return Err(format!(
                 "Syntax error - can't find = in {}. Must be of the form: name=value",
                 gocompat::quote(&w)
             ));
         };
-        out.push(k.to_owned());
-        out.push(v.to_owned());
+        let v = w[eq + 1..].to_owned();
+        w.truncate(eq);
+        out.push(w);
+        out.push(v);
         out.push("=".to_owned());
     }
     Ok(out)
@@ -612,6 +617,8 @@ fn parse_words(rest: &[u8], esc: char) -> Vec<String> {
                 continue;
             }
             phase = Phase::Word;
+            let word_len = rest[pos..].iter().position(|&b| b == b' ' || b == b'\t').unwrap_or(n - pos);
+            sb.reserve(word_len);
         }
         if pos == n {
             if blank_ok || !sb.is_empty() {
@@ -704,6 +711,8 @@ fn extract_flags(line: &[u8], esc: u8) -> (usize, Vec<(String, usize)>) {
             }
             phase = Phase::Word;
             start = pos;
+            let word_len = line[pos..].iter().position(|&b| gocompat::is_space_latin1(b)).unwrap_or(n - pos);
+            sb.reserve(word_len);
         }
         if pos == n {
             if sb != "--" && (blank_ok || !sb.is_empty()) {
