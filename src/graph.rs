@@ -155,6 +155,7 @@ fn err(span: Span, msg: impl Into<String>) -> GraphError {
 /// A FROM before resolution.
 struct RawStage<'a> {
     from: &'a Instruction,
+    /// The stage's COPY/ADD/RUN instructions that have flags (the only ones that add edges).
     body: Vec<&'a Instruction>,
     name: Option<String>,
 }
@@ -242,7 +243,10 @@ impl<'a> Builder<'a> {
                 let name = self.stage_name(ins)?;
                 raw.push(RawStage { from: ins, body: Vec::new(), name });
             } else if let Some(st) = raw.last_mut() {
-                st.body.push(ins);
+                // Only flagged COPY/ADD/RUN can add edges.
+                if !ins.flags.is_empty() && matches!(ins.keyword.as_str(), "copy" | "add" | "run") {
+                    st.body.push(ins);
+                }
             } else if ins.keyword == "arg" {
                 meta.push(ins);
             } else {
@@ -296,15 +300,15 @@ impl<'a> Builder<'a> {
         }
 
         // 3. Stages: expand FROM, resolve earlier stage names (BuildKit's addState).
-        let mut defined_at: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut defined_at: HashMap<&str, Vec<usize>> = HashMap::with_capacity(raw.len());
         for (i, rs) in raw.iter().enumerate() {
             if let Some(n) = &rs.name {
                 defined_at.entry(n.as_str()).or_default().push(i);
             }
         }
         let mut stages: Vec<Stage> = Vec::with_capacity(raw.len());
-        let mut by_name: HashMap<String, usize> = HashMap::new();
-        let mut images: Vec<String> = Vec::new();
+        let mut by_name: HashMap<String, usize> = HashMap::with_capacity(raw.len());
+        let mut images: Vec<String> = Vec::with_capacity(raw.len());
         for (i, rs) in raw.iter().enumerate() {
             let ins = rs.from;
             let written = ins.args.first().map(String::as_str).unwrap_or("");
@@ -412,7 +416,9 @@ impl<'a> Builder<'a> {
                     "run" => {
                         for (fi, f) in ins.flags.iter().enumerate() {
                             let Some(spec) = f.strip_prefix("--mount=") else { continue };
-                            for (off, field) in csv_fields(spec) {
+                            let fields = csv_fields(spec);
+                            for (off, field) in &fields {
+                                let off = *off;
                                 let Some((key, value)) = field.split_once('=') else { continue };
                                 if !key.eq_ignore_ascii_case("from") {
                                     continue;
@@ -423,7 +429,7 @@ impl<'a> Builder<'a> {
                                         return Err(err(span, "'from' doesn't support variable expansion, define alias stage instead"));
                                     }
                                 }
-                                let ty = mount_type(spec);
+                                let ty = mount_type(&fields);
                                 if ty != "bind" && ty != "cache" {
                                     if ty == "secret" || ty == "ssh" {
                                         return Err(err(span, format!("{ty} mount should not have a from")));
@@ -561,7 +567,12 @@ impl<'a> Builder<'a> {
                 return Ok(EdgeTarget::Stage(idx as usize));
             }
         }
-        if let Some(&j) = by_name.get(&value.to_lowercase()) {
+        let found = match by_name.get(value) {
+            Some(&j) => Some(j),
+            None if value.bytes().any(|b| b.is_ascii_uppercase()) || !value.is_ascii() => by_name.get(&value.to_lowercase()).copied(),
+            None => None,
+        };
+        if let Some(j) = found {
             return Ok(EdgeTarget::Stage(j));
         }
         if let Some(s) = crate::diag::suggest(value, names.iter().map(String::as_str)) {
@@ -640,8 +651,16 @@ fn keyword_as_written(ins: &Instruction) -> String {
     if first.eq_ignore_ascii_case(&ins.keyword) { first.to_string() } else { ins.keyword.to_uppercase() }
 }
 
+fn is_known(keyword: &str) -> bool {
+    matches!(
+        keyword,
+        "add" | "arg" | "cmd" | "copy" | "entrypoint" | "env" | "expose" | "from" | "healthcheck" | "label" | "maintainer"
+            | "onbuild" | "run" | "shell" | "stopsignal" | "user" | "volume" | "workdir"
+    )
+}
+
 fn check_known(ins: &Instruction) -> Result<(), GraphError> {
-    if KNOWN_INSTRUCTIONS.contains(&ins.keyword.as_str()) {
+    if is_known(&ins.keyword) {
         return Ok(());
     }
     let kw = keyword_as_written(ins);
@@ -706,7 +725,17 @@ fn go_atoi(s: &str) -> Option<i128> {
 }
 
 /// Split a `--mount` value on commas (CSV: double quotes group), with each field's char offset.
-fn csv_fields(spec: &str) -> Vec<(usize, String)> {
+fn csv_fields(spec: &str) -> Vec<(usize, std::borrow::Cow<'_, str>)> {
+    use std::borrow::Cow;
+    if !spec.contains('"') {
+        let mut out = Vec::new();
+        let mut off = 0;
+        for f in spec.split(',') {
+            out.push((off, Cow::Borrowed(f)));
+            off += f.chars().count() + 1;
+        }
+        return out;
+    }
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut start = 0usize;
@@ -715,19 +744,19 @@ fn csv_fields(spec: &str) -> Vec<(usize, String)> {
         match c {
             '"' => quoted = !quoted,
             ',' if !quoted => {
-                out.push((start, std::mem::take(&mut cur)));
+                out.push((start, Cow::Owned(std::mem::take(&mut cur))));
                 start = ci + 1;
             }
             _ => cur.push(c),
         }
     }
-    out.push((start, cur));
+    out.push((start, Cow::Owned(cur)));
     out
 }
 
-fn mount_type(spec: &str) -> String {
-    csv_fields(spec)
-        .into_iter()
+fn mount_type(fields: &[(usize, std::borrow::Cow<'_, str>)]) -> String {
+    fields
+        .iter()
         .find_map(|(_, f)| f.split_once('=').filter(|(k, _)| k.eq_ignore_ascii_case("type")).map(|(_, v)| v.to_lowercase()))
         .unwrap_or_else(|| "bind".to_string())
 }
