@@ -12,3 +12,4 @@ mod pipelines;
 mod dogfood;
 mod action;
 mod e2e;
+mod precommit;
