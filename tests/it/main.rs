@@ -13,3 +13,4 @@ mod dogfood;
 mod action;
 mod e2e;
 mod precommit;
+mod gitlab_dynamic;
