@@ -240,11 +240,23 @@ struct Chunk {
 struct Ctx<'a> {
     esc: u8,
     buf: &'a [u8],
+    /// `buf` as text (it always is valid UTF-8): sub-slices at character boundaries are
+    /// converted without validating them again.
+    text: &'a str,
     chunks: &'a [Chunk],
     fallback: Span,
 }
 
 impl Ctx<'_> {
+    /// A piece of `buf` as an owned string.
+    fn string(&self, piece: &[u8]) -> String {
+        let off = (piece.as_ptr() as usize).wrapping_sub(self.buf.as_ptr() as usize);
+        match self.text.get(off..off.wrapping_add(piece.len())) {
+            Some(s) if s.as_ptr() == piece.as_ptr() => s.to_owned(),
+            _ => gocompat::lossy(piece),
+        }
+    }
+
     /// Source position of byte `off` of the joined instruction text.
     fn locate(&self, off: usize) -> Span {
         let idx = self.chunks.partition_point(|c| c.off <= off);
@@ -379,7 +391,7 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
             );
         }
 
-        let ctx = Ctx { esc: esc as u8, buf: buf.as_bytes(), chunks: &chunks, fallback: Span { line: start_line, col } };
+        let ctx = Ctx { esc: esc as u8, buf: buf.as_bytes(), text: &buf, chunks: &chunks, fallback: Span { line: start_line, col } };
         let mut ins = new_node(&ctx, buf.as_bytes(), 0, 0).map_err(|m| {
             let span = ctx.locate(gocompat::trim_left_len(buf.as_bytes()));
             ParseError { diag: Diagnostic::new(span, m) }
@@ -417,6 +429,8 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
             }
         }
         ins.end_line = lines.line;
+        // The joined text becomes `original` without a copy; the next instruction starts afresh.
+        ins.original = std::mem::take(&mut buf);
         if let Some(sub) = ins.sub.as_deref_mut() {
             set_end_line(sub, lines.line);
         }
@@ -475,19 +489,19 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
                 v
             }
             json::JsonArray::NotStrings => return Err(NOT_STRING_ARRAY.into()),
-            json::JsonArray::Invalid => ws_delimited(args_raw),
+            json::JsonArray::Invalid => ws_delimited(ctx, args_raw),
         },
         "cmd" | "entrypoint" | "run" | "shell" => {
-            let (v, j) = maybe_json(args_raw)?;
+            let (v, j) = maybe_json(ctx, args_raw)?;
             json = j;
             v
         }
         "arg" => parse_words(args_raw, ctx.esc as char),
-        "env" => name_val(args_raw, "ENV", ctx.esc as char)?,
-        "label" => name_val(args_raw, "LABEL", ctx.esc as char)?,
-        "expose" | "from" => ws_delimited(args_raw),
+        "env" => name_val(ctx, args_raw, "ENV")?,
+        "label" => name_val(ctx, args_raw, "LABEL")?,
+        "expose" | "from" => ws_delimited(ctx, args_raw),
         "healthcheck" => {
-            let (v, j) = health(args_raw)?;
+            let (v, j) = health(ctx, args_raw)?;
             json = j;
             v
         }
@@ -495,7 +509,7 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
             if args_raw.is_empty() {
                 Vec::new()
             } else {
-                vec![gocompat::lossy(args_raw)]
+                vec![ctx.string(args_raw)]
             }
         }
         "onbuild" => {
@@ -514,7 +528,8 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
         flags,
         args,
         json,
-        original: gocompat::lossy(line),
+        // The top-level text is moved in by the caller.
+        original: if depth == 0 { String::new() } else { gocompat::lossy(line) },
         span: ctx.locate(base + ts),
         end_line: 0,
         heredocs: Vec::new(),
@@ -526,49 +541,49 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
 const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
 
 /// `parseMaybeJSON`.
-fn maybe_json(rest: &[u8]) -> Result<(Vec<String>, bool), String> {
+fn maybe_json(ctx: &Ctx<'_>, rest: &[u8]) -> Result<(Vec<String>, bool), String> {
     if rest.is_empty() {
         return Ok((Vec::new(), false));
     }
     match json::parse_string_array(rest) {
         json::JsonArray::Strings(v) => Ok((v, true)),
         json::JsonArray::NotStrings => Err(NOT_STRING_ARRAY.into()),
-        json::JsonArray::Invalid => Ok((vec![gocompat::lossy(rest)], false)),
+        json::JsonArray::Invalid => Ok((vec![ctx.string(rest)], false)),
     }
 }
 
 /// `parseStringsWhitespaceDelimited`.
-fn ws_delimited(rest: &[u8]) -> Vec<String> {
+fn ws_delimited(ctx: &Ctx<'_>, rest: &[u8]) -> Vec<String> {
     if rest.is_empty() {
         return Vec::new();
     }
-    gocompat::split_re_ws(rest, -1).into_iter().map(gocompat::lossy).collect()
+    gocompat::split_re_ws(rest, -1).into_iter().map(|p| ctx.string(p)).collect()
 }
 
 /// `parseHealthConfig` (byte-wise, like BuildKit).
-fn health(rest: &[u8]) -> Result<(Vec<String>, bool), String> {
+fn health(ctx: &Ctx<'_>, rest: &[u8]) -> Result<(Vec<String>, bool), String> {
     let sep = rest.iter().position(|&b| gocompat::is_space_latin1(b)).unwrap_or(rest.len());
     if sep == 0 {
         return Ok((Vec::new(), false));
     }
     let next = sep + rest[sep..].iter().take_while(|&&b| gocompat::is_space_latin1(b)).count();
-    let (cmd, json) = maybe_json(&rest[next..])?;
+    let (cmd, json) = maybe_json(ctx, &rest[next..])?;
     let mut out = Vec::with_capacity(cmd.len() + 1);
-    out.push(gocompat::lossy(&rest[..sep]));
+    out.push(ctx.string(&rest[..sep]));
     out.extend(cmd);
     Ok((out, json))
 }
 
 /// `parseNameVal` for ENV and LABEL.
-fn name_val(rest: &[u8], key: &str, esc: char) -> Result<Vec<String>, String> {
-    let words = parse_words(rest, esc);
+fn name_val(ctx: &Ctx<'_>, rest: &[u8], key: &str) -> Result<Vec<String>, String> {
+    let words = parse_words(rest, ctx.esc as char);
     let Some(first) = words.first() else { return Ok(Vec::new()) };
     if !first.contains('=') {
         let parts = gocompat::split_re_ws(rest, 2);
         if parts.len() < 2 {
             return Err(format!("{key} must have two arguments"));
         }
-        return Ok(vec![gocompat::lossy(parts[0]), gocompat::lossy(parts[1]), String::new()]);
+        return Ok(vec![ctx.string(parts[0]), ctx.string(parts[1]), String::new()]);
     }
     let mut out = Vec::with_capacity(words.len() * 3);
     for mut w in words {
