@@ -107,15 +107,15 @@ def targets(rows, logs):
             notes.append("deps from main's cache: %s" % ("met" if from_main else "MISSED"))
         bound = 1.5 * ideal + overhead
         notes.append("wall <= 1.5 x ideal + %.1f = %.1f: %s" % (overhead, bound, "met" if wall <= bound else "MISSED"))
-        r[8] = "; ".join(notes)
+        r[8] = "; ".join(notes + ([r[8]] if r[8] else []))
     return rows
 
 
 def table(path, logs):
-    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    rows = [(l.rstrip("\n").split("\t") + [""])[:9] for l in open(path) if l.strip()]
     rows = targets(rows, logs)
     head = ["scenario", "strategy", "wall s", "RUN executed", "RUN cached", "MB pulled", "MB pushed",
-            "ideal s", "target (gen-pipeline)"]
+            "ideal s", "targets (gen-pipeline) / notes"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
