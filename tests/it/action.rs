@@ -27,25 +27,23 @@ fn action_metadata_passes_the_checkers() {
 
 #[test]
 fn actionlint_validates_the_workflow_against_action_yml() {
-    // Proof that actionlint really reads our action.yml: an input it does not declare is rejected.
+    // Proof that actionlint really reads our action.yml through `uses: ./`: the self-test workflow
+    // passes, and the same workflow with an input the action does not declare is rejected.
     let tmp = tempfile::tempdir().unwrap();
     std::fs::copy(action(), tmp.path().join("action.yml")).unwrap();
     let wf_dir = tmp.path().join(".github/workflows");
     std::fs::create_dir_all(&wf_dir).unwrap();
-    let wf = std::fs::read_to_string(self_test()).unwrap().replace("command: check", "command: check\n          comand: check");
-    std::fs::write(wf_dir.join("self-test.yml"), wf).unwrap();
     // actionlint resolves `./` from the repository root, which it finds by `.git`.
     git(tmp.path(), &["init", "-q"]);
-    let ok = Command::new("actionlint").arg("-no-color").arg(".github/workflows/self-test.yml").current_dir(tmp.path()).output().unwrap();
-    assert!(!ok.status.success(), "sanity: the misspelt input must fail");
+    let lint = || Command::new("actionlint").arg("-no-color").arg(".github/workflows/self-test.yml").current_dir(tmp.path()).output().unwrap();
     std::fs::copy(self_test(), wf_dir.join("self-test.yml")).unwrap();
-    let good = Command::new("actionlint").arg("-no-color").arg(".github/workflows/self-test.yml").current_dir(tmp.path()).output().unwrap();
+    let good = lint();
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
     let wf = std::fs::read_to_string(self_test()).unwrap().replace("command: check", "command: check\n          comand: check");
     std::fs::write(wf_dir.join("self-test.yml"), wf).unwrap();
-    let out = Command::new("actionlint").arg("-no-color").arg(".github/workflows/self-test.yml").current_dir(tmp.path()).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success() && text.contains("comand"), "actionlint accepted an undeclared input:\n{text}");
+    let bad = lint();
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success() && text.contains(r#"input "comand" is not defined in action "gen-pipeline""#), "{text}");
 }
 
 #[test]
@@ -111,6 +109,11 @@ fn git(dir: &Path, args: &[&str]) {
 
 /// Runs the self-test workflow with act; returns (success, log).
 fn act_self_test(checkout: &Path) -> (bool, String) {
+    act_workflow(checkout, ".github/workflows/self-test.yml")
+}
+
+/// Runs one workflow of `checkout` with act; returns (success, log).
+fn act_workflow(checkout: &Path, workflow: &str) -> (bool, String) {
     let stand_in = tempfile::tempdir().unwrap();
     std::fs::write(
         stand_in.path().join("action.yml"),
@@ -127,7 +130,7 @@ fn act_self_test(checkout: &Path) -> (bool, String) {
     let (desc, out) = run_tool(
         Command::new("act")
             .current_dir(checkout)
-            .args(["push", "-W", ".github/workflows/self-test.yml"])
+            .args(["push", "-W", workflow])
             .args(["-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--defaultbranch", "main"])
             .arg("--local-repository")
             .arg(format!("actions/cache@{cache_pin}={}", stand_in.path().display()))
@@ -167,5 +170,19 @@ fn act_runs_the_action_in_sync_and_fails_when_stale() {
     assert!(!ok, "act passed although the pipeline is stale:\n{log}");
     assert!(log.contains("out of date") && log.contains("(generated)"), "{log}");
     assert!(log.contains("regenerate with: gen-pipeline"), "{log}");
+    assert!(log.lines().any(|l| l.contains("| +") && l.contains("registry.example.com/acme/go-server/extra")), "diff lacks the new stage:\n{log}");
     assert!(!log.contains("SELF-TEST slug="), "the step after the failed check ran:\n{log}");
+
+    // `command: generate` through the action rewrites the pipelines; a `check` after it passes.
+    let regen = std::fs::read_to_string(copy.path().join(".github/workflows/self-test.yml"))
+        .unwrap()
+        .replace("name: self-test", "name: regen")
+        .replace("command: check", "command: generate")
+        .replace("      - name: action outputs", "      - uses: ./\n        with:\n          config: examples/go-distroless/gen-pipeline.yml\n      - name: action outputs");
+    std::fs::write(copy.path().join(".github/workflows/regen.yml"), &regen).unwrap();
+    let (ok, log) = act_workflow(copy.path(), ".github/workflows/regen.yml");
+    assert!(ok && log.contains("wrote examples/go-distroless/pipelines/github-images.yml (github)"), "{log}");
+    assert!(log.contains("+ gen-pipeline check --config examples/go-distroless/gen-pipeline.yml"), "{log}");
+    assert!(log.contains("examples/go-distroless/pipelines/gitlab-ci.yml: in sync"), "{log}");
+    // (act's host executor runs in its own copy of the workspace: the rewritten files stay there.)
 }
