@@ -45,6 +45,7 @@ enum Command {
     /// Print the slug of a ref name (GitLab's CI_COMMIT_REF_SLUG).
     Slug {
         /// The branch or tag name.
+        #[arg(allow_hyphen_values = true)]
         name: String,
     },
     /// Write a commented gen-pipeline.yml from what is detected here.

@@ -14,3 +14,4 @@ mod action;
 mod e2e;
 mod precommit;
 mod gitlab_dynamic;
+mod cli;
