@@ -70,30 +70,25 @@ impl From<SecretEntry> for Secret {
     }
 }
 
+/// A config value parsed with the target type's own `FromStr` (one list of accepted names).
 macro_rules! named_enum {
-    ($name:ident => $target:ty { $($text:literal => $value:expr),* $(,)? }) => {
+    ($name:ident => $target:ty) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
         #[serde(try_from = "String")]
         pub struct $name(pub $target);
         impl TryFrom<String> for $name {
             type Error = String;
             fn try_from(s: String) -> Result<Self, String> {
-                match s.as_str() {
-                    $($text => Ok($name($value)),)*
-                    other => Err(format!(
-                        "unknown value `{other}`, expected one of {}",
-                        [$(concat!("`", $text, "`")),*].join(", ")
-                    )),
-                }
+                s.parse::<$target>().map($name)
             }
         }
     };
 }
 
-named_enum!(CiName => Ci { "github" => Ci::Github, "gitlab" => Ci::Gitlab, "drone" => Ci::Drone, "woodpecker" => Ci::Woodpecker });
-named_enum!(SplitName => Split { "shared" => Split::Shared, "all" => Split::All, "targets" => Split::Targets });
-named_enum!(BuilderName => Builder { "buildx" => Builder::Buildx, "buildah" => Builder::Buildah });
-named_enum!(DaemonName => Daemon { "host" => Daemon::Host, "dind" => Daemon::Dind });
+named_enum!(CiName => Ci);
+named_enum!(SplitName => Split);
+named_enum!(BuilderName => Builder);
+named_enum!(DaemonName => Daemon);
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<CiName>, D::Error> {
     // One name or a list; decided by shape so the error names the bad value.
@@ -217,7 +212,7 @@ mod tests {
         assert_eq!(e.diag.span.line, 1);
         assert!(e.diag.message.contains("expected a sequence"), "{}", e.diag.message);
         let e = parse("split: some\n").unwrap_err();
-        assert!(e.diag.message.contains("expected one of `shared`, `all`, `targets`"), "{}", e.diag.message);
+        assert!(e.diag.message.contains("unknown split policy `some` (expected shared, all or targets)"), "{}", e.diag.message);
         let e = parse("ci: [github, jenkins]\n").unwrap_err();
         assert!(e.diag.message.contains("jenkins"), "{}", e.diag.message);
     }
