@@ -429,8 +429,8 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
             }
         }
         ins.end_line = lines.line;
-        // The joined text becomes `original` without a copy; the next instruction starts afresh.
-        ins.original = std::mem::take(&mut buf);
+        // One exact-size copy of the joined text; `buf` keeps its capacity for the next one.
+        ins.original = buf.as_str().to_owned();
         if let Some(sub) = ins.sub.as_deref_mut() {
             set_end_line(sub, lines.line);
         }
@@ -528,7 +528,7 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
         flags,
         args,
         json,
-        // The top-level text is moved in by the caller.
+        // The top-level text is filled in by the caller.
         original: if depth == 0 { String::new() } else { gocompat::lossy(line) },
         span: ctx.locate(base + ts),
         end_line: 0,

