@@ -16,8 +16,13 @@ fn fixture() -> std::path::PathBuf {
 }
 
 /// A copy of the fixture with `deps.txt` replaced (when given) and the pipeline for `ci` generated
-/// into `out` (relative to the project).
-fn project_with(reg: &Registry, base: &BaseImage, ci: &str, out: &str, deps: Option<&str>) -> tempfile::TempDir {
+/// into `out` (relative to the project) with `--builder buildah`.
+pub(crate) fn project_with(reg: &Registry, base: &BaseImage, ci: &str, out: &str, deps: Option<&str>) -> tempfile::TempDir {
+    project_generated(reg, base, &["--ci", ci, "--builder", "buildah"], out, deps)
+}
+
+/// Like `project_with`, with the generator flags before `-f Dockerfile -o OUT --image --build-arg` given.
+pub(crate) fn project_generated(reg: &Registry, base: &BaseImage, flags: &[&str], out: &str, deps: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("gp-e2e-project-").tempdir().unwrap();
     copy_tree(&fixture(), dir.path());
     if let Some(d) = deps {
@@ -29,7 +34,8 @@ fn project_with(reg: &Registry, base: &BaseImage, ci: &str, out: &str, deps: Opt
     let (desc, o) = run_tool(
         Command::new(GEN)
             .current_dir(dir.path())
-            .args(["--ci", ci, "--builder", "buildah", "-f", "Dockerfile", "-o", out])
+            .args(flags)
+            .args(["-f", "Dockerfile", "-o", out])
             .arg("--image")
             .arg(reg.image("group/project"))
             .arg("--build-arg")
@@ -72,7 +78,7 @@ fn job_output(log: &str, job: &str) -> String {
 
 /// The checks shared by every CI: all three images pushed with the branch's tags; deps on the base;
 /// each app built on the exact deps digest of this run. Returns the pushed digests by stage.
-fn check_images(reg: &Registry, base: &BaseImage, branch: &str, sha: &str) -> BTreeMap<String, String> {
+pub(crate) fn check_images(reg: &Registry, base: &BaseImage, branch: &str, sha: &str) -> BTreeMap<String, String> {
     let slug = ref_slug(branch);
     let short = format!("sha-{}", &sha[..7]);
     let mut digests = BTreeMap::new();

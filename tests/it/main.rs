@@ -15,3 +15,4 @@ mod e2e;
 mod precommit;
 mod gitlab_dynamic;
 mod cli;
+mod e2e_github;
