@@ -185,10 +185,11 @@ fn gitlab_dev_branch_never_leaks_into_main() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Drone: no Drone runner installs here. `run_drone` STANDS IN for one: it runs each step's
-// `commands` in `depends_on` order, in one workspace (a git checkout of the project), with the
-// DRONE_* variables of a push and the step's `environment` (secrets from `from_secret`), after
-// undoing Drone's `$$` escaping. Images are ignored: the host's buildah plays the step image.
+// Drone: no Drone runner installs here. `run_drone` STANDS IN for one: the step driver shared with
+// the Woodpecker test (`e2e_woodpecker::StepRunner`) runs each step's `commands` in `depends_on`
+// order, in one workspace (a git checkout of the project), with the DRONE_* variables of a push and
+// the step's `environment` (secrets from `from_secret`), after undoing Drone's `$$` escaping. Images
+// are ignored: the host's buildah plays the step image.
 
 fn run_drone(project: &Path, file: &str, branch: &str, secrets: &BTreeMap<&str, String>, builder: &Builder) -> (String, tempfile::TempDir) {
     let ws = crate::e2e_support::checkout_of(project, branch);
@@ -197,67 +198,25 @@ fn run_drone(project: &Path, file: &str, branch: &str, secrets: &BTreeMap<&str, 
         serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
     let pipeline = docs.iter().find(|d| d["kind"].as_str() == Some("pipeline")).expect("no pipeline document");
     let steps = pipeline["steps"].as_sequence().expect("no steps");
-    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(ws.path()).args(["rev-parse", "HEAD"]));
-    assert!(o.status.success(), "{desc}");
-    let sha = String::from_utf8_lossy(&o.stdout).trim().to_string();
-
-    let name = |s: &serde_yaml::Value| s["name"].as_str().unwrap().to_string();
-    let mut done: Vec<String> = Vec::new();
-    let mut log = String::new();
-    while done.len() < steps.len() {
-        let next = steps
-            .iter()
-            .find(|s| {
-                !done.contains(&name(s))
-                    && s["depends_on"].as_sequence().into_iter().flatten().all(|d| done.contains(&d.as_str().unwrap().to_string()))
-            })
-            .unwrap_or_else(|| panic!("depends_on cycle or unknown step after {done:?}"));
-        let step = name(next);
-        let mut cmd = builder.command("sh");
-        cmd.current_dir(ws.path());
-        for (k, v) in [
-            ("CI", "true"),
-            ("DRONE", "true"),
-            ("DRONE_BUILD_EVENT", "push"),
-            ("DRONE_BRANCH", branch),
-            ("DRONE_COMMIT_BRANCH", branch),
-            ("DRONE_COMMIT_SHA", sha.as_str()),
-            ("DRONE_COMMIT", sha.as_str()),
-            ("DRONE_REPO_BRANCH", "main"),
-            ("DRONE_STEP_NAME", step.as_str()),
-        ] {
-            cmd.env(k, v);
-        }
-        cmd.env("DRONE_WORKSPACE", ws.path());
-        if let Some(env) = next["environment"].as_mapping() {
-            for (k, v) in env {
-                let k = k.as_str().unwrap();
-                let v = match v {
-                    serde_yaml::Value::Mapping(m) => {
-                        let id = m.get("from_secret").and_then(|x| x.as_str()).unwrap_or_else(|| panic!("{step}: {k}: {v:?}"));
-                        secrets.get(id).unwrap_or_else(|| panic!("secret {id} not provided")).clone()
-                    }
-                    serde_yaml::Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other).unwrap().trim().to_string(),
-                };
-                cmd.env(k, v);
-            }
-        }
-        let commands: Vec<String> = next["commands"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .map(|c| c.as_str().unwrap().replace("$$", "$"))
-            .collect();
-        let script = format!("set -e\n{}", commands.join("\n"));
-        let t = Instant::now();
-        let (_, out) = run_tool(cmd.arg("-c").arg(&script));
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        log.push_str(&format!("==> step {step} ({:.1}s)\n{text}", t.elapsed().as_secs_f64()));
-        assert!(out.status.success(), "drone step {step} failed ({}):\n{log}", out.status);
-        done.push(step);
-    }
-    (log, ws)
+    let sha = crate::e2e_woodpecker::git_head(ws.path());
+    let mut env: Vec<(String, String)> = [
+        ("CI", "true"),
+        ("DRONE", "true"),
+        ("DRONE_BUILD_EVENT", "push"),
+        ("DRONE_BRANCH", branch),
+        ("DRONE_COMMIT_BRANCH", branch),
+        ("DRONE_COMMIT_SHA", sha.as_str()),
+        ("DRONE_COMMIT", sha.as_str()),
+        ("DRONE_REPO_BRANCH", "main"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.push(("DRONE_WORKSPACE".into(), ws.path().display().to_string()));
+    let runner = crate::e2e_woodpecker::StepRunner { ci: "drone", env, step_name_var: "DRONE_STEP_NAME", secrets, builder };
+    // The first pipeline document is the push pipeline: every step of it runs.
+    let run = runner.run(ws.path(), steps, |_| true);
+    (run.log, ws)
 }
 
 #[test]

@@ -16,3 +16,4 @@ mod precommit;
 mod gitlab_dynamic;
 mod cli;
 mod e2e_github;
+mod e2e_woodpecker;

@@ -1,0 +1,224 @@
+//! End-to-end, Woodpecker: the generated `.woodpecker.yml` (`--builder buildah`) for
+//! `tests/fixtures/e2e-project`, run against a real TLS + htpasswd registry.
+//!
+//! No Woodpecker runner installs here. `StepRunner` STANDS IN for one (and, in `e2e.rs`, for a
+//! Drone runner): it runs each step's `commands` as one `sh -e` script in `depends_on` order, in one
+//! workspace (a git checkout of the project), with the variables the CI sets for a push and the
+//! step's `environment` (secrets from `from_secret`), after undoing the `$$` escaping both CIs
+//! apply to the file. Steps whose `when` excludes the event are skipped, as the runner would.
+//! Images are ignored: the host's buildah (an isolated `Builder`) plays the step image.
+//! Needs root, like `.ci/run`.
+
+use crate::e2e::{check_images, project_with};
+use crate::e2e_support::{checkout_of, push_base_image, Builder, Registry};
+use crate::tools::run_tool;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// One CI's conventions for the stand-in step driver.
+pub(crate) struct StepRunner<'a> {
+    /// `drone`, `woodpecker`: for messages.
+    pub ci: &'a str,
+    /// Variables the CI sets in every step of this pipeline (`DRONE_*`, `CI_*`).
+    pub env: Vec<(String, String)>,
+    /// The variable that holds the step's name (`DRONE_STEP_NAME`, `CI_STEP_NAME`).
+    pub step_name_var: &'a str,
+    /// `from_secret` ids -> values.
+    pub secrets: &'a BTreeMap<&'a str, String>,
+    pub builder: &'a Builder,
+}
+
+/// What the driver did: the combined log (`==> step NAME (secs)` headers), the steps run in
+/// order, and the steps skipped by their `when`.
+pub(crate) struct StepsRun {
+    pub log: String,
+    pub ran: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+impl StepRunner<'_> {
+    /// Runs `steps` (each with `name`, optional `depends_on`, `environment`, `commands`) in the
+    /// workspace `ws`; `runs(step)` says whether the step's `when` admits this pipeline (a skipped
+    /// step counts as done for its dependents). Panics with the log when a step fails.
+    pub(crate) fn run(&self, ws: &Path, steps: &[Value], runs: impl Fn(&Value) -> bool) -> StepsRun {
+        let name = |s: &Value| s["name"].as_str().unwrap_or_else(|| panic!("step without a name: {s:?}")).to_string();
+        let mut done: Vec<String> = Vec::new();
+        let mut out = StepsRun { log: String::new(), ran: Vec::new(), skipped: Vec::new() };
+        while done.len() < steps.len() {
+            let next = steps
+                .iter()
+                .find(|s| {
+                    !done.contains(&name(s))
+                        && s["depends_on"].as_sequence().into_iter().flatten().all(|d| done.contains(&d.as_str().unwrap().to_string()))
+                })
+                .unwrap_or_else(|| panic!("{}: depends_on cycle or unknown step after {done:?}", self.ci));
+            let step = name(next);
+            done.push(step.clone());
+            if !runs(next) {
+                out.log.push_str(&format!("==> step {step} skipped (when)\n"));
+                out.skipped.push(step);
+                continue;
+            }
+            let mut cmd = self.builder.command("sh");
+            cmd.current_dir(ws);
+            cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+            cmd.env(self.step_name_var, &step);
+            if let Some(env) = next["environment"].as_mapping() {
+                for (k, v) in env {
+                    let k = k.as_str().unwrap();
+                    let v = match v {
+                        Value::Mapping(m) => {
+                            let id = m.get("from_secret").and_then(|x| x.as_str()).unwrap_or_else(|| panic!("{step}: {k}: {v:?}"));
+                            self.secrets.get(id).unwrap_or_else(|| panic!("secret {id} not provided")).clone()
+                        }
+                        Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other).unwrap().trim().to_string(),
+                    };
+                    cmd.env(k, v);
+                }
+            }
+            let commands: Vec<String> =
+                next["commands"].as_sequence().into_iter().flatten().map(|c| c.as_str().unwrap().replace("$$", "$")).collect();
+            let script = format!("set -e\n{}", commands.join("\n"));
+            let t = Instant::now();
+            let (_, o) = run_tool(cmd.arg("-c").arg(&script));
+            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            out.log.push_str(&format!("==> step {step} ({:.1}s)\n{text}", t.elapsed().as_secs_f64()));
+            assert!(o.status.success(), "{} step {step} failed ({}):\n{}", self.ci, o.status, out.log);
+            out.ran.push(step);
+        }
+        out
+    }
+}
+
+/// The commit checked out in `dir`.
+pub(crate) fn git_head(dir: &Path) -> String {
+    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]));
+    assert!(o.status.success(), "{desc}");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Woodpecker's `steps:` as a list of steps with `name` (the list form, or the map form keyed by name).
+fn woodpecker_steps(doc: &Value) -> Vec<Value> {
+    match &doc["steps"] {
+        Value::Sequence(s) => s.clone(),
+        Value::Mapping(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                v.as_mapping_mut().unwrap().insert("name".into(), k.clone());
+                v
+            })
+            .collect(),
+        other => panic!("no steps in the Woodpecker file: {other:?}"),
+    }
+}
+
+/// A string or a list of strings (`event: push`, `event: [push, tag]`); `include:` lists too.
+fn one_or_many(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(s) => s.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+        Value::Mapping(m) => m.get("include").map(one_or_many).unwrap_or_default(),
+        other => panic!("unexpected when value {other:?}"),
+    }
+}
+
+/// Woodpecker's `when`: absent, one condition or a list of them; the step runs when ANY condition
+/// matches, and a condition matches when ALL its filters do. Only the filters a successful push
+/// pipeline can decide are evaluated (`event`, `branch` by exact name, `status`); any other filter
+/// fails the test rather than being guessed.
+fn woodpecker_when_admits(step: &Value, event: &str, branch: &str) -> bool {
+    let conditions = match &step["when"] {
+        Value::Null => return true,
+        Value::Sequence(s) => s.clone(),
+        m @ Value::Mapping(_) => vec![m.clone()],
+        other => panic!("unexpected when: {other:?}"),
+    };
+    conditions.iter().any(|c| {
+        c.as_mapping().unwrap().iter().all(|(k, v)| match k.as_str().unwrap() {
+            "event" => one_or_many(v).iter().any(|e| e == event),
+            "branch" => one_or_many(v).iter().any(|b| b == branch),
+            // Every earlier step succeeded (the driver stops at a failure).
+            "status" => one_or_many(v).iter().any(|s| s == "success"),
+            other => panic!("the stand-in driver does not evaluate `when: {other}` ({:?})", step["name"]),
+        })
+    })
+}
+
+/// Runs the `.woodpecker.yml` of `project` as Woodpecker would for a push to `branch`.
+fn run_woodpecker(project: &Path, branch: &str, secrets: &BTreeMap<&str, String>, builder: &Builder) -> (StepsRun, tempfile::TempDir) {
+    let ws = checkout_of(project, branch);
+    let text = std::fs::read_to_string(ws.path().join(".woodpecker.yml")).unwrap();
+    let doc: Value = serde_yaml::from_str(&text).unwrap();
+    let steps = woodpecker_steps(&doc);
+    let sha = git_head(ws.path());
+    // The variables Woodpecker sets for a push pipeline (no CI_COMMIT_TAG, no CI_COMMIT_PULL_REQUEST).
+    let env: Vec<(String, String)> = [
+        ("CI", "woodpecker".to_string()),
+        ("CI_SYSTEM_NAME", "woodpecker".to_string()),
+        ("CI_PIPELINE_EVENT", "push".to_string()),
+        ("CI_PIPELINE_NUMBER", "1".to_string()),
+        ("CI_REPO", "group/project".to_string()),
+        ("CI_REPO_OWNER", "group".to_string()),
+        ("CI_REPO_NAME", "project".to_string()),
+        ("CI_REPO_DEFAULT_BRANCH", "main".to_string()),
+        ("CI_COMMIT_BRANCH", branch.to_string()),
+        ("CI_COMMIT_REF", format!("refs/heads/{branch}")),
+        ("CI_COMMIT_SHA", sha),
+        ("CI_WORKSPACE", ws.path().display().to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .into();
+    let runner = StepRunner { ci: "woodpecker", env, step_name_var: "CI_STEP_NAME", secrets, builder };
+    let run = runner.run(ws.path(), &steps, |s| woodpecker_when_admits(s, "push", branch));
+    (run, ws)
+}
+
+#[test]
+fn woodpecker_when_filters() {
+    let step = |y: &str| -> Value { serde_yaml::from_str(y).unwrap() };
+    assert!(woodpecker_when_admits(&step("name: a"), "push", "main"));
+    assert!(woodpecker_when_admits(&step("when: [{event: [push, tag]}]"), "push", "main"));
+    assert!(!woodpecker_when_admits(&step("when: [{event: pull_request}]"), "push", "main"));
+    assert!(woodpecker_when_admits(&step("when: [{event: pull_request}, {event: push}]"), "push", "main"));
+    assert!(!woodpecker_when_admits(&step("when: {event: push, branch: dev}"), "push", "main"));
+    assert!(woodpecker_when_admits(&step("when: [{event: [push, tag], status: [success, failure]}]"), "push", "main"));
+    assert!(!woodpecker_when_admits(&step("when: {status: failure}"), "push", "main"));
+}
+
+#[test]
+fn woodpecker_generated_pipeline_runs_steps_in_order() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let project = project_with(&reg, &base, "woodpecker", ".woodpecker.yml", None);
+    let secrets = BTreeMap::from([("registry_username", reg.user().to_string()), ("registry_password", reg.password().to_string())]);
+    let t = Instant::now();
+    // Woodpecker steps share the workspace and, in the daemonless flavor, the builder storage kept
+    // in it: one fresh builder for the run (a fresh runner), shared by its steps.
+    let (run, ws) = run_woodpecker(project.path(), "main", &secrets, &Builder::fresh());
+    eprintln!("woodpecker pipeline on main: {:.1}s", t.elapsed().as_secs_f64());
+    let log = &run.log;
+
+    // depends_on order: the login step first, deps before both apps, cleanup last; the fork-PR step
+    // (`when: event: pull_request`) skipped on a push.
+    let pos = |s: &str| run.ran.iter().position(|r| r == s).unwrap_or_else(|| panic!("step {s} did not run: {:?}\n{log}", run.ran));
+    assert_eq!(pos("builder"), 0, "{:?}", run.ran);
+    assert!(pos("deps") < pos("app1") && pos("deps") < pos("app2"), "{:?}", run.ran);
+    assert_eq!(pos("cleanup"), run.ran.len() - 1, "{:?}", run.ran);
+    assert_eq!(run.skipped, ["fork-pr"], "{log}");
+
+    // Tags main/latest/sha-<short>; deps on the base; each app on this run's deps digest.
+    let digests = check_images(&reg, &base, "main", &git_head(ws.path()));
+    // The digest files handed between steps (read by the apps' --build-context) are the registry's.
+    for (stage, d) in &digests {
+        let f = ws.path().join(format!(".gen-pipeline/digests/GP_DIGEST_{}", stage.to_uppercase()));
+        assert_eq!(std::fs::read_to_string(&f).unwrap_or_default().trim(), d, "{stage}\n{log}");
+    }
+    for stage in ["deps", "app1", "app2"] {
+        assert!(!reg.tags(&format!("group/project/cache/{stage}-main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
+    }
+}
