@@ -270,12 +270,26 @@ impl Ctx<'_> {
     }
 }
 
+/// `bytes.TrimRight(s, "\r\n")`.
 fn trim_newline(s: &str) -> &str {
-    s.trim_end_matches(['\r', '\n'])
+    let b = s.as_bytes();
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `strings.TrimLeftFunc(s, unicode.IsSpace)`, with a fast path for the usual case.
+fn trim_start(s: &str) -> &str {
+    match s.as_bytes().first() {
+        Some(&b) if b < 0x80 && !b.is_ascii_whitespace() && b != 0x0b => s,
+        _ => s.trim_start(),
+    }
 }
 
 fn is_comment(s: &str) -> bool {
-    s.trim_start().starts_with('#')
+    trim_start(s).starts_with('#')
 }
 
 /// BuildKit's `lineContinuationRegex`: returns the line without the continuation token and
@@ -321,7 +335,7 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
     while let Some(raw) = lines.next()? {
         let line_no = lines.line;
         let t = trim_newline(raw);
-        let t_left = t.trim_start();
+        let t_left = trim_start(t);
         let lead_chars = if t_left.len() == t.len() { 0 } else { t[..t.len() - t_left.len()].chars().count() };
         let col = lead_chars + 1;
 
@@ -373,7 +387,7 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
                 continue;
             }
             let t = trim_newline(raw);
-            if t.trim_start().is_empty() {
+            if trim_start(t).is_empty() {
                 empty_cont.get_or_insert(lines.line);
                 continue;
             }
