@@ -37,10 +37,7 @@ fn decode_rune_slow(b: &[u8]) -> (char, usize) {
     let s = &b[..b.len().min(4)];
     let valid = match std::str::from_utf8(s) {
         Ok(st) => st,
-        Err(e) => match std::str::from_utf8(&s[..e.valid_up_to()]) {
-            Ok(st) => st,
-            Err(_) => "",
-        },
+        Err(e) => std::str::from_utf8(&s[..e.valid_up_to()]).unwrap_or_default(),
     };
     match valid.chars().next() {
         Some(c) => (c, c.len_utf8()),
@@ -229,7 +226,10 @@ mod tests {
     #[test]
     fn quote_like_go() {
         assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(quote("\t\n\u{1}\u{7f}é\u{a0}\u{1F600}\u{200b}"), r#""\t\n\x01\x7fé\u00a0😀\u200b""#);
+        assert_eq!(
+            quote("\t\n\u{1}\u{7f}é\u{a0}\u{1F600}\u{200b}"),
+            r#""\t\n\x01\x7fé\u00a0😀\u200b""#
+        );
     }
 
     #[test]

@@ -45,7 +45,12 @@ impl<'a> Scan<'a> {
     fn string(&mut self, mut out: Option<&mut String>) -> Result<(), ()> {
         self.i += 1;
         if let Some(o) = out.as_deref_mut() {
-            o.reserve(self.b[self.i..].iter().position(|&c| c == b'"').unwrap_or(0));
+            o.reserve(
+                self.b[self.i..]
+                    .iter()
+                    .position(|&c| c == b'"')
+                    .unwrap_or(0),
+            );
         }
         loop {
             let c = *self.b.get(self.i).ok_or(())?;
@@ -79,15 +84,21 @@ impl<'a> Scan<'a> {
                     self.i += 6;
                     let ch = if (0xd800..0xe000).contains(&r) {
                         // Surrogate: combine with a following \uXXXX low surrogate, else U+FFFD.
-                        let low = if self.b.get(self.i) == Some(&b'\\') && self.b.get(self.i + 1) == Some(&b'u') {
+                        let low = if self.b.get(self.i) == Some(&b'\\')
+                            && self.b.get(self.i + 1) == Some(&b'u')
+                        {
                             self.hex4(self.i + 2)
                         } else {
                             None
                         };
                         match low {
-                            Some(lo) if (0xd800..0xdc00).contains(&r) && (0xdc00..0xe000).contains(&lo) => {
+                            Some(lo)
+                                if (0xd800..0xdc00).contains(&r)
+                                    && (0xdc00..0xe000).contains(&lo) =>
+                            {
                                 self.i += 6;
-                                char::from_u32(0x10000 + ((r - 0xd800) << 10) + (lo - 0xdc00)).unwrap_or('\u{fffd}')
+                                char::from_u32(0x10000 + ((r - 0xd800) << 10) + (lo - 0xdc00))
+                                    .unwrap_or('\u{fffd}')
                             }
                             _ => '\u{fffd}',
                         }
@@ -170,7 +181,11 @@ pub fn parse_string_array(input: &[u8]) -> JsonArray {
     if b.first() != Some(&b'[') {
         return JsonArray::Invalid;
     }
-    let mut s = Scan { b, i: 0, overflow: false };
+    let mut s = Scan {
+        b,
+        i: 0,
+        overflow: false,
+    };
     match run(&mut s) {
         Ok((strings, all_strings)) => {
             if s.overflow {
@@ -309,10 +324,19 @@ mod tests {
     fn decisions() {
         assert_eq!(parse_string_array(br#"["a", "b"]"#), strs(&["a", "b"]));
         assert_eq!(parse_string_array(br#"  [ ]"#), strs(&[]));
-        assert_eq!(parse_string_array(br#"["a\u00e9\ud83d\ude00\ud800x"]"#), strs(&["aé😀\u{fffd}x"]));
-        assert_eq!(parse_string_array(br#"["a", ["b"]]"#), JsonArray::NotStrings);
+        assert_eq!(
+            parse_string_array(br#"["a\u00e9\ud83d\ude00\ud800x"]"#),
+            strs(&["aé😀\u{fffd}x"])
+        );
+        assert_eq!(
+            parse_string_array(br#"["a", ["b"]]"#),
+            JsonArray::NotStrings
+        );
         assert_eq!(parse_string_array(br#"["a", 1]"#), JsonArray::NotStrings);
-        assert_eq!(parse_string_array(br#"["a", {"k": [1, 2]}, null]"#), JsonArray::NotStrings);
+        assert_eq!(
+            parse_string_array(br#"["a", {"k": [1, 2]}, null]"#),
+            JsonArray::NotStrings
+        );
         assert_eq!(parse_string_array(br#"["a", 1e999]"#), JsonArray::Invalid);
         assert_eq!(parse_string_array(br#"['a']"#), JsonArray::Invalid);
         assert_eq!(parse_string_array(br#"["a""#), JsonArray::Invalid);
@@ -324,6 +348,9 @@ mod tests {
         let deep = "[".repeat(20_000);
         assert_eq!(parse_string_array(deep.as_bytes()), JsonArray::Invalid);
         let ok_deep = format!("[{}{}]", "[".repeat(100), "]".repeat(100));
-        assert_eq!(parse_string_array(ok_deep.as_bytes()), JsonArray::NotStrings);
+        assert_eq!(
+            parse_string_array(ok_deep.as_bytes()),
+            JsonArray::NotStrings
+        );
     }
 }

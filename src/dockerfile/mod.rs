@@ -124,7 +124,9 @@ pub struct ParseError {
 
 impl ParseError {
     fn at(line: usize, col: usize, msg: impl Into<String>) -> Self {
-        ParseError { diag: Diagnostic::new(Span { line, col }, msg) }
+        ParseError {
+            diag: Diagnostic::new(Span { line, col }, msg),
+        }
     }
 }
 
@@ -139,7 +141,8 @@ impl Instruction {
         if self.is_known() {
             return None;
         }
-        crate::diag::suggest(&self.keyword, KNOWN_INSTRUCTIONS.iter().copied()).map(|s| s.to_ascii_uppercase())
+        crate::diag::suggest(&self.keyword, KNOWN_INSTRUCTIONS.iter().copied())
+            .map(|s| s.to_ascii_uppercase())
     }
 
     /// The value of the first flag `--name` / `--name=value` (`Some("")` for a bare flag).
@@ -265,8 +268,14 @@ impl Ctx<'_> {
         }
         let c = &self.chunks[idx - 1];
         let end = off.min(self.buf.len());
-        let chars = self.buf[c.off.min(end)..end].iter().filter(|&&b| (b & 0xc0) != 0x80).count();
-        Span { line: c.line, col: c.col + chars }
+        let chars = self.buf[c.off.min(end)..end]
+            .iter()
+            .filter(|&&b| (b & 0xc0) != 0x80)
+            .count();
+        Span {
+            line: c.line,
+            col: c.col + chars,
+        }
     }
 }
 
@@ -326,8 +335,15 @@ fn directive_match(s: &str) -> Option<(&str, &str)> {
 /// Parse a Dockerfile's text.
 pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
     let src = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let mut lines = Lines { src, pos: 0, line: 0 };
-    let mut df = Dockerfile { escape: '\\', ..Default::default() };
+    let mut lines = Lines {
+        src,
+        pos: 0,
+        line: 0,
+    };
+    let mut df = Dockerfile {
+        escape: '\\',
+        ..Default::default()
+    };
     let mut directives_done = false;
     let mut buf = String::new();
     let mut chunks: Vec<Chunk> = Vec::new();
@@ -336,15 +352,31 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
         let line_no = lines.line;
         let t = trim_newline(raw);
         let t_left = trim_start(t);
-        let lead_chars = if t_left.len() == t.len() { 0 } else { t[..t.len() - t_left.len()].chars().count() };
+        let lead_chars = if t_left.len() == t.len() {
+            0
+        } else {
+            t[..t.len() - t_left.len()].chars().count()
+        };
         let col = lead_chars + 1;
 
         if !directives_done {
-            match t_left.strip_prefix('#').and_then(|c| directive_match(c.trim_start())) {
-                Some((k, v)) if matches!(k.to_ascii_lowercase().as_str(), "syntax" | "escape" | "check") => {
+            match t_left
+                .strip_prefix('#')
+                .and_then(|c| directive_match(c.trim_start()))
+            {
+                Some((k, v))
+                    if matches!(
+                        k.to_ascii_lowercase().as_str(),
+                        "syntax" | "escape" | "check"
+                    ) =>
+                {
                     let k = k.to_ascii_lowercase();
                     if df.directives.iter().any(|(seen, _)| *seen == k) {
-                        return Err(ParseError::at(line_no, col, format!("only one {k} parser directive can be used")));
+                        return Err(ParseError::at(
+                            line_no,
+                            col,
+                            format!("only one {k} parser directive can be used"),
+                        ));
                     }
                     if k == "escape" {
                         match v {
@@ -377,7 +409,11 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
         buf.clear();
         chunks.clear();
         if !first.is_empty() {
-            chunks.push(Chunk { off: 0, line: line_no, col });
+            chunks.push(Chunk {
+                off: 0,
+                line: line_no,
+                col,
+            });
             buf.push_str(first);
         }
         let mut empty_cont: Option<usize> = None;
@@ -394,7 +430,11 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
             let (piece, c) = trim_continuation(t, esc);
             cont = c;
             if !piece.is_empty() {
-                chunks.push(Chunk { off: buf.len(), line: lines.line, col: 1 });
+                chunks.push(Chunk {
+                    off: buf.len(),
+                    line: lines.line,
+                    col: 1,
+                });
                 buf.push_str(piece);
             }
         }
@@ -405,19 +445,34 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
             );
         }
 
-        let ctx = Ctx { esc: esc as u8, buf: buf.as_bytes(), text: &buf, chunks: &chunks, fallback: Span { line: start_line, col } };
+        let ctx = Ctx {
+            esc: esc as u8,
+            buf: buf.as_bytes(),
+            text: &buf,
+            chunks: &chunks,
+            fallback: Span {
+                line: start_line,
+                col,
+            },
+        };
         let mut ins = new_node(&ctx, buf.as_bytes(), 0, 0).map_err(|m| {
             let span = ctx.locate(gocompat::trim_left_len(buf.as_bytes()));
-            ParseError { diag: Diagnostic::new(span, m) }
+            ParseError {
+                diag: Diagnostic::new(span, m),
+            }
         })?;
 
         let target = match (&ins.keyword[..], &ins.sub) {
             ("onbuild", Some(sub)) => sub,
             _ => &ins,
         };
-        if matches!(&target.keyword[..], "add" | "copy" | "run") && !target.json && buf.contains("<<") {
-            let docs = shell::heredocs_from_line(&buf)
-                .map_err(|m| ParseError { diag: Diagnostic::new(ins.span, m) })?;
+        if matches!(&target.keyword[..], "add" | "copy" | "run")
+            && !target.json
+            && buf.contains("<<")
+        {
+            let docs = shell::heredocs_from_line(&buf).map_err(|m| ParseError {
+                diag: Diagnostic::new(ins.span, m),
+            })?;
             for mut doc in docs {
                 let mut terminated = false;
                 let mut content = String::new();
@@ -434,8 +489,14 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
                 }
                 if !terminated {
                     return Err(ParseError {
-                        diag: Diagnostic::new(ins.span, format!("unterminated heredoc `{}`", doc.name))
-                            .with_help(format!("end the heredoc with a line containing only `{}`", doc.name)),
+                        diag: Diagnostic::new(
+                            ins.span,
+                            format!("unterminated heredoc `{}`", doc.name),
+                        )
+                        .with_help(format!(
+                            "end the heredoc with a line containing only `{}`",
+                            doc.name
+                        )),
                     });
                 }
                 doc.content = content;
@@ -469,7 +530,10 @@ fn set_end_line(ins: &mut Instruction, end: usize) {
 fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Instruction, String> {
     let (ts, te) = gocompat::trim_space_range(line);
     let t = &line[ts..te];
-    let cmd_end = t.iter().position(|&b| gocompat::is_re_ws(b)).unwrap_or(t.len());
+    let cmd_end = t
+        .iter()
+        .position(|&b| gocompat::is_re_ws(b))
+        .unwrap_or(t.len());
     let cmd = &t[..cmd_end];
     let mut flags = Vec::new();
     let mut flag_spans = Vec::new();
@@ -529,7 +593,9 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
         "onbuild" => {
             if !args_raw.is_empty() {
                 if depth >= MAX_ONBUILD_DEPTH {
-                    return Err(format!("ONBUILD nested more than {MAX_ONBUILD_DEPTH} levels deep"));
+                    return Err(format!(
+                        "ONBUILD nested more than {MAX_ONBUILD_DEPTH} levels deep"
+                    ));
                 }
                 sub = Some(Box::new(new_node(ctx, args_raw, args_off, depth + 1)?));
             }
@@ -543,7 +609,11 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
         args,
         json,
         // The top-level text is filled in by the caller.
-        original: if depth == 0 { String::new() } else { gocompat::lossy(line) },
+        original: if depth == 0 {
+            String::new()
+        } else {
+            gocompat::lossy(line)
+        },
         span: ctx.locate(base + ts),
         end_line: 0,
         heredocs: Vec::new(),
@@ -552,7 +622,8 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
     })
 }
 
-const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
+const NOT_STRING_ARRAY: &str =
+    "when using JSON array syntax, arrays must be comprised of strings only";
 
 /// `parseMaybeJSON`.
 fn maybe_json(ctx: &Ctx<'_>, rest: &[u8]) -> Result<(Vec<String>, bool), String> {
@@ -571,16 +642,26 @@ fn ws_delimited(ctx: &Ctx<'_>, rest: &[u8]) -> Vec<String> {
     if rest.is_empty() {
         return Vec::new();
     }
-    gocompat::split_re_ws(rest, -1).into_iter().map(|p| ctx.string(p)).collect()
+    gocompat::split_re_ws(rest, -1)
+        .into_iter()
+        .map(|p| ctx.string(p))
+        .collect()
 }
 
 /// `parseHealthConfig` (byte-wise, like BuildKit).
 fn health(ctx: &Ctx<'_>, rest: &[u8]) -> Result<(Vec<String>, bool), String> {
-    let sep = rest.iter().position(|&b| gocompat::is_space_latin1(b)).unwrap_or(rest.len());
+    let sep = rest
+        .iter()
+        .position(|&b| gocompat::is_space_latin1(b))
+        .unwrap_or(rest.len());
     if sep == 0 {
         return Ok((Vec::new(), false));
     }
-    let next = sep + rest[sep..].iter().take_while(|&&b| gocompat::is_space_latin1(b)).count();
+    let next = sep
+        + rest[sep..]
+            .iter()
+            .take_while(|&&b| gocompat::is_space_latin1(b))
+            .count();
     let (cmd, json) = maybe_json(ctx, &rest[next..])?;
     let mut out = Vec::with_capacity(cmd.len() + 1);
     out.push(ctx.string(&rest[..sep]));
@@ -591,13 +672,19 @@ fn health(ctx: &Ctx<'_>, rest: &[u8]) -> Result<(Vec<String>, bool), String> {
 /// `parseNameVal` for ENV and LABEL.
 fn name_val(ctx: &Ctx<'_>, rest: &[u8], key: &str) -> Result<Vec<String>, String> {
     let words = parse_words(rest, ctx.esc as char);
-    let Some(first) = words.first() else { return Ok(Vec::new()) };
+    let Some(first) = words.first() else {
+        return Ok(Vec::new());
+    };
     if !first.contains('=') {
         let parts = gocompat::split_re_ws(rest, 2);
         if parts.len() < 2 {
             return Err(format!("{key} must have two arguments"));
         }
-        return Ok(vec![ctx.string(parts[0]), ctx.string(parts[1]), String::new()]);
+        return Ok(vec![
+            ctx.string(parts[0]),
+            ctx.string(parts[1]),
+            String::new(),
+        ]);
     }
     let mut out = Vec::with_capacity(words.len() * 3);
     for mut w in words {
@@ -646,7 +733,10 @@ fn parse_words(rest: &[u8], esc: char) -> Vec<String> {
                 continue;
             }
             phase = Phase::Word;
-            let word_len = rest[pos..].iter().position(|&b| b == b' ' || b == b'\t').unwrap_or(n - pos);
+            let word_len = rest[pos..]
+                .iter()
+                .position(|&b| b == b' ' || b == b'\t')
+                .unwrap_or(n - pos);
             sb.reserve(word_len);
         }
         if pos == n {
@@ -740,7 +830,10 @@ fn extract_flags(line: &[u8], esc: u8) -> (usize, Vec<(String, usize)>) {
             }
             phase = Phase::Word;
             start = pos;
-            let word_len = line[pos..].iter().position(|&b| gocompat::is_space_latin1(b)).unwrap_or(n - pos);
+            let word_len = line[pos..]
+                .iter()
+                .position(|&b| gocompat::is_space_latin1(b))
+                .unwrap_or(n - pos);
             sb.reserve(word_len);
         }
         if pos == n {
@@ -824,9 +917,15 @@ mod tests {
     fn flags_like_buildkit() {
         let f = |s: &str| {
             let (off, w) = extract_flags(s.as_bytes(), b'\\');
-            (s[off..].to_owned(), w.into_iter().map(|(f, _)| f).collect::<Vec<_>>())
+            (
+                s[off..].to_owned(),
+                w.into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+            )
         };
-        assert_eq!(f("--a=1 --b x y"), ("x y".into(), vec!["--a=1".to_owned(), "--b".into()]));
+        assert_eq!(
+            f("--a=1 --b x y"),
+            ("x y".into(), vec!["--a=1".to_owned(), "--b".into()])
+        );
         assert_eq!(f("--a -- --b"), (" --b".into(), vec!["--a".to_owned()]));
         assert_eq!(f("--a=\"x y\" z"), ("z".into(), vec!["--a=x y".to_owned()]));
         assert_eq!(f("-x"), ("-x".into(), vec![]));
@@ -849,7 +948,10 @@ mod tests {
         assert_eq!(directive_match("escape = ` "), Some(("escape", "`")));
         assert_eq!(directive_match("escape=  "), Some(("escape", " ")));
         assert_eq!(directive_match("escape="), None);
-        assert_eq!(directive_match("check=skip=all"), Some(("check", "skip=all")));
+        assert_eq!(
+            directive_match("check=skip=all"),
+            Some(("check", "skip=all"))
+        );
         assert_eq!(directive_match("Comment here"), None);
         assert_eq!(directive_match("1x=2"), None);
     }

@@ -21,9 +21,15 @@ fn conformance_dir() -> PathBuf {
 fn cases(sub: &str) -> Vec<PathBuf> {
     let dir = conformance_dir().join(sub);
     let rd = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!("conformance data missing at {} ({e}); set GEN_PIPELINE_CONFORMANCE_DIR", dir.display())
+        panic!(
+            "conformance data missing at {} ({e}); set GEN_PIPELINE_CONFORMANCE_DIR",
+            dir.display()
+        )
     });
-    let mut out: Vec<PathBuf> = rd.map(|e| e.expect("readable dir entry").path()).filter(|p| p.is_dir()).collect();
+    let mut out: Vec<PathBuf> = rd
+        .map(|e| e.expect("readable dir entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
     out.sort();
     out
 }
@@ -43,7 +49,12 @@ fn diff(expected: &str, actual: &str) -> String {
 #[test]
 fn positive_cases_dump_exactly() {
     let cases = cases("testfiles");
-    assert_eq!(cases.len(), POSITIVE_CASES, "expected {POSITIVE_CASES} positive cases, found {}", cases.len());
+    assert_eq!(
+        cases.len(),
+        POSITIVE_CASES,
+        "expected {POSITIVE_CASES} positive cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
@@ -54,18 +65,32 @@ fn positive_cases_dump_exactly() {
             Ok(df) => {
                 let actual = df.dump() + "\n";
                 if actual != expected {
-                    failures.push(format!("== {name}: dump differs\n{}", diff(&expected, &actual)));
+                    failures.push(format!(
+                        "== {name}: dump differs\n{}",
+                        diff(&expected, &actual)
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn negative_cases_are_rejected() {
     let cases = cases("testfiles-negative");
-    assert_eq!(cases.len(), NEGATIVE_CASES, "expected {NEGATIVE_CASES} negative cases, found {}", cases.len());
+    assert_eq!(
+        cases.len(),
+        NEGATIVE_CASES,
+        "expected {NEGATIVE_CASES} negative cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
@@ -81,18 +106,36 @@ fn negative_cases_are_rejected() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} negative cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} negative cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn negative_cases_fail_for_the_right_reason() {
     let dir = conformance_dir().join("testfiles-negative");
-    let msg = |case: &str| dockerfile::parse(&read(&dir.join(case).join("Dockerfile"))).unwrap_err().diag;
+    let msg = |case: &str| {
+        dockerfile::parse(&read(&dir.join(case).join("Dockerfile")))
+            .unwrap_err()
+            .diag
+    };
     let d = msg("env_no_value");
-    assert_eq!((d.span.line, d.span.col, d.message.as_str()), (3, 1, "ENV must have two arguments"));
+    assert_eq!(
+        (d.span.line, d.span.col, d.message.as_str()),
+        (3, 1, "ENV must have two arguments")
+    );
     let d = msg("shykes-nested-json");
     assert_eq!(d.span, gen_pipeline::diag::Span { line: 1, col: 1 });
-    assert!(d.message.contains("arrays must be comprised of strings only"), "{}", d.message);
+    assert!(
+        d.message
+            .contains("arrays must be comprised of strings only"),
+        "{}",
+        d.message
+    );
     assert!(msg("empty_dockerfile").message.contains("no instructions"));
     assert!(msg("only_comments").message.contains("no instructions"));
 }
@@ -100,6 +143,12 @@ fn negative_cases_fail_for_the_right_reason() {
 #[test]
 fn reads_the_data_from_the_override_dir() {
     // The default location is relative to the manifest, never copied into the repo.
-    assert!(!Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/testfiles").exists());
-    assert!(conformance_dir().join("README.md").is_file(), "README.md missing in {}", conformance_dir().display());
+    assert!(!Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/testfiles")
+        .exists());
+    assert!(
+        conformance_dir().join("README.md").is_file(),
+        "README.md missing in {}",
+        conformance_dir().display()
+    );
 }

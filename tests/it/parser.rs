@@ -24,7 +24,10 @@ fn sp(line: usize, col: usize) -> Span {
 }
 
 fn lines_of(df: &Dockerfile) -> Vec<(usize, usize, usize)> {
-    df.instructions.iter().map(|i| (i.span.line, i.span.col, i.end_line)).collect()
+    df.instructions
+        .iter()
+        .map(|i| (i.span.line, i.span.col, i.end_line))
+        .collect()
 }
 
 // ---------------------------------------------------------------- spans
@@ -56,7 +59,10 @@ fn keyword_on_a_continuation_line_is_located_there() {
 fn flags_spread_over_continuation_lines_are_located() {
     let df = ok("FROM a\nRUN --mount=type=cache,target=/x \\\n    --network=none \\\n  make\n");
     let run = &df.instructions[1];
-    assert_eq!(run.flags, ["--mount=type=cache,target=/x", "--network=none"]);
+    assert_eq!(
+        run.flags,
+        ["--mount=type=cache,target=/x", "--network=none"]
+    );
     assert_eq!(run.flag_spans, [sp(2, 5), sp(3, 5)]);
     assert_eq!(run.args, ["make"]);
     assert_eq!((run.span, run.end_line), (sp(2, 1), 4));
@@ -66,7 +72,10 @@ fn flags_spread_over_continuation_lines_are_located() {
 fn columns_count_characters_not_bytes() {
     // NBSP is trimmed before the keyword; the tab ends the (unknown) keyword `é`.
     let df = ok("FROM a\n\u{a0}é\tCOPY --from=a /x /y\n");
-    assert_eq!((df.instructions[1].keyword.as_str(), df.instructions[1].span), ("é", sp(2, 2)));
+    assert_eq!(
+        (df.instructions[1].keyword.as_str(), df.instructions[1].span),
+        ("é", sp(2, 2))
+    );
     let df = ok("FROM a\n \u{3000}COPY --from=a /x /y\n");
     assert_eq!(df.instructions[1].span, sp(2, 3));
     assert_eq!(df.instructions[1].flag_spans, [sp(2, 8)]);
@@ -76,25 +85,40 @@ fn columns_count_characters_not_bytes() {
 
 #[test]
 fn errors_carry_line_and_column() {
-    assert_eq!(err("FROM busybox\n\nENV PATH\n"), (3, 1, "ENV must have two arguments".into()));
+    assert_eq!(
+        err("FROM busybox\n\nENV PATH\n"),
+        (3, 1, "ENV must have two arguments".into())
+    );
     let (l, c, m) = err("FROM a\n  LABEL a=b c\n");
     assert_eq!((l, c), (2, 3));
-    assert_eq!(m, "Syntax error - can't find = in \"c\". Must be of the form: name=value");
+    assert_eq!(
+        m,
+        "Syntax error - can't find = in \"c\". Must be of the form: name=value"
+    );
     let (l, c, m) = err("FROM a\nCMD [ \"echo\", [ \"nested json\" ] ]\n");
     assert_eq!((l, c), (2, 1));
-    assert!(m.contains("arrays must be comprised of strings only"), "{m}");
+    assert!(
+        m.contains("arrays must be comprised of strings only"),
+        "{m}"
+    );
     let (l, c, m) = err("FROM a\n\tENTRYPOINT [\"a\", 1]\n");
     assert_eq!((l, c), (2, 2));
     assert!(m.contains("strings only"), "{m}");
     // The ONBUILD sub-instruction's error is reported at the ONBUILD.
-    assert_eq!(err("FROM a\nONBUILD ENV X\n"), (2, 1, "ENV must have two arguments".into()));
+    assert_eq!(
+        err("FROM a\nONBUILD ENV X\n"),
+        (2, 1, "ENV must have two arguments".into())
+    );
 }
 
 #[test]
 fn empty_and_comment_only_files_are_rejected() {
     assert_eq!(err(""), (1, 1, "file with no instructions".into()));
     assert_eq!(err("\n\n   \n"), (1, 1, "file with no instructions".into()));
-    assert_eq!(err("# syntax=x\n# just a comment\n"), (1, 1, "file with no instructions".into()));
+    assert_eq!(
+        err("# syntax=x\n# just a comment\n"),
+        (1, 1, "file with no instructions".into())
+    );
     assert_eq!(err("\u{feff}"), (1, 1, "file with no instructions".into()));
 }
 
@@ -149,7 +173,10 @@ fn unknown_instructions_parse_and_offer_a_suggestion() {
     assert_eq!(unknown[1].suggestion().as_deref(), Some("COPY"));
     assert_eq!(unknown[2].suggestion(), None);
     // BuildKit keeps an unknown instruction as a node with one empty argument.
-    assert_eq!(df.dump(), "(from \"a\")\n(runn \"\")\n(coppy \"\")\n(frobnicate \"\")");
+    assert_eq!(
+        df.dump(),
+        "(from \"a\")\n(runn \"\")\n(coppy \"\")\n(frobnicate \"\")"
+    );
     assert!(df.instructions[0].is_known());
     assert_eq!(KNOWN_INSTRUCTIONS.len(), 18);
 }
@@ -180,7 +207,12 @@ fn exec_and_shell_forms() {
         "CMD []\n",
         "RUN [\"\\u00e9\\n\"]\n",
     ));
-    let forms: Vec<(bool, Vec<String>)> = df.instructions.iter().skip(1).map(|i| (i.json, i.args.clone())).collect();
+    let forms: Vec<(bool, Vec<String>)> = df
+        .instructions
+        .iter()
+        .skip(1)
+        .map(|i| (i.json, i.args.clone()))
+        .collect();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert_eq!(
         forms,
@@ -210,9 +242,15 @@ fn env_label_arg_shapes() {
         "ARG X Y=2 Z=\"q r\"\n",
         "ENV\n",
     ));
-    assert_eq!(df.instructions[1].args, ["A", "1", "=", "B", "\"two words\"", "=", "C", "x\\ y", "="]);
+    assert_eq!(
+        df.instructions[1].args,
+        ["A", "1", "=", "B", "\"two words\"", "=", "C", "x\\ y", "="]
+    );
     assert_eq!(df.instructions[2].args, ["D", "old style value", ""]);
-    assert_eq!(df.instructions[3].args, ["\"com.x\"", "\"v\"", "=", "k", "", "="]);
+    assert_eq!(
+        df.instructions[3].args,
+        ["\"com.x\"", "\"v\"", "=", "k", "", "="]
+    );
     assert_eq!(df.instructions[4].args, ["X", "Y=2", "Z=\"q r\""]);
     assert!(df.instructions[5].args.is_empty());
 }
@@ -221,16 +259,33 @@ fn env_label_arg_shapes() {
 fn healthcheck_and_onbuild() {
     let df = ok("FROM a\nHEALTHCHECK --interval=5s CMD [\"curl\", \"-f\"]\nHEALTHCHECK NONE\nONBUILD --x RUN --mount=type=cache,target=/c make\nONBUILD\n");
     let hc = &df.instructions[1];
-    assert_eq!((hc.flags.clone(), hc.args.clone(), hc.json), (vec!["--interval=5s".to_owned()], vec!["CMD".to_owned(), "curl".into(), "-f".into()], true));
+    assert_eq!(
+        (hc.flags.clone(), hc.args.clone(), hc.json),
+        (
+            vec!["--interval=5s".to_owned()],
+            vec!["CMD".to_owned(), "curl".into(), "-f".into()],
+            true
+        )
+    );
     assert_eq!(df.instructions[2].args, ["NONE"]);
     let ob = &df.instructions[3];
     assert!(ob.args.is_empty());
     assert_eq!(ob.flags, ["--x"]);
     let sub = ob.sub.as_deref().expect("nested instruction");
-    assert_eq!((sub.keyword.as_str(), sub.flags.clone(), sub.args.clone()), ("run", vec!["--mount=type=cache,target=/c".to_owned()], vec!["make".to_owned()]));
+    assert_eq!(
+        (sub.keyword.as_str(), sub.flags.clone(), sub.args.clone()),
+        (
+            "run",
+            vec!["--mount=type=cache,target=/c".to_owned()],
+            vec!["make".to_owned()]
+        )
+    );
     assert_eq!(sub.span, sp(4, 13));
     assert_eq!(sub.flag_spans, [sp(4, 17)]);
-    assert_eq!(ob.dump(), "onbuild [\"--x\"] (run [\"--mount=type=cache,target=/c\"] \"make\")");
+    assert_eq!(
+        ob.dump(),
+        "onbuild [\"--x\"] (run [\"--mount=type=cache,target=/c\"] \"make\")"
+    );
     assert_eq!(df.instructions[4].dump(), "onbuild");
 }
 
@@ -240,7 +295,10 @@ fn onbuild_chains_are_bounded_not_recursive_forever() {
     let (l, c, m) = err(&deep);
     assert_eq!((l, c), (2, 1));
     assert!(m.contains("ONBUILD nested"), "{m}");
-    assert_eq!(ok("FROM a\nONBUILD ONBUILD RUN x\n").dump(), "(from \"a\")\n(onbuild (onbuild (run \"x\")))");
+    assert_eq!(
+        ok("FROM a\nONBUILD ONBUILD RUN x\n").dump(),
+        "(from \"a\")\n(onbuild (onbuild (run \"x\")))"
+    );
 }
 
 // ---------------------------------------------------------------- continuations, comments
@@ -260,8 +318,14 @@ fn comments_and_empty_lines_inside_continuations() {
 fn buildkit_empty_continuation_warnings() {
     let src = "\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n\t";
     let df = ok(src);
-    assert_eq!(df.warnings.iter().map(|w| w.span.line).collect::<Vec<_>>(), [8, 14]);
-    assert_eq!(df.instructions[2].args, ["something     following     more"]);
+    assert_eq!(
+        df.warnings.iter().map(|w| w.span.line).collect::<Vec<_>>(),
+        [8, 14]
+    );
+    assert_eq!(
+        df.instructions[2].args,
+        ["something     following     more"]
+    );
     assert_eq!(df.instructions[3].args, ["another     thing"]);
     assert_eq!(df.instructions[4].args, ["non-indented    after-comment"]);
 }
@@ -292,7 +356,11 @@ fn directives_are_case_insensitive_and_only_at_the_top() {
     let df = ok("#SYNTAX = docker/dockerfile:1.7\n# Check=skip=all\n#  ESCAPE = `   \nFROM a\n");
     assert_eq!(
         df.directives,
-        [("syntax".into(), "docker/dockerfile:1.7".into()), ("check".into(), "skip=all".into()), ("escape".into(), "`".into())]
+        [
+            ("syntax".into(), "docker/dockerfile:1.7".into()),
+            ("check".into(), "skip=all".into()),
+            ("escape".into(), "`".into())
+        ]
     );
     assert_eq!(df.escape, '`');
 }
@@ -305,7 +373,11 @@ fn directive_after_a_comment_is_just_a_comment() {
     assert_eq!(df.instructions.len(), 3);
     assert_eq!(df.instructions[1].args, ["a `"]);
     // After an empty line or an instruction too.
-    for src in ["\n# escape=`\nFROM a\n", "FROM a\n# escape=`\n", "# unknown=1\n# escape=`\nFROM a\n"] {
+    for src in [
+        "\n# escape=`\nFROM a\n",
+        "FROM a\n# escape=`\n",
+        "# unknown=1\n# escape=`\nFROM a\n",
+    ] {
         let df = ok(src);
         assert_eq!((df.escape, df.directives.len()), ('\\', 0), "{src:?}");
     }
@@ -328,7 +400,12 @@ fn crlf_and_bom() {
 // ---------------------------------------------------------------- heredocs
 
 fn hd(name: &str, content: &str, expand: bool, chomp: bool) -> Heredoc {
-    Heredoc { name: name.into(), content: content.into(), expand, chomp }
+    Heredoc {
+        name: name.into(),
+        content: content.into(),
+        expand,
+        chomp,
+    }
 }
 
 #[test]
@@ -336,7 +413,12 @@ fn heredocs_like_buildkit() {
     // The cases of BuildKit's TestParseExtractsHeredoc.
     let src = "\nFROM alpine:3.6\n\nENV NAME=me\n\nRUN ls\n\nUSER <<INVALID\nINVALID\n\nRUN <<EMPTY\nEMPTY\n\nRUN 3<<EMPTY2\nEMPTY2\n\nRUN \"<<NOHEREDOC\"\n\nRUN <<INDENT\n\tfoo\n\tbar\nINDENT\n\nRUN <<-UNINDENT\n\tbaz\n\tquux\nUNINDENT\n\nRUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n\nRUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\n\nRUN <<COMMENT\n# internal comment\necho hello world\nCOMMENT\n\nRUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n\nCOPY <<FILE1 <<FILE2 /dest\ncontent 1\nFILE1\ncontent 2\nFILE2\n\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n\nRUN <<COMPLEX python3\nprint('hello world')\nCOMPLEX\n\nRUN <<eo'f'\necho foo\neof\n\nRUN <<eo\\'f\necho foo\neo'f\n\nRUN <<'e'o\\'f\necho foo\neo'f\n\nRUN <<'one two'\necho bar\none two\n\nRUN <<$EOF\n$EOF\n\nRUN <<  EOF  > foo\nEOF\n\t";
     let df = ok(src);
-    let got: Vec<Vec<Heredoc>> = df.instructions.iter().skip(1).map(|i| i.heredocs.clone()).collect();
+    let got: Vec<Vec<Heredoc>> = df
+        .instructions
+        .iter()
+        .skip(1)
+        .map(|i| i.heredocs.clone())
+        .collect();
     let expected: Vec<Vec<Heredoc>> = vec![
         vec![],
         vec![],
@@ -349,9 +431,17 @@ fn heredocs_like_buildkit() {
         vec![hd("UNINDENT", "\tbaz\n\tquux\n", true, true)],
         vec![hd("UNINDENT2", "\tbaz\n\tquux\n", true, true)],
         vec![hd("NOEXPAND", "\tdon't expand $NAME\n", false, true)],
-        vec![hd("COMMENT", "# internal comment\necho hello world\n", true, false)],
+        vec![hd(
+            "COMMENT",
+            "# internal comment\necho hello world\n",
+            true,
+            false,
+        )],
         vec![hd("MOUNT", "echo hello\n", true, false)],
-        vec![hd("FILE1", "content 1\n", true, false), hd("FILE2", "content 2\n", true, false)],
+        vec![
+            hd("FILE1", "content 1\n", true, false),
+            hd("FILE2", "content 2\n", true, false),
+        ],
         vec![hd("X", "Y\n", true, false), hd("Y", "X\n", true, false)],
         vec![hd("COMPLEX", "print('hello world')\n", true, false)],
         vec![hd("eof", "echo foo\n", false, false)],
@@ -363,26 +453,43 @@ fn heredocs_like_buildkit() {
     ];
     assert_eq!(got, expected);
     // The dump shows the instruction line only, like BuildKit's Node.Dump().
-    assert_eq!(df.instructions[14].dump(), "copy \"<<FILE1\" \"<<FILE2\" \"/dest\"");
-    assert_eq!(df.instructions[9].heredocs[0].effective_content(), "baz\nquux\n");
+    assert_eq!(
+        df.instructions[14].dump(),
+        "copy \"<<FILE1\" \"<<FILE2\" \"/dest\""
+    );
+    assert_eq!(
+        df.instructions[9].heredocs[0].effective_content(),
+        "baz\nquux\n"
+    );
 }
 
 #[test]
 fn heredoc_bodies_are_never_instructions() {
     let df = ok("FROM a\nRUN <<EOF\nFROM evil\n# escape=`\nRUN \\\nEOF\nRUN after\n");
     assert_eq!(df.instructions.len(), 3);
-    assert_eq!(df.instructions[1].heredocs[0].content, "FROM evil\n# escape=`\nRUN \\\n");
+    assert_eq!(
+        df.instructions[1].heredocs[0].content,
+        "FROM evil\n# escape=`\nRUN \\\n"
+    );
     assert_eq!(lines_of(&df), vec![(1, 1, 1), (2, 1, 6), (7, 1, 7)]);
     assert_eq!(df.instructions[2].args, ["after"]);
 }
 
 #[test]
 fn heredocs_only_on_run_copy_add_shell_form() {
-    let df = ok("FROM a\nRUN [\"<<EOF\"]\nCMD <<EOF\nADD <<EOF /x\nbody\nEOF\nONBUILD RUN <<EOF\nob\nEOF\n");
+    let df = ok(
+        "FROM a\nRUN [\"<<EOF\"]\nCMD <<EOF\nADD <<EOF /x\nbody\nEOF\nONBUILD RUN <<EOF\nob\nEOF\n",
+    );
     assert!(df.instructions[1].heredocs.is_empty());
     assert!(df.instructions[2].heredocs.is_empty());
-    assert_eq!(df.instructions[3].heredocs, [hd("EOF", "body\n", true, false)]);
-    assert_eq!(df.instructions[4].heredocs, [hd("EOF", "ob\n", true, false)]);
+    assert_eq!(
+        df.instructions[3].heredocs,
+        [hd("EOF", "body\n", true, false)]
+    );
+    assert_eq!(
+        df.instructions[4].heredocs,
+        [hd("EOF", "ob\n", true, false)]
+    );
     assert_eq!(df.instructions[4].end_line, 9);
 }
 
@@ -401,8 +508,11 @@ fn heredoc_after_a_continuation_and_chomped_terminator() {
 #[test]
 fn dump_quotes_like_go() {
     let df = ok("FROM a\nLABEL k=\"tab\there\" u=\"\u{1}\u{7f}\u{a0}é😀\"\n");
-    assert_eq!(df.dump(), r#"(from "a")
-(label "k" "\"tab\there\"" "=" "u" "\"\x01\x7f\u00a0é😀\"" "=")"#);
+    assert_eq!(
+        df.dump(),
+        r#"(from "a")
+(label "k" "\"tab\there\"" "=" "u" "\"\x01\x7f\u00a0é😀\"" "=")"#
+    );
 }
 
 // ---------------------------------------------------------------- robustness
@@ -414,7 +524,8 @@ fn conformance_dockerfiles() -> Vec<String> {
     };
     let mut out = Vec::new();
     for sub in ["testfiles", "testfiles-negative"] {
-        let rd = std::fs::read_dir(dir.join(sub)).unwrap_or_else(|e| panic!("conformance data missing in {}: {e}", dir.display()));
+        let rd = std::fs::read_dir(dir.join(sub))
+            .unwrap_or_else(|e| panic!("conformance data missing in {}: {e}", dir.display()));
         let mut paths: Vec<PathBuf> = rd.map(|e| e.unwrap().path().join("Dockerfile")).collect();
         paths.sort();
         for p in paths {
@@ -433,7 +544,12 @@ fn check_invariants(src: &str) {
         for ins in &df.instructions {
             assert!(ins.span.line >= 1 && ins.span.col >= 1, "{:?}", ins.span);
             assert!(ins.span.line > prev, "instructions out of order");
-            assert!(ins.end_line >= ins.span.line && ins.end_line <= lines, "{} {} {lines}", ins.span.line, ins.end_line);
+            assert!(
+                ins.end_line >= ins.span.line && ins.end_line <= lines,
+                "{} {} {lines}",
+                ins.span.line,
+                ins.end_line
+            );
             assert_eq!(ins.flags.len(), ins.flag_spans.len());
             prev = ins.end_line;
         }
@@ -442,7 +558,10 @@ fn check_invariants(src: &str) {
     }
 }
 
-const TOKENS: &[&str] = &["\\\n", "`\n", "<<EOF", "<<-'E'", "\nEOF\n", "[", "]", "\"", "'", "#", "\r\n", "ONBUILD ", "--", "=", "${a:-", "}", "\u{feff}", "\u{a0}", "é", "\t", "\n\n"];
+const TOKENS: &[&str] = &[
+    "\\\n", "`\n", "<<EOF", "<<-'E'", "\nEOF\n", "[", "]", "\"", "'", "#", "\r\n", "ONBUILD ",
+    "--", "=", "${a:-", "}", "\u{feff}", "\u{a0}", "é", "\t", "\n\n",
+];
 
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -568,7 +687,10 @@ fn parse_time_is_linear_in_input_size() {
     let best = |s: &str| (0..3).map(|_| time_parse(s)).min().unwrap();
     let (ts, tl) = (best(&small), best(&large));
     // 8x the input; a quadratic parser would take ~64x. Allow generous noise.
-    assert!(tl < ts * 24 + Duration::from_millis(20), "small {ts:?}, large {tl:?}");
+    assert!(
+        tl < ts * 24 + Duration::from_millis(20),
+        "small {ts:?}, large {tl:?}"
+    );
 }
 
 /// Wall-clock budget: run alone, in release, on an idle machine
@@ -579,7 +701,11 @@ fn ten_megabytes_parse_quickly_in_release() {
     let src = synthetic(40_000);
     assert!(src.len() > 10_000_000, "{}", src.len());
     let t = (0..3).map(|_| time_parse(&src)).min().unwrap();
-    let limit = if cfg!(debug_assertions) { Duration::from_secs(20) } else { Duration::from_millis(100) };
+    let limit = if cfg!(debug_assertions) {
+        Duration::from_secs(20)
+    } else {
+        Duration::from_millis(100)
+    };
     assert!(t < limit, "10 MB parsed in {t:?}");
 }
 
@@ -591,6 +717,9 @@ fn ten_megabytes_parse_without_blowing_up() {
     let t = Instant::now();
     let df = parse(&src).expect("parses");
     assert_eq!(df.instructions.len(), 1 + 40_000 * 6); // ARG + six per stage
-    assert_eq!(df.instructions.last().unwrap().end_line, src.lines().count());
+    assert_eq!(
+        df.instructions.last().unwrap().end_line,
+        src.lines().count()
+    );
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
 }
