@@ -158,9 +158,12 @@ struct DockerfileArgs {
 struct PlanArgs {
     #[command(flatten)]
     input: DockerfileArgs,
-    /// Image repository prefix for the jobs' tags and cache refs (default: from the remote).
+    /// Image repository prefix for the jobs' tags and cache refs (default: config, else from the remote).
     #[arg(long, value_name = "REPO")]
     image: Option<String>,
+    /// Config file for the jobs (targets, split, image, …); none is read unless named here.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     git: GitArgs,
     /// Output format.
@@ -312,28 +315,16 @@ fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
 fn plan_json(args: &PlanArgs, loaded: &Loaded) -> anyhow::Result<String> {
     let g = &loaded.graph;
     let dockerfile = &args.input.dockerfile;
-    let ctx = git_context(&args.git, dockerfile)?;
-    let image = match &args.image {
-        Some(i) => i.clone(),
-        None => git::default_image(&ctx, &git::process_env).unwrap_or_else(|_| "$IMAGE".to_string()),
+    let gen = GenArgs {
+        config: args.config.clone(),
+        dockerfile: Some(dockerfile.clone()),
+        image: args.image.clone(),
+        build_args: args.input.build_args.clone(),
+        platforms: vec![args.input.platform.clone()],
+        git: args.git.clone(),
+        ..GenArgs::default()
     };
-    let opts = plan::PlanOptions {
-        image,
-        dockerfile: dockerfile.display().to_string(),
-        context: ".".into(),
-        targets: Vec::new(),
-        split: plan::Split::Shared,
-        builder: plan::Builder::Buildx,
-        build_args: BTreeMap::new(),
-        secrets: Vec::new(),
-        platforms: Vec::new(),
-        extra_tags: Vec::new(),
-        cache_policy: Default::default(),
-        buildkit_syntax: None,
-        provenance: false,
-        git_ref: ctx.ref_info(),
-    };
-    let p = plan::plan(g, &opts).map_err(|e| InputError(format!("error: {e}\n")))?;
+    let p = resolve_plan(&gen, true)?.plan;
     #[derive(serde::Serialize)]
     struct Doc<'a> {
         #[serde(flatten)]
@@ -395,21 +386,14 @@ fn git_context(args: &GitArgs, dockerfile: &Path) -> anyhow::Result<git::GitCont
     Ok(ctx)
 }
 
-/// Everything `generate`/`check` resolved from config + flags + git.
-struct Resolved {
-    cis: Vec<(Ci, Option<PathBuf>)>,
-    rendered: Vec<(Ci, String)>,
-}
-
-fn parse_enum<T: std::str::FromStr<Err = String>>(flag: &str, v: &str) -> anyhow::Result<T> {
-    v.parse::<T>().map_err(|e| InputError(format!("error: --{flag}: {e}\n")).into())
-}
-
-fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
+/// `for_plan`: called by `plan`, which has printed the Dockerfile's warnings already and shows
+/// jobs even when no registry is known (`$IMAGE`).
+fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     // Config: --config, else ./gen-pipeline.yml when present.
     let (config, config_dir) = match &args.config {
         Some(p) => (read_config(p)?, p.parent().map(Path::to_path_buf).unwrap_or_default()),
-        None if Path::new(config::FILE_NAME).is_file() => (read_config(Path::new(config::FILE_NAME))?, PathBuf::new()),
+        // `plan -f X` reads a config only when --config names one: ./gen-pipeline.yml may describe another Dockerfile.
+        None if !for_plan && Path::new(config::FILE_NAME).is_file() => (read_config(Path::new(config::FILE_NAME))?, PathBuf::new()),
         None => (config::Config::default(), PathBuf::new()),
     };
     let from_config = |p: &str| if config_dir.as_os_str().is_empty() { PathBuf::from(p) } else { config_dir.join(p) };
@@ -445,13 +429,21 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
         ..graph::GraphOptions::default()
     };
     let loaded = app::load(&file, &source, &gopts).map_err(app_error)?;
-    for w in &loaded.warnings {
-        eprint!("{w}");
+    if !for_plan {
+        for w in &loaded.warnings {
+            eprint!("{w}");
+        }
     }
 
     let image = match (&args.image, &config.image) {
         (Some(i), _) | (None, Some(i)) => i.clone(),
-        (None, None) => git::default_image(&ctx, &git::process_env).map_err(|e| InputError(format!("error: {e}\n")))?,
+        (None, None) => match git::default_image(&ctx, &git::process_env) {
+            Ok(i) if plan::valid_repository(&i) => i,
+            // `plan` still shows jobs without a registry; `generate` needs one.
+            _ if for_plan => "$IMAGE".to_string(),
+            Ok(i) => return Err(InputError(format!("error: the image `{i}` derived from the remote is not a valid repository; pass --image\n")).into()),
+            Err(e) => return Err(InputError(format!("error: {e}\n")).into()),
+        },
     };
     let mut secrets: Vec<plan::Secret> = config.secrets.iter().cloned().map(Into::into).collect();
     for s in &args.secrets {
@@ -491,7 +483,39 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
         provenance: args.provenance || config.provenance.unwrap_or(false),
         git_ref,
     };
-    let the_plan = app::plan(&loaded, &popts).map_err(app_error)?;
+    let plan = app::plan(&loaded, &popts).map_err(app_error)?;
+    let config_path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None if !for_plan && Path::new(config::FILE_NAME).is_file() => Some(PathBuf::from(config::FILE_NAME)),
+        None => None,
+    };
+    Ok(Planned { config_path, config, config_dir, root, plan })
+}
+
+/// Everything `generate`/`check` resolved from config + flags + git.
+struct Resolved {
+    cis: Vec<(Ci, Option<PathBuf>)>,
+    rendered: Vec<(Ci, String)>,
+}
+
+fn parse_enum<T: std::str::FromStr<Err = String>>(flag: &str, v: &str) -> anyhow::Result<T> {
+    v.parse::<T>().map_err(|e| InputError(format!("error: --{flag}: {e}\n")).into())
+}
+
+/// Config + flags + git → the plan (shared by `generate`, `check` and `plan --format json`).
+struct Planned {
+    /// The config file read, if any.
+    config_path: Option<PathBuf>,
+    config: config::Config,
+    config_dir: PathBuf,
+    root: PathBuf,
+    plan: plan::Plan,
+}
+
+fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
+    let Planned { config_path, config, config_dir, root, plan: the_plan } = resolve_plan(args, false)?;
+    let from_config = |p: &str| if config_dir.as_os_str().is_empty() { PathBuf::from(p) } else { config_dir.join(p) };
+
 
     let mut cis: Vec<Ci> = Vec::new();
     for c in &args.ci {
@@ -519,13 +543,20 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
         None if cis.len() == 1 => vec![(cis[0], None)],
         None => cis.iter().map(|&c| (c, Some(PathBuf::from(c.default_path())))).collect(),
     };
-    let mut command = String::from("gen-pipeline");
-    if let Some(c) = &args.config {
-        command.push_str(&format!(" --config {}", c.display()));
-    }
-    for c in &args.ci {
-        command.push_str(&format!(" --ci {c}"));
-    }
+    // The header's command must not depend on how or from where this run was invoked, or
+    // `check` would report drift for nothing: name the config relative to the repository root.
+    let command = match &config_path {
+        Some(p) => {
+            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            let root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+            match abs.strip_prefix(&root).map(|r| r.display().to_string()) {
+                Ok(r) if r == config::FILE_NAME => "gen-pipeline".to_string(),
+                Ok(r) => format!("gen-pipeline --config {r}"),
+                Err(_) => format!("gen-pipeline --config {}", p.display()),
+            }
+        }
+        None => format!("gen-pipeline --ci {{ci}} --dockerfile {}", the_plan.dockerfile),
+    };
     let ropts = render::RenderOptions {
         templates_dir: args.templates.clone().or_else(|| config.templates.as_ref().map(|t| from_config(t))),
         daemon: match &args.daemon {

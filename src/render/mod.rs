@@ -86,7 +86,7 @@ pub struct RenderOptions {
     /// A folder whose `<ci>/pipeline.yml.j2` (and `shared/*`) replace the embedded templates.
     pub templates_dir: Option<PathBuf>,
     pub daemon: Daemon,
-    /// The command that regenerates this file (written into its header).
+    /// The command that regenerates this file (written into its header); `{ci}` becomes the CI's name.
     pub command: String,
 }
 
@@ -191,7 +191,7 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         plan,
         ci,
         daemon: opts.daemon,
-        command: &opts.command,
+        command: &opts.command.replace("{ci}", ci.name()),
         registry: registry_host(&plan.image),
         shell,
         actions: ACTIONS
@@ -270,6 +270,14 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    // A temporary file is created 0600; a pipeline is an ordinary file: keep the mode of the file
+    // it replaces, else the usual 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -292,6 +300,21 @@ mod tests {
                 std::fs::write(format!("{d}/{}.yml", ci.name()), &text).unwrap();
             }
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_leaves_an_ordinary_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/x.yml");
+        write_atomic(&p, "a: 1\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a: 1\n");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o664)).unwrap();
+        write_atomic(&p, "a: 2\n").unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o664);
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
     }
 
     #[test]
