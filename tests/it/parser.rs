@@ -701,6 +701,7 @@ fn ten_megabytes_parse_quickly_in_release() {
     let src = synthetic(40_000);
     assert!(src.len() > 10_000_000, "{}", src.len());
     let t = (0..3).map(|_| time_parse(&src)).min().unwrap();
+    eprintln!("{} bytes parsed in {t:?} (best of 3)", src.len());
     let limit = if cfg!(debug_assertions) {
         Duration::from_secs(20)
     } else {
@@ -722,4 +723,32 @@ fn ten_megabytes_parse_without_blowing_up() {
         src.lines().count()
     );
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+}
+
+/// The conformance Dockerfiles concatenated to ~10 MB (real-world line lengths).
+#[test]
+#[ignore = "wall-clock budget; needs --release and an idle machine"]
+fn ten_megabytes_of_real_dockerfiles_parse_quickly_in_release() {
+    // Files ending in a continuation would swallow the next file's first line.
+    let files: Vec<String> = conformance_dockerfiles()
+        .into_iter()
+        .take(33)
+        .filter(|f| parse(&format!("{f}\nFROM x\n")).is_ok())
+        .collect();
+    assert!(files.len() >= 30, "{}", files.len());
+    let mut src = String::new();
+    while src.len() < 10_000_000 {
+        for f in &files {
+            src.push_str(f);
+            src.push('\n');
+        }
+    }
+    let t = (0..3).map(|_| time_parse(&src)).min().unwrap();
+    eprintln!("{} bytes parsed in {t:?} (best of 3)", src.len());
+    let limit = if cfg!(debug_assertions) {
+        Duration::from_secs(20)
+    } else {
+        Duration::from_millis(100)
+    };
+    assert!(t < limit, "10 MB parsed in {t:?}");
 }
