@@ -135,6 +135,16 @@ impl CiFacts {
 /// Reads the git context around `dir` (the repository containing it, searching upwards), the
 /// CI variables from `env`, and applies `overrides`.
 pub fn discover(dir: &Path, env: Env, overrides: &Overrides) -> Result<GitContext, GitError> {
+    discover_with(dir, env, overrides, true)
+}
+
+/// [`discover`] without the working-tree scan behind `dirty` (left `false`): generating a
+/// pipeline does not depend on it, and on a large checkout the scan costs more than the rest.
+pub fn discover_ref(dir: &Path, env: Env, overrides: &Overrides) -> Result<GitContext, GitError> {
+    discover_with(dir, env, overrides, false)
+}
+
+fn discover_with(dir: &Path, env: Env, overrides: &Overrides, check_dirty: bool) -> Result<GitContext, GitError> {
     if let Some(sha) = &overrides.sha {
         if !(4..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(GitError::BadSha(sha.clone()));
@@ -147,7 +157,7 @@ pub fn discover(dir: &Path, env: Env, overrides: &Overrides) -> Result<GitContex
         return Err(GitError::Conflict("--pr", "--tag"));
     }
     let mut notes = Vec::new();
-    let git = read_git(dir, &mut notes);
+    let git = read_git(dir, &mut notes, check_dirty);
     let ci = read_ci(&|k| env(k).filter(|v| !v.is_empty()));
     Ok(merge(git, ci, overrides, notes))
 }
@@ -530,7 +540,7 @@ fn read_ci(env: Env) -> CiFacts {
     f
 }
 
-fn read_git(dir: &Path, notes: &mut Vec<String>) -> GitFacts {
+fn read_git(dir: &Path, notes: &mut Vec<String>, check_dirty: bool) -> GitFacts {
     let repo = match git2::Repository::discover(dir) {
         Ok(r) => r,
         Err(e) => {
@@ -596,7 +606,7 @@ fn read_git(dir: &Path, notes: &mut Vec<String>) -> GitFacts {
         None => notes.push("no git remote".into()),
     }
     f.default_branch = default_branch(&repo, remote_name.as_deref());
-    f.dirty = is_dirty(&repo);
+    f.dirty = check_dirty && is_dirty(&repo);
     f
 }
 
