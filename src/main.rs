@@ -149,8 +149,9 @@ struct GitArgs {
 #[derive(Debug, Clone, Args)]
 struct DockerfileArgs {
     /// The Dockerfile to read.
-    #[arg(long, short = 'f', value_name = "PATH", default_value = "Dockerfile")]
-    dockerfile: PathBuf,
+    /// (default: the config's, with --config, else ./Dockerfile)
+    #[arg(long, short = 'f', value_name = "PATH")]
+    dockerfile: Option<PathBuf>,
     /// Override a meta ARG (repeatable); `K` alone takes the value from the environment.
     #[arg(long = "build-arg", value_name = "K=V")]
     build_args: Vec<String>,
@@ -266,8 +267,7 @@ fn build_args(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-fn load(input: &DockerfileArgs) -> anyhow::Result<Loaded> {
-    let path = &input.dockerfile;
+fn load(path: &Path, input: &DockerfileArgs) -> anyhow::Result<Loaded> {
     let file = path.display().to_string();
     let source = read_source(path)?;
     let opts = graph::GraphOptions {
@@ -280,7 +280,7 @@ fn load(input: &DockerfileArgs) -> anyhow::Result<Loaded> {
     let t1 = Instant::now();
     let g = graph::build_with_source(&df, &source, &opts).map_err(|e| InputError(e.diag.render("error", &file, &source)))?;
     let t2 = Instant::now();
-    print_warnings(df.warnings.iter().chain(g.warnings.iter()), &file, &source);
+    print_warnings(df.warnings.iter().chain(g.warnings.iter()).chain(app::frontend_warning(&df).as_ref()), &file, &source);
     Ok(Loaded { graph: g, parse_time: t1 - t0, graph_time: t2 - t1 })
 }
 
@@ -292,12 +292,26 @@ fn print_warnings<'a>(warnings: impl Iterator<Item = &'a Diagnostic>, file: &str
     eprint!("{err}");
 }
 
+/// The Dockerfile `plan` reads: `-f`, else the one `--config` names, else ./Dockerfile.
+fn plan_dockerfile(args: &PlanArgs) -> anyhow::Result<PathBuf> {
+    if let Some(d) = &args.input.dockerfile {
+        return Ok(d.clone());
+    }
+    if let Some(c) = &args.config {
+        let cfg = read_config(c)?;
+        let dir = c.parent().unwrap_or(Path::new(""));
+        return Ok(dir.join(cfg.dockerfile.as_deref().unwrap_or("Dockerfile")));
+    }
+    Ok(PathBuf::from("Dockerfile"))
+}
+
 fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
-    let loaded = load(&args.input)?;
+    let dockerfile = plan_dockerfile(args)?;
+    let loaded = load(&dockerfile, &args.input)?;
     let g = &loaded.graph;
     let out = match args.format {
         PlanFormat::Text => format::text(g),
-        PlanFormat::Json => plan_json(args, &loaded)?,
+        PlanFormat::Json => plan_json(args, &dockerfile, &loaded)?,
         PlanFormat::Mermaid => format::mermaid(g),
         PlanFormat::Dot => format::dot(g),
         PlanFormat::None => String::new(),
@@ -317,12 +331,11 @@ fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
 }
 
 /// `plan --format json`: the graph document plus the ref and the planned jobs.
-fn plan_json(args: &PlanArgs, loaded: &Loaded) -> anyhow::Result<String> {
+fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &Loaded) -> anyhow::Result<String> {
     let g = &loaded.graph;
-    let dockerfile = &args.input.dockerfile;
     let gen = GenArgs {
         config: args.config.clone(),
-        dockerfile: Some(dockerfile.clone()),
+        dockerfile: Some(dockerfile.to_path_buf()),
         image: args.image.clone(),
         build_args: args.input.build_args.clone(),
         platforms: vec![args.input.platform.clone()],

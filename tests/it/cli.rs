@@ -93,3 +93,28 @@ fn slug_command_matches_gitlab() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
     }
 }
+
+#[test]
+fn plan_json_reads_the_named_config_only() {
+    let root = repo_root();
+    // --config: its Dockerfile, image and policy.
+    let out = bin()
+        .current_dir(&root)
+        .args(["plan", "--config", "examples/python-two-apps/gen-pipeline.yml", "--format", "json", "--branch", "dev", "--sha", "0123456789abcdef", "--default-branch", "main"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ref"]["slug"], "dev");
+    assert_eq!(v["ref"]["kind"], "branch");
+    let jobs: Vec<&str> = v["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(jobs, ["base", "app1", "app2"]);
+    assert_eq!(v["jobs"][1]["tags"][0], "ghcr.io/acme/python-two-apps/app1:dev");
+    assert_eq!(v["jobs"][1]["cache_to"], "ghcr.io/acme/python-two-apps/cache:app1-dev");
+    assert_eq!(v["jobs"][1]["cache_from"][1], "ghcr.io/acme/python-two-apps/cache:app1-main");
+    // Without --config, ./gen-pipeline.yml (the project's own) is not applied to another Dockerfile.
+    let out = bin().current_dir(&root).args(["plan", "-f", "examples/python-two-apps/Dockerfile", "--format", "json", "--image", "registry.example.com/x"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["jobs"][0]["tags"][0].as_str().unwrap().split(':').next(), Some("registry.example.com/x/base"));
+}
