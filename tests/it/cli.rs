@@ -2,17 +2,8 @@
 
 use std::process::Command;
 
-use crate::tools::{copy_tree, git_init_commit, repo_root};
+use crate::tools::{copy_tree, gen_pipeline, git_init_commit, repo_root};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gen-pipeline"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CI_") || k.starts_with("GITHUB_") || k.starts_with("DRONE_") || k == "CI" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 #[test]
 fn templates_dir_overrides_one_ci_and_keeps_the_rest_embedded() {
@@ -25,23 +16,23 @@ fn templates_dir_overrides_one_ci_and_keeps_the_rest_embedded() {
         "# custom\n{% for job in plan.jobs %}\n{{ job.id }}:\n  script:\n    - echo {{ job.repository | q }}\n{% endfor %}\n",
     )
     .unwrap();
-    let out = bin().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("# custom\n"), "{text}");
     assert!(text.contains("app1:\n  script:\n    - echo \"ghcr.io/acme/python-two-apps/app1\""), "{text}");
     // Not overridden: the embedded GitHub template.
-    let out = bin().current_dir(tmp.path()).args(["--ci", "github", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "github", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("docker/build-push-action@"));
     // A template with an undefined variable fails (strict), exit code 1 with the template named.
     std::fs::write(custom.join("pipeline.yml.j2"), "x: {{ plan.nope }}\n").unwrap();
-    let out = bin().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("gitlab/pipeline.yml.j2"), "{}", String::from_utf8_lossy(&out.stderr));
     // A template that renders invalid YAML is rejected before anything is written.
     std::fs::write(custom.join("pipeline.yml.j2"), "a: [b\n").unwrap();
     let target = tmp.path().join("out.yml");
-    let out = bin().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o"]).arg(&target).output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o"]).arg(&target).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid YAML"));
     assert!(!target.exists(), "a failed render must not leave a file behind");
@@ -55,15 +46,15 @@ fn init_writes_a_config_that_generates() {
     git_init_commit(tmp.path(), "main");
     let st = Command::new("git").current_dir(tmp.path()).args(["remote", "set-url", "origin", "git@github.com:Acme/Node-Mono.git"]).status().unwrap();
     assert!(st.success());
-    let out = bin().current_dir(tmp.path()).arg("init").output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).arg("init").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cfg = std::fs::read_to_string(tmp.path().join("gen-pipeline.yml")).unwrap();
     assert!(cfg.contains("image: ghcr.io/acme/node-mono"), "{cfg}");
     assert!(cfg.contains("# stages found: deps, web, api, worker"), "{cfg}");
     // A second init refuses to overwrite.
-    assert_eq!(bin().current_dir(tmp.path()).arg("init").output().unwrap().status.code(), Some(2));
+    assert_eq!(gen_pipeline().current_dir(tmp.path()).arg("init").output().unwrap().status.code(), Some(2));
     // The written config drives a bare `gen-pipeline`.
-    let out = bin().current_dir(tmp.path()).output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let wf = std::fs::read_to_string(tmp.path().join(".github/workflows/images.yml")).unwrap();
     assert!(wf.contains("ghcr.io/acme/node-mono/deps"));
@@ -71,25 +62,25 @@ fn init_writes_a_config_that_generates() {
 
 #[test]
 fn help_version_and_completions() {
-    let out = bin().arg("--help").output().unwrap();
+    let out = gen_pipeline().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(help.contains("Examples:") && help.contains("gen-pipeline --ci drone > .drone.yml"), "{help}");
     assert!(help.contains("Exit codes: 0 ok, 1 drift (check), 2 bad input or usage."));
-    let out = bin().arg("--version").output().unwrap();
+    let out = gen_pipeline().arg("--version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("gen-pipeline {}", env!("CARGO_PKG_VERSION")));
-    let out = bin().args(["completions", "bash"]).output().unwrap();
+    let out = gen_pipeline().args(["completions", "bash"]).output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("complete -F _gen__pipeline"));
     // Usage errors exit 2.
-    assert_eq!(bin().args(["--split", "some", "-f", "x"]).output().unwrap().status.code(), Some(2));
-    assert_eq!(bin().args(["--bogus"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(gen_pipeline().args(["--split", "some", "-f", "x"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(gen_pipeline().args(["--bogus"]).output().unwrap().status.code(), Some(2));
 }
 
 #[test]
 fn slug_command_matches_gitlab() {
     for (name, want) in [("feature/JIRA-12_fix", "feature-jira-12-fix"), ("-Main-", "main"), ("v1.2.3", "v1-2-3")] {
-        let out = bin().args(["slug", name]).output().unwrap();
+        let out = gen_pipeline().args(["slug", name]).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
     }
 }
@@ -98,7 +89,7 @@ fn slug_command_matches_gitlab() {
 fn plan_json_reads_the_named_config_only() {
     let root = repo_root();
     // --config: its Dockerfile, image and policy.
-    let out = bin()
+    let out = gen_pipeline()
         .current_dir(&root)
         .args(["plan", "--config", "examples/python-two-apps/gen-pipeline.yml", "--format", "json", "--branch", "dev", "--sha", "0123456789abcdef", "--default-branch", "main"])
         .output()
@@ -113,7 +104,7 @@ fn plan_json_reads_the_named_config_only() {
     assert_eq!(v["jobs"][1]["cache_to"], "ghcr.io/acme/python-two-apps/cache:app1-dev");
     assert_eq!(v["jobs"][1]["cache_from"][1], "ghcr.io/acme/python-two-apps/cache:app1-main");
     // Without --config, ./gen-pipeline.yml (the project's own) is not applied to another Dockerfile.
-    let out = bin().current_dir(&root).args(["plan", "-f", "examples/python-two-apps/Dockerfile", "--format", "json", "--image", "registry.example.com/x"]).output().unwrap();
+    let out = gen_pipeline().current_dir(&root).args(["plan", "-f", "examples/python-two-apps/Dockerfile", "--format", "json", "--image", "registry.example.com/x"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["jobs"][0]["tags"][0].as_str().unwrap().split(':').next(), Some("registry.example.com/x/base"));

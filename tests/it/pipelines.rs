@@ -3,11 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_yaml::Value;
 
-use crate::tools::{check_all, repo_root};
+use crate::tools::{check_all, gen_pipeline, repo_root};
 
 const EXAMPLES: [&str; 4] = ["python-two-apps", "go-distroless", "node-monorepo", "rust-workspace"];
 const CIS: [(&str, &str); 4] = [
@@ -17,16 +16,6 @@ const CIS: [(&str, &str); 4] = [
     ("woodpecker", "pipelines/woodpecker.yml"),
 ];
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gen-pipeline"));
-    // The generated files must not depend on the CI the tests run in.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CI_") || k.starts_with("GITHUB_") || k.starts_with("DRONE_") || k == "CI" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 fn example_file(ex: &str, rel: &str) -> PathBuf {
     repo_root().join("examples").join(ex).join(rel)
@@ -43,7 +32,7 @@ fn docs(path: &Path) -> Vec<Value> {
 #[test]
 fn committed_example_pipelines_are_current() {
     for ex in EXAMPLES {
-        let out = bin()
+        let out = gen_pipeline()
             .current_dir(repo_root())
             .args(["check", "--config", &format!("examples/{ex}/gen-pipeline.yml")])
             .output()
@@ -70,7 +59,7 @@ fn example_pipelines_pass_every_checker() {
 fn snapshots() {
     for ex in EXAMPLES {
         for (ci, _) in CIS {
-            let out = bin()
+            let out = gen_pipeline()
                 .current_dir(repo_root())
                 .args(["--config", &format!("examples/{ex}/gen-pipeline.yml"), "--ci", ci, "-o", "-"])
                 .output()
@@ -208,7 +197,7 @@ fn drone_and_woodpecker_wiring() {
 fn check_detects_drift_and_generate_fixes_it() {
     let tmp = tempfile::tempdir().unwrap();
     crate::tools::copy_tree(&repo_root().join("examples/python-two-apps"), tmp.path());
-    let run = |args: &[&str]| bin().current_dir(tmp.path()).args(args).output().unwrap();
+    let run = |args: &[&str]| gen_pipeline().current_dir(tmp.path()).args(args).output().unwrap();
     // Outside the repository the paths differ from the committed ones: regenerate first.
     assert_eq!(run(&["check"]).status.code(), Some(1));
     assert_eq!(run(&[]).status.code(), Some(0));
@@ -231,13 +220,13 @@ fn bad_config_and_unknown_target_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     crate::tools::copy_tree(&repo_root().join("examples/python-two-apps"), tmp.path());
     std::fs::write(tmp.path().join("gen-pipeline.yml"), "ci: github\nimage: ghcr.io/a/b\ntargetz: [app1]\n").unwrap();
-    let out = bin().current_dir(tmp.path()).output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gen-pipeline.yml:3:1: error: unknown field `targetz`"), "{err}");
     assert!(err.contains("`targets`"), "{err}");
     std::fs::write(tmp.path().join("gen-pipeline.yml"), "ci: github\nimage: ghcr.io/a/b\n").unwrap();
-    let out = bin().current_dir(tmp.path()).args(["--target", "ap1", "-o", "-"]).output().unwrap();
+    let out = gen_pipeline().current_dir(tmp.path()).args(["--target", "ap1", "-o", "-"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `app1`?"));
 }
@@ -248,7 +237,7 @@ fn buildah_and_dind_flavors_pass_every_checker() {
     let tmp = tempfile::tempdir().unwrap();
     for (ci, extra) in [("gitlab", "--builder=buildah"), ("drone", "--builder=buildah"), ("woodpecker", "--builder=buildah"), ("drone", "--daemon=dind"), ("woodpecker", "--daemon=dind")] {
         let out_path = tmp.path().join(format!("{ci}{extra}.yml"));
-        let out = bin()
+        let out = gen_pipeline()
             .current_dir(repo_root())
             .args(["--config", "examples/node-monorepo/gen-pipeline.yml", "--ci", ci, extra, "-o"])
             .arg(&out_path)
