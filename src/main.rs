@@ -52,6 +52,10 @@ enum Command {
         /// The branch or tag name.
         #[arg(allow_hyphen_values = true)]
         name: String,
+        /// With the commit sha, a name that reduces to nothing gives `sha-<short sha>` (as the
+        /// pipelines do) instead of an empty line.
+        #[arg(long, value_name = "SHA")]
+        sha: Option<String>,
     },
     /// Write a commented gen-pipeline.yml from what is detected here.
     Init {
@@ -209,8 +213,11 @@ fn main() -> ExitCode {
         Some(Command::Plan(args)) => cmd_plan(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Generate(args)) => cmd_generate(&args, false),
         Some(Command::Check(args)) => cmd_generate(&args, true),
-        Some(Command::Slug { name }) => {
-            println!("{}", gen_pipeline::refs::slug(&name));
+        Some(Command::Slug { name, sha }) => {
+            match sha {
+                Some(sha) => println!("{}", gen_pipeline::refs::ref_slug(&name, &sha)),
+                None => println!("{}", gen_pipeline::refs::slug(&name)),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Init { path, force }) => cmd_init(&path, force).map(|()| ExitCode::SUCCESS),

@@ -83,6 +83,11 @@ fn slug_command_matches_gitlab() {
         let out = gen_pipeline().args(["slug", name]).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
     }
+    // A name that reduces to nothing: empty as GitLab has it, or the pipelines' sha fallback.
+    let out = gen_pipeline().args(["slug", "///"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\n");
+    let out = gen_pipeline().args(["slug", "///", "--sha", "ABCDEF0123456789"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sha-abcdef0");
 }
 
 #[test]
