@@ -96,7 +96,9 @@ run_naive() { # BRANCH
 }
 run_shared() {
   local slug=${1//\//-}
-  job deps "$logs/deps.log" shared_deps
+  # Like a CI whose app jobs wait for the deps job: a failed deps job stops the run (the apps
+  # would otherwise build on whatever `deps:latest` happens to be: problem A in miniature).
+  job deps "$logs/deps.log" shared_deps || return 1
   job app1 "$logs/app1.log" shared_app app1 "$slug" & local a=$!
   job app2 "$logs/app2.log" shared_app app2 "$slug" & local b=$!
   local rc=0
@@ -232,6 +234,10 @@ MD
   (seen as an executed app `RUN` in the *unchanged* row when it happens). It also lets any branch
   overwrite `deps:latest` and the shared cache for every other branch, which this table cannot show;
   the cross-branch safety e2e test covers gen-pipeline's side of that.
+- A failed deps job used to go unnoticed in shared-latest: in one run its `RUN` died (buildah:
+  `Close_Fd sealing memfd copy: Device or resource busy`) and both apps built on the previous
+  `deps:latest`, reporting the deps step as "cached" — problem A in miniature. The script now stops a
+  shared-latest run when its deps job fails, as a CI with `needs` would, and records it as FAILED.
 - shared-latest with concurrent app jobs can also fail outright: in an earlier run of this script the
   two app jobs pushed the same `COPY src/` cache tag at once and app2 died with `failed pushing cache ...
   manifest blob unknown` (the script then records the row as FAILED instead of stopping).
