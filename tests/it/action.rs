@@ -75,36 +75,11 @@ fn action_scripts_pass_shellcheck_and_never_expand_inputs() {
     }
 }
 
-/// A copy of this repository's git-tracked files (as they are in the working tree) committed on
-/// `branch` with a GitHub-shaped remote, so act sees a normal checkout and the real tree stays clean.
+/// The repository's tracked files on `branch` with a GitHub-shaped remote, so act sees a normal checkout.
 fn repo_copy(branch: &str) -> tempfile::TempDir {
-    let root = repo_root();
-    let out = Command::new("git").args(["ls-files", "-z"]).current_dir(&root).output().unwrap();
-    assert!(out.status.success());
-    let tmp = tempfile::Builder::new().prefix("gp-action-").tempdir().unwrap();
-    for rel in out.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let rel = Path::new(std::str::from_utf8(rel).unwrap());
-        let from = root.join(rel);
-        if !from.is_file() {
-            continue; // deleted in the working tree
-        }
-        let to = tmp.path().join(rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&from, &to).unwrap();
-    }
-    git_init_commit(tmp.path(), branch);
+    let tmp = tracked_copy("gp-action-", branch);
     git(tmp.path(), &["remote", "set-url", "origin", "https://github.com/gen-pipeline/gen-pipeline.git"]);
     tmp
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let (desc, out) = run_tool(
-        Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@gen-pipeline.invalid", "-c", "commit.gpgsign=false"])
-            .args(args),
-    );
-    assert!(out.status.success(), "{desc}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Runs the self-test workflow with act; returns (success, log).

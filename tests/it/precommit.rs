@@ -29,31 +29,9 @@ fn manifest_is_valid_and_names_both_hooks() {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let (desc, out) = run_tool(
-        Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@gen-pipeline.invalid", "-c", "commit.gpgsign=false"])
-            .args(args),
-    );
-    assert!(out.status.success(), "{desc}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// This repository's git-tracked files as they are in the working tree, committed in a new repo.
 fn hook_repo() -> tempfile::TempDir {
-    let root = repo_root();
-    let out = Command::new("git").args(["ls-files", "-z"]).current_dir(&root).output().unwrap();
-    let tmp = tempfile::Builder::new().prefix("gp-hook-repo-").tempdir().unwrap();
-    for rel in out.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let rel = Path::new(std::str::from_utf8(rel).unwrap());
-        if root.join(rel).is_file() {
-            let to = tmp.path().join(rel);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(root.join(rel), &to).unwrap();
-        }
-    }
-    git_init_commit(tmp.path(), "main");
-    tmp
+    tracked_copy("gp-hook-repo-", "main")
 }
 
 struct TryRepo {

@@ -336,3 +336,35 @@ pub fn gen_pipeline() -> Command {
     }
     c
 }
+
+/// Runs git in `dir` with a throwaway identity; panics with its stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) {
+    let (desc, out) = run_tool(
+        Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@gen-pipeline.invalid", "-c", "commit.gpgsign=false"])
+            .args(args),
+    );
+    assert!(out.status.success(), "{desc}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A copy of this repository's git-tracked files, as they are in the working tree, committed on
+/// `branch` in a new repository: tests that need a whole checkout leave the real one untouched.
+pub fn tracked_copy(prefix: &str, branch: &str) -> tempfile::TempDir {
+    let root = repo_root();
+    let out = Command::new("git").args(["ls-files", "-z"]).current_dir(&root).output().unwrap();
+    assert!(out.status.success());
+    let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    for rel in out.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(rel).unwrap());
+        let from = root.join(rel);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = tmp.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    git_init_commit(tmp.path(), branch);
+    tmp
+}
