@@ -119,6 +119,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("drone/pipeline.yml.j2", include_str!("../../templates/drone/pipeline.yml.j2")),
     ("woodpecker/pipeline.yml.j2", include_str!("../../templates/woodpecker/pipeline.yml.j2")),
     ("shared/ref.sh", include_str!("../../templates/shared/ref.sh")),
+    ("shared/policy.sh", include_str!("../../templates/shared/policy.sh")),
     ("shared/build.sh", include_str!("../../templates/shared/build.sh")),
 ];
 
@@ -136,8 +137,10 @@ struct Context<'a> {
     command: &'a str,
     /// Registry host of the plan's image (for `docker login`).
     registry: String,
-    /// The shared run-time shell: ref policy and the build function.
+    /// The shared run-time shell: ref policy, per-job decisions and the build function.
     shell: String,
+    /// Only the ref policy and per-job decisions (GitHub jobs build with docker/build-push-action).
+    shell_policy: String,
     actions: std::collections::BTreeMap<&'static str, ActionPin>,
     /// The image shell-based steps run in (Drone, Woodpecker): docker CLI or buildah.
     step_image: &'static str,
@@ -172,7 +175,8 @@ pub fn registry_host(image: &str) -> String {
 pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, RenderError> {
     let name = format!("{}/pipeline.yml.j2", ci.name());
     let source = load(opts, &name)?;
-    let shell = format!("{}\n{}", load(opts, "shared/ref.sh")?.trim_end(), load(opts, "shared/build.sh")?.trim_end());
+    let shell_policy = format!("{}\n{}", load(opts, "shared/ref.sh")?.trim_end(), load(opts, "shared/policy.sh")?.trim_end());
+    let shell = format!("{shell_policy}\n{}", load(opts, "shared/build.sh")?.trim_end());
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -194,6 +198,7 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         command: &opts.command.replace("{ci}", ci.name()),
         registry: registry_host(&plan.image),
         shell,
+        shell_policy,
         actions: ACTIONS
             .iter()
             .map(|(key, repo, sha, version)| (*key, ActionPin { uses: format!("{repo}@{sha}"), version }))
