@@ -110,6 +110,19 @@ impl<'a> Scan<'a> {
                     }
                 }
                 c if c < 0x20 => return Err(()),
+                c if c < 0x80 => {
+                    // A run of plain ASCII: copied at once.
+                    let run = self.b[self.i..]
+                        .iter()
+                        .position(|&c| c < 0x20 || c >= 0x80 || c == b'"' || c == b'\\')
+                        .unwrap_or(self.b.len() - self.i);
+                    if let Some(o) = out.as_deref_mut() {
+                        let piece = &self.b[self.i..self.i + run];
+                        o.push_str(std::str::from_utf8(piece).map_err(|_| ())?);
+                    }
+                    let _ = c;
+                    self.i += run;
+                }
                 _ => {
                     let (ch, w) = decode_rune(&self.b[self.i..]);
                     if let Some(o) = out.as_deref_mut() {

@@ -545,6 +545,8 @@ fn new_node(ctx: &Ctx<'_>, line: &[u8], base: usize, depth: usize) -> Result<Ins
             rs += 1;
         }
         let (rest_off, found) = extract_flags(&t[rs..], ctx.esc);
+        flags.reserve_exact(found.len());
+        flag_spans.reserve_exact(found.len());
         for (f, off) in found {
             flags.push(f);
             flag_spans.push(ctx.locate(base + ts + rs + off));
@@ -671,11 +673,11 @@ fn health(ctx: &Ctx<'_>, rest: &[u8]) -> Result<(Vec<String>, bool), String> {
 
 /// `parseNameVal` for ENV and LABEL.
 fn name_val(ctx: &Ctx<'_>, rest: &[u8], key: &str) -> Result<Vec<String>, String> {
-    let words = parse_words(rest, ctx.esc as char);
-    let Some(first) = words.first() else {
+    let words = word_ranges(rest, ctx.esc as char);
+    let Some(&(fs, fe)) = words.first() else {
         return Ok(Vec::new());
     };
-    if !first.contains('=') {
+    if !rest[fs..fe].contains(&b'=') {
         let parts = gocompat::split_re_ws(rest, 2);
         if parts.len() < 2 {
             return Err(format!("{key} must have two arguments"));
@@ -687,17 +689,16 @@ fn name_val(ctx: &Ctx<'_>, rest: &[u8], key: &str) -> Result<Vec<String>, String
         ]);
     }
     let mut out = Vec::with_capacity(words.len() * 3);
-    for mut w in words {
-        let Some(eq) = w.find('=') else {
+    for (s, e) in words {
+        let w = &rest[s..e];
+        let Some(eq) = memchr::memchr(b'=', w) else {
             return Err(format!(
                 "Syntax error - can't find = in {}. Must be of the form: name=value",
-                gocompat::quote(&w)
+                gocompat::quote(&rune_string(w))
             ));
         };
-        let v = w[eq + 1..].to_owned();
-        w.truncate(eq);
-        out.push(w);
-        out.push(v);
+        out.push(rune_string(&w[..eq]));
+        out.push(rune_string(&w[eq + 1..]));
         out.push("=".to_owned());
     }
     Ok(out)
@@ -705,91 +706,95 @@ fn name_val(ctx: &Ctx<'_>, rest: &[u8], key: &str) -> Result<Vec<String>, String
 
 /// `parseWords`: whitespace-separated words, quotes and escapes kept.
 fn parse_words(rest: &[u8], esc: char) -> Vec<String> {
-    #[derive(PartialEq)]
-    enum Phase {
-        Spaces,
-        Word,
-        Quote,
+    word_ranges(rest, esc)
+        .into_iter()
+        .map(|(s, e)| rune_string(&rest[s..e]))
+        .collect()
+}
+
+/// `piece` as text, each byte of an invalid sequence replaced by U+FFFD (like decoding it
+/// rune by rune).
+fn rune_string(piece: &[u8]) -> String {
+    match std::str::from_utf8(piece) {
+        Ok(s) => s.to_owned(),
+        Err(_) => {
+            let mut out = String::with_capacity(piece.len() + 2);
+            let mut i = 0;
+            while i < piece.len() {
+                let (c, w) = gocompat::decode_rune(&piece[i..]);
+                out.push(c);
+                i += w;
+            }
+            out
+        }
     }
-    let mut words = Vec::new();
-    let mut phase = Phase::Spaces;
-    let mut quote = '\0';
-    let mut blank_ok = false;
-    let mut sb = String::new();
+}
+
+/// `parseWords` as byte ranges of `rest`: BuildKit keeps every quote and escape of a word,
+/// so each word is a contiguous piece of the input (only an escape that ends the input is
+/// dropped, and it is the word's last byte).
+fn word_ranges(rest: &[u8], esc: char) -> Vec<(usize, usize)> {
     let n = rest.len();
+    let mut words = Vec::new();
     let mut pos = 0usize;
-    let mut ch = '\0';
-    let mut w = 0usize;
-    while pos <= n {
-        if pos != n {
-            (ch, w) = gocompat::decode_rune(&rest[pos..]);
-        }
-        if phase == Phase::Spaces {
-            if pos == n {
-                break;
-            }
-            if gocompat::is_space(ch) {
-                pos += w;
-                continue;
-            }
-            phase = Phase::Word;
-            let word_len = rest[pos..]
-                .iter()
-                .position(|&b| b == b' ' || b == b'\t')
-                .unwrap_or(n - pos);
-            sb.reserve(word_len);
-        }
-        if pos == n {
-            if blank_ok || !sb.is_empty() {
-                words.push(std::mem::take(&mut sb));
-            }
-            break;
-        }
-        if phase == Phase::Word {
-            if gocompat::is_space(ch) {
-                phase = Phase::Spaces;
-                if blank_ok || !sb.is_empty() {
-                    words.push(std::mem::take(&mut sb));
-                }
-                sb.clear();
-                blank_ok = false;
-                pos += w;
-                continue;
-            }
-            if ch == '\'' || ch == '"' {
-                quote = ch;
-                blank_ok = true;
-                phase = Phase::Quote;
-            }
-            if ch == esc {
-                if pos + w == n {
-                    pos += w;
-                    continue;
-                }
-                sb.push(ch);
-                pos += w;
-                (ch, w) = gocompat::decode_rune(&rest[pos..]);
-            }
-            sb.push(ch);
+    // The next rune and its width; ASCII without decoding.
+    let rune = |pos: usize| -> (char, usize) { gocompat::decode_rune(&rest[pos..]) };
+    while pos < n {
+        // Spaces.
+        let (ch, w) = rune(pos);
+        if gocompat::is_space(ch) {
             pos += w;
             continue;
         }
-        // Phase::Quote
-        if ch == quote {
-            phase = Phase::Word;
-        }
-        if ch == esc && quote != '\'' {
-            if pos + w == n {
-                phase = Phase::Word;
-                pos += w;
-                continue;
+        // A word (phase Word / Quote) from `start`.
+        let start = pos;
+        let mut end = n;
+        let mut quote: Option<char> = None;
+        while pos < n {
+            let (ch, w) = rune(pos);
+            match quote {
+                None => {
+                    if gocompat::is_space(ch) {
+                        end = pos;
+                        pos += w;
+                        break;
+                    }
+                    if ch == '\'' || ch == '"' {
+                        quote = Some(ch);
+                    } else if ch == esc {
+                        if pos + w == n {
+                            end = pos;
+                            pos = n;
+                            break;
+                        }
+                        pos += w;
+                        let (_, w2) = rune(pos);
+                        pos += w2;
+                        continue;
+                    }
+                    pos += w;
+                }
+                Some(q) => {
+                    if ch == q {
+                        quote = None;
+                    } else if ch == esc && q != '\'' {
+                        if pos + w == n {
+                            end = pos;
+                            pos = n;
+                            break;
+                        }
+                        pos += w;
+                        let (_, w2) = rune(pos);
+                        pos += w2;
+                        continue;
+                    }
+                    pos += w;
+                }
             }
-            pos += w;
-            sb.push(ch);
-            (ch, w) = gocompat::decode_rune(&rest[pos..]);
         }
-        sb.push(ch);
-        pos += w;
+        if end > start {
+            words.push((start, end));
+        }
     }
     words
 }
@@ -911,6 +916,14 @@ mod tests {
         assert_eq!(w("foo bar \"abc xyz\""), ["foo", "bar", "\"abc xyz\""]);
         assert_eq!(w("àöû"), ["àöû"]);
         assert_eq!(w("föo bàr \"âbc xÿz\""), ["föo", "bàr", "\"âbc xÿz\""]);
+        assert_eq!(w("a\\"), ["a"]);
+        assert_eq!(w(" \\"), Vec::<String>::new());
+        assert_eq!(w("'a b'c  d"), ["'a b'c", "d"]);
+        assert_eq!(w("\"a \\\" b\" c"), ["\"a \\\" b\"", "c"]);
+        assert_eq!(w("'a \\' b"), ["'a \\'", "b"]);
+        assert_eq!(parse_words(b"a\xff\xfeb c", '\\'), ["a\u{fffd}\u{fffd}b", "c"]);
+        assert_eq!(w("x\u{a0}y\u{2003}z"), ["x", "y", "z"]);
+        assert_eq!(w("\"open"), ["\"open"]);
     }
 
     #[test]
