@@ -627,41 +627,55 @@ fn parse_secret(s: &str) -> anyhow::Result<plan::Secret> {
 
 fn cmd_generate(args: &GenArgs, check: bool) -> anyhow::Result<ExitCode> {
     let resolved = resolve(args)?;
-    let mut drifted = false;
+    if check {
+        return check_outputs(&resolved);
+    }
     for ((ci, path), (_, text)) in resolved.cis.iter().zip(&resolved.rendered) {
-        match (path, check) {
-            (None, false) => {
+        match path {
+            None => {
                 use std::io::Write as _;
                 std::io::stdout().lock().write_all(text.as_bytes()).context("writing output")?;
             }
-            (Some(p), false) => {
+            Some(p) => {
                 render::write_atomic(p, text).with_context(|| format!("writing {}", p.display()))?;
                 eprintln!("wrote {} ({})", p.display(), ci.name());
             }
-            (path, true) => {
-                let p = path.clone().unwrap_or_else(|| PathBuf::from(ci.default_path()));
-                match app::drift(&p, text) {
-                    app::Drift::InSync => eprintln!("{}: in sync", p.display()),
-                    app::Drift::Missing => {
-                        drifted = true;
-                        eprintln!("{}: missing", p.display());
-                    }
-                    app::Drift::Differs(diff) => {
-                        drifted = true;
-                        print!("{diff}");
-                        eprintln!("{}: out of date", p.display());
-                    }
-                }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `check`: the verdict first (each file's state and the command that regenerates, on stderr),
+/// then the diffs (stdout), so a log that is cut short still says what to do.
+fn check_outputs(resolved: &Resolved) -> anyhow::Result<ExitCode> {
+    let mut diffs = Vec::new();
+    for ((ci, path), (_, text)) in resolved.cis.iter().zip(&resolved.rendered) {
+        let p = path.clone().unwrap_or_else(|| PathBuf::from(ci.default_path()));
+        match app::drift(&p, text) {
+            app::Drift::InSync => eprintln!("{}: in sync", p.display()),
+            app::Drift::Missing => {
+                eprintln!("{}: missing", p.display());
+                diffs.push(String::new());
+            }
+            app::Drift::Differs(diff) => {
+                eprintln!("{}: out of date", p.display());
+                diffs.push(diff);
             }
         }
     }
-    if check && drifted {
-        let mut regen: Vec<String> = vec!["gen-pipeline".into()];
-        regen.extend(std::env::args().skip(1).filter(|a| a != "check"));
-        eprintln!("regenerate with: {}", regen.join(" "));
-        return Ok(ExitCode::from(1));
+    if diffs.is_empty() {
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    let mut regen: Vec<String> = vec!["gen-pipeline".into()];
+    regen.extend(std::env::args().skip(1).filter(|a| a != "check"));
+    eprintln!("regenerate with: {}", regen.join(" "));
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for d in diffs {
+        out.write_all(d.as_bytes()).context("writing the diff")?;
+    }
+    out.flush().context("writing the diff")?;
+    Ok(ExitCode::from(1))
 }
 
 fn cmd_init(path: &Path, force: bool) -> anyhow::Result<()> {
