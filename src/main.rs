@@ -445,6 +445,12 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     };
 
     let mut build_args = config.build_args.clone();
+    if !for_plan {
+        // A committed pipeline must not carry a value read from the generating machine.
+        if let Some(a) = args.build_args.iter().find(|a| !a.contains('=')) {
+            return Err(InputError(format!("error: --build-arg `{a}` needs a value (K=V) when generating a pipeline\n")).into());
+        }
+    }
     build_args.extend(self::build_args(&args.build_args)?);
     let file = dockerfile.display().to_string();
     let source = read_source(&dockerfile)?;

@@ -188,6 +188,8 @@ pub enum PlanError {
     NoStages,
     #[error("invalid image repository `{0}`: expected lower-case `host/path` without a tag")]
     BadImage(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Build the plan for a stage graph.
@@ -200,6 +202,7 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
     if !valid_repository(&image) {
         return Err(PlanError::BadImage(opts.image.clone()));
     }
+    validate_inputs(opts)?;
     let mut notes = Vec::new();
 
     // Targets: named stages (or the unnamed last stage), else every leaf.
@@ -222,34 +225,42 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         }
     }
 
-    // Decide the job stages. Dependencies always point to earlier stages, so walking the file
-    // backwards visits every consumer before the stages it consumes.
-    let mut is_job = vec![false; n];
-    let mut needed_by: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
-    for s in (0..n).rev().filter(|&s| reachable[s]) {
-        let mut jobs = BTreeSet::new();
-        for &c in &consumers[s] {
-            if is_job[c] {
-                jobs.insert(c);
-            } else {
-                jobs.extend(needed_by[c].iter().copied());
-            }
+    // Only the last stage of a name can be addressed by `--target` or `--build-context`
+    // (BuildKit resolves a name to its last definition); earlier ones behave like unnamed stages.
+    let addressable: Vec<bool> = (0..n)
+        .map(|i| match &graph.stages[i].name {
+            Some(name) => !graph.stages[i + 1..].iter().any(|t| t.name.as_deref() == Some(name.as_str())),
+            None => false,
+        })
+        .collect();
+
+    // Decide the job stages; jobs over GitLab's needs limit build their upstream stages
+    // themselves, which can leave upstream jobs without a consumer: iterate until stable.
+    let mut self_contained: BTreeSet<usize> = BTreeSet::new();
+    let (is_job, inputs_of) = loop {
+        let is_job = layout(graph, opts.split, &reachable, &consumers, &is_target, &addressable, &self_contained);
+        let inputs_of: Vec<(BTreeSet<usize>, BTreeSet<usize>)> =
+            (0..n).map(|s| if is_job[s] { upstream(graph, &is_job, s, self_contained.contains(&s)) } else { Default::default() }).collect();
+        let over: Vec<usize> =
+            (0..n).filter(|&s| is_job[s] && !self_contained.contains(&s) && inputs_of[s].1.len() > GITLAB_MAX_NEEDS).collect();
+        if over.is_empty() {
+            break (is_job, inputs_of);
         }
-        let named = graph.stages[s].name.is_some();
-        is_job[s] = is_target[s]
-            || (named
-                && match opts.split {
-                    Split::Shared => jobs.len() >= 2,
-                    Split::All => true,
-                    Split::Targets => false,
-                });
-        if !named && !is_target[s] && opts.split != Split::Targets && (opts.split == Split::All || jobs.len() >= 2) {
-            notes.push(format!(
-                "stage {} (line {}) has no name, so no other job can receive it by digest; it is built inside each job that needs it",
-                s, graph.stages[s].line
-            ));
-        }
-        needed_by[s] = jobs;
+        self_contained.extend(over);
+    };
+    for &s in &self_contained {
+        notes.push(format!(
+            "job `{}` would need more than {GITLAB_MAX_NEEDS} jobs (GitLab's limit); it builds its upstream stages itself",
+            graph.stages[s].label()
+        ));
+    }
+    for s in (0..n).filter(|&s| reachable[s] && !addressable[s] && !is_target[s] && consumers[s].len() >= 2) {
+        let why = if graph.stages[s].name.is_some() { "is redefined later in the file" } else { "has no name" };
+        notes.push(format!(
+            "stage {} (line {}) {why}, so no other job can receive it by digest; it is built inside each job that needs it",
+            graph.stages[s].label(),
+            graph.stages[s].line
+        ));
     }
 
     // Ids, repositories, digest variables.
@@ -264,7 +275,7 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         let label = graph.stages[s].label();
         let id = unique(sanitize_id(&label), &mut used_ids);
         let comp = unique(repo_component(&label), &mut used_components);
-        let var = unique(format!("GP_DIGEST_{}", env_name(&label)), &mut used_vars);
+        let var = unique_with(format!("GP_DIGEST_{}", env_name(&label)), &mut used_vars, '_');
         ids.insert(s, id);
         components.insert(s, comp);
         vars.insert(s, var);
@@ -273,34 +284,7 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let mut jobs = Vec::new();
     for &s in &job_stages {
         let stage = &graph.stages[s];
-        // Walk upstream through non-job stages: those are built inline; job stages are handed in.
-        let mut inline = BTreeSet::new();
-        let mut inputs = BTreeSet::new();
-        let mut stack: Vec<usize> = stage.depends_on.clone();
-        while let Some(d) = stack.pop() {
-            if is_job[d] {
-                inputs.insert(d);
-            } else if inline.insert(d) {
-                stack.extend(graph.stages[d].depends_on.iter().copied());
-            }
-        }
-        if inputs.len() > GITLAB_MAX_NEEDS {
-            notes.push(format!(
-                "job `{}` would need {} jobs (GitLab allows {}); it builds its upstream stages itself instead",
-                ids[&s],
-                inputs.len(),
-                GITLAB_MAX_NEEDS
-            ));
-            let mut all = BTreeSet::new();
-            let mut stack: Vec<usize> = stage.depends_on.clone();
-            while let Some(d) = stack.pop() {
-                if all.insert(d) {
-                    stack.extend(graph.stages[d].depends_on.iter().copied());
-                }
-            }
-            inline = all;
-            inputs.clear();
-        }
+        let (inline, inputs) = inputs_of[s].clone();
         let contexts: Vec<ContextInput> = inputs
             .iter()
             .map(|&d| ContextInput {
@@ -382,6 +366,97 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
     })
 }
 
+/// Values that end up in every CI file must be safe there: valid tags, plain build-arg names and
+/// one-line values without CI expression syntax, identifier-like secret environment names.
+fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
+    let bad = |m: String| Err(PlanError::Invalid(m));
+    for t in &opts.extra_tags {
+        if !refs::is_valid_tag(t) {
+            return bad(format!("extra tag `{t}` is not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"));
+        }
+        if t == "latest" {
+            return bad("extra tag `latest` would be pushed from every branch; the default branch gets `latest` already".into());
+        }
+    }
+    let ident = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    for (k, v) in &opts.build_args {
+        if !ident(k) {
+            return bad(format!("build argument name `{k}` must be letters, digits and `_`"));
+        }
+        if v.contains('\n') || v.contains('\r') || v.contains("${{") {
+            return bad(format!("build argument `{k}`: the value may not contain a line break or `${{{{` (CI expression syntax)"));
+        }
+    }
+    for s in &opts.secrets {
+        if !ident(&s.env) {
+            return bad(format!("secret `{}`: environment variable `{}` must be letters, digits and `_`", s.id, s.env));
+        }
+        if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return bad(format!("secret id `{}` must be letters, digits, `_`, `.` and `-`", s.id));
+        }
+    }
+    if opts.builder == Builder::Buildah && opts.platforms.len() > 1 {
+        return bad("the buildah builder builds one platform per job; use the buildx builder for multi-platform images".into());
+    }
+    Ok(())
+}
+
+/// Which reachable stages get a job of their own. Dependencies always point to earlier stages,
+/// so walking the file backwards visits every consumer before the stages it consumes.
+fn layout(
+    graph: &StageGraph,
+    split: Split,
+    reachable: &[bool],
+    consumers: &[Vec<usize>],
+    is_target: &[bool],
+    addressable: &[bool],
+    self_contained: &BTreeSet<usize>,
+) -> Vec<bool> {
+    let n = graph.stages.len();
+    let mut is_job = vec![false; n];
+    let mut needed_by: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for s in (0..n).rev().filter(|&s| reachable[s]) {
+        let mut jobs = BTreeSet::new();
+        for &c in &consumers[s] {
+            if self_contained.contains(&c) {
+                continue; // builds `s` itself
+            }
+            if is_job[c] {
+                jobs.insert(c);
+            } else {
+                jobs.extend(needed_by[c].iter().copied());
+            }
+        }
+        is_job[s] = is_target[s]
+            || (addressable[s]
+                && !jobs.is_empty()
+                && match split {
+                    Split::Shared => jobs.len() >= 2,
+                    Split::All => true,
+                    Split::Targets => false,
+                });
+        needed_by[s] = jobs;
+    }
+    is_job
+}
+
+/// The stages job `s` builds itself and the job stages it receives by digest.
+fn upstream(graph: &StageGraph, is_job: &[bool], s: usize, self_contained: bool) -> (BTreeSet<usize>, BTreeSet<usize>) {
+    let mut inline = BTreeSet::new();
+    let mut inputs = BTreeSet::new();
+    let mut stack: Vec<usize> = graph.stages[s].depends_on.clone();
+    while let Some(d) = stack.pop() {
+        if is_job[d] && !self_contained {
+            inputs.insert(d);
+        } else if inline.insert(d) {
+            stack.extend(graph.stages[d].depends_on.iter().copied());
+        }
+    }
+    (inline, inputs)
+}
+
 fn resolve_targets(graph: &StageGraph, wanted: &[String]) -> Result<BTreeSet<usize>, PlanError> {
     let n = graph.stages.len();
     if wanted.is_empty() {
@@ -419,10 +494,15 @@ fn resolve_targets(graph: &StageGraph, wanted: &[String]) -> Result<BTreeSet<usi
 }
 
 fn unique(base: String, used: &mut BTreeSet<String>) -> String {
+    unique_with(base, used, '-')
+}
+
+/// `base`, or `base<sep>2`, `base<sep>3`, … when taken (`_` for variable names).
+fn unique_with(base: String, used: &mut BTreeSet<String>, sep: char) -> String {
     let mut candidate = base.clone();
     let mut k = 2;
     while !used.insert(candidate.clone()) {
-        candidate = format!("{base}-{k}");
+        candidate = format!("{base}{sep}{k}");
         k += 1;
     }
     candidate
@@ -548,10 +628,10 @@ pub(crate) mod tests {
         let p = plan(&two_apps(), &options()).unwrap();
         let tos: BTreeSet<_> = p.jobs.iter().map(|j| j.cache.to.clone().unwrap()).collect();
         assert_eq!(tos.len(), p.jobs.len());
-        assert_eq!(p.jobs[1].cache.to.as_deref(), Some("registry.example.com/team/proj/cache:app1-feature-x"));
+        assert_eq!(p.jobs[1].cache.to.as_deref(), Some("registry.example.com/team/proj/cache:app1.feature-x"));
         assert_eq!(
             p.jobs[1].cache.from,
-            ["registry.example.com/team/proj/cache:app1-feature-x", "registry.example.com/team/proj/cache:app1-main"]
+            ["registry.example.com/team/proj/cache:app1.feature-x", "registry.example.com/team/proj/cache:app1.main"]
         );
         assert_eq!(p.jobs[1].tags, ["feature-x", "sha-0123456"]);
     }
@@ -614,7 +694,62 @@ pub(crate) mod tests {
         let p = plan(&g, &options()).unwrap();
         assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(p.jobs[0].inline_stages, ["stage-0"]);
-        assert!(p.notes.iter().any(|n| n.contains("stage 0") && n.contains("no name")));
+        assert!(p.notes.iter().any(|n| n.contains("stage stage-0 (line 1) has no name")), "{:?}", p.notes);
+    }
+
+    #[test]
+    fn only_the_last_definition_of_a_name_is_a_job() {
+        // base, a, a2 use the first `base`; b and c the second. `--target base` would build the
+        // second, so the first cannot be a job: a and a2 build it themselves.
+        let g = graph(vec![
+            stage(0, Some("base"), "alpine", &[]),
+            stage(1, Some("a"), "base", &[0]),
+            stage(2, Some("a2"), "base", &[0]),
+            stage(3, Some("base"), "debian", &[]),
+            stage(4, Some("b"), "base", &[3]),
+            stage(5, Some("c"), "base", &[3]),
+        ]);
+        let p = plan(&g, &options()).unwrap();
+        let ids: Vec<&str> = p.jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["a", "a2", "base", "b", "c"]);
+        assert_eq!(p.jobs[0].inline_stages, ["base"]);
+        assert!(p.jobs[0].needs.is_empty());
+        assert_eq!(p.jobs[2].stage_index, 3);
+        assert_eq!(p.jobs[3].needs, ["base"]);
+        assert!(p.notes.iter().any(|n| n.contains("(line 1) is redefined later")), "{:?}", p.notes);
+    }
+
+    #[test]
+    fn digest_variables_stay_shell_names() {
+        let g = graph(vec![
+            stage(0, Some("deps-x"), "alpine", &[]),
+            stage(1, Some("deps_x"), "alpine", &[]),
+            stage(2, Some("a"), "alpine", &[0, 1]),
+            stage(3, Some("b"), "alpine", &[0, 1]),
+        ]);
+        let p = plan(&g, &options()).unwrap();
+        let vars: Vec<&str> = p.jobs.iter().map(|j| j.digest_var.as_str()).collect();
+        assert_eq!(vars[..2], ["GP_DIGEST_DEPS_X", "GP_DIGEST_DEPS_X_2"]);
+        assert!(vars.iter().all(|v| v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')));
+    }
+
+    #[test]
+    fn unsafe_inputs_are_rejected() {
+        let mut o = options();
+        o.extra_tags = vec!["latest".into()];
+        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("every branch"));
+        o.extra_tags = vec!["Bad Tag".into()];
+        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("not a valid image tag"));
+        let mut o = options();
+        o.build_args.insert("TOKEN".into(), "${{ secrets.X }}".into());
+        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("CI expression"));
+        let mut o = options();
+        o.secrets = vec![Secret { id: "npm".into(), env: "NPM TOKEN".into() }];
+        assert!(plan(&two_apps(), &o).is_err());
+        let mut o = options();
+        o.builder = Builder::Buildah;
+        o.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("one platform"));
     }
 
     #[test]
@@ -623,11 +758,20 @@ pub(crate) mod tests {
         stages.push(stage(60, Some("all"), "alpine", &(0..60).collect::<Vec<_>>()));
         stages.push(stage(61, Some("other"), "alpine", &(0..60).collect::<Vec<_>>()));
         let p = plan(&graph(stages), &options()).unwrap();
-        let all = p.jobs.iter().find(|j| j.id == "all").unwrap();
-        assert!(all.needs.is_empty());
-        assert_eq!(all.inline_stages.len(), 60);
-        assert!(p.jobs.iter().all(|j| j.needs.len() <= GITLAB_MAX_NEEDS));
-        assert!(p.notes.iter().any(|n| n.contains("GitLab allows 50")));
+        // Both consumers build the 60 stages themselves, so none of them needs a job of its own.
+        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["all", "other"]);
+        for j in &p.jobs {
+            assert!(j.needs.is_empty());
+            assert_eq!(j.inline_stages.len(), 60);
+        }
+        assert!(p.notes.iter().any(|n| n.contains("more than 50 jobs (GitLab's limit)")), "{:?}", p.notes);
+        // 50 inputs are still fine.
+        let mut stages: Vec<Stage> = (0..50).map(|i| stage(i, Some(&format!("s{i}")), "alpine", &[])).collect();
+        stages.push(stage(50, Some("all"), "alpine", &(0..50).collect::<Vec<_>>()));
+        stages.push(stage(51, Some("other"), "alpine", &(0..50).collect::<Vec<_>>()));
+        let p = plan(&graph(stages), &options()).unwrap();
+        assert_eq!(p.jobs.len(), 52);
+        assert_eq!(p.jobs.iter().find(|j| j.id == "all").unwrap().needs.len(), 50);
     }
 
     #[test]

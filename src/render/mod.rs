@@ -103,6 +103,7 @@ pub enum RenderError {
 /// Pinned third-party actions: full commit SHA plus the release it is.
 pub const ACTIONS: &[(&str, &str, &str, &str)] = &[
     ("checkout", "actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    ("setup_qemu", "docker/setup-qemu-action", "96fe6ef7f33517b61c61be40b68a1882f3264fb8", "v4.2.0"),
     ("setup_buildx", "docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
     ("login", "docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0"),
     ("build_push", "docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0"),
@@ -165,6 +166,9 @@ fn load(opts: &RenderOptions, name: &str) -> Result<String, RenderError> {
 
 /// Registry host of an image repository (`docker.io` when the first component is not a host).
 pub fn registry_host(image: &str) -> String {
+    if image.starts_with("$CI_REGISTRY_IMAGE") || image.starts_with("${CI_REGISTRY_IMAGE}") {
+        return "$CI_REGISTRY".to_string();
+    }
     match image.split_once('/') {
         Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_string(),
         _ => "docker.io".to_string(),

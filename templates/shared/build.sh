@@ -49,6 +49,11 @@ gp_build() {
     docker buildx build "$@" --provenance="${GP_PROVENANCE:-false}" --metadata-file "$GP_DIGEST_FILE.json" "$GP_CONTEXT"
     sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' "$GP_DIGEST_FILE.json" | head -n 1 > "$GP_DIGEST_FILE"
   fi
+  if [ "${GP_PUSH:-true}" != true ]; then
+    # Nothing was pushed (a pull request without registry credentials): no digest to hand on.
+    echo "built $GP_REPOSITORY (not pushed)"
+    return 0
+  fi
   gp_digest=$(cat "$GP_DIGEST_FILE")
   case "$gp_digest" in
     sha256:*) echo "digest=$gp_digest" ;;
