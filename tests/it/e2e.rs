@@ -140,7 +140,7 @@ fn gitlab_generated_pipeline_runs_on_main() {
     assert!(run.log.contains("PASS") || run.log.contains("Job succeeded") || run.log.contains("pipeline complete"), "{}", run.log);
     // Per-stage caches for this branch were written to the registry.
     for stage in ["deps", "app1", "app2"] {
-        assert!(!reg.tags(&format!("group/project/cache/{stage}-main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
+        assert!(!reg.tags(&format!("group/project/cache/{stage}.main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
     }
 }
 
@@ -187,18 +187,25 @@ fn gitlab_dev_branch_never_leaks_into_main() {
 // ---------------------------------------------------------------------------------------------
 // Drone: no Drone runner installs here. `run_drone` STANDS IN for one: the step driver shared with
 // the Woodpecker test (`e2e_woodpecker::StepRunner`) runs each step's `commands` in `depends_on`
-// order, in one workspace (a git checkout of the project), with the DRONE_* variables of a push and
+// order, in one workspace (a git checkout of the project in the `path` sub-directory of a private
+// temp dir that stands for the workspace volume), with the DRONE_* variables of a push and
 // the step's `environment` (secrets from `from_secret`), after undoing Drone's `$$` escaping. Images
 // are ignored: the host's buildah plays the step image.
 
-fn run_drone(project: &Path, file: &str, branch: &str, secrets: &BTreeMap<&str, String>, builder: &Builder) -> (String, tempfile::TempDir) {
-    let ws = crate::e2e_support::checkout_of(project, branch);
-    let text = std::fs::read_to_string(ws.path().join(file)).unwrap();
+fn run_drone(
+    project: &Path,
+    file: &str,
+    branch: &str,
+    secrets: &BTreeMap<&str, String>,
+    builder: &Builder,
+) -> (String, crate::e2e_woodpecker::Workspace) {
+    let ws = crate::e2e_woodpecker::Workspace::of(project, branch, file);
+    let text = std::fs::read_to_string(ws.checkout.join(file)).unwrap();
     let docs: Vec<serde_yaml::Value> =
         serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
     let pipeline = docs.iter().find(|d| d["kind"].as_str() == Some("pipeline")).expect("no pipeline document");
     let steps = pipeline["steps"].as_sequence().expect("no steps");
-    let sha = crate::e2e_woodpecker::git_head(ws.path());
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
     let mut env: Vec<(String, String)> = [
         ("CI", "true"),
         ("DRONE", "true"),
@@ -212,10 +219,10 @@ fn run_drone(project: &Path, file: &str, branch: &str, secrets: &BTreeMap<&str, 
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    env.push(("DRONE_WORKSPACE".into(), ws.path().display().to_string()));
+    env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
     let runner = crate::e2e_woodpecker::StepRunner { ci: "drone", env, step_name_var: "DRONE_STEP_NAME", secrets, builder };
     // The first pipeline document is the push pipeline: every step of it runs.
-    let run = runner.run(ws.path(), steps, |_| true);
+    let run = runner.run(&ws.checkout, steps, |_| true);
     (run.log, ws)
 }
 
@@ -229,12 +236,13 @@ fn drone_generated_pipeline_runs_steps_in_order() {
     // Drone steps share the workspace and, in the daemonless flavor, one builder storage.
     let (log, ws) = run_drone(project.path(), ".drone.yml", "main", &secrets, &Builder::fresh());
     eprintln!("drone pipeline on main: {:.1}s", t.elapsed().as_secs_f64());
-    let (_, o) = run_tool(Command::new("git").arg("-C").arg(ws.path()).args(["rev-parse", "HEAD"]));
-    let sha = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
     let digests = check_images(&reg, &base, "main", &sha);
+    // Nothing of gen-pipeline's (credentials, builder storage, digests) was left in the checkout.
+    ws.assert_checkout_clean(&log);
     // The digest files handed between steps are the registry's digests.
     for (stage, d) in &digests {
-        let f = ws.path().join(format!(".gen-pipeline/digests/GP_DIGEST_{}", stage.to_uppercase()));
+        let f = ws.state().join(format!("digests/GP_DIGEST_{}", stage.to_uppercase()));
         assert_eq!(std::fs::read_to_string(&f).unwrap_or_default().trim(), d, "{stage}\n{log}");
     }
     for stage in ["deps", "app1", "app2"] {

@@ -5,16 +5,18 @@
 //! Drone runner): it runs each step's `commands` as one `sh -e` script in `depends_on` order, in one
 //! workspace (a git checkout of the project), with the variables the CI sets for a push and the
 //! step's `environment` (secrets from `from_secret`), after undoing the `$$` escaping both CIs
-//! apply to the file. Steps whose `when` excludes the event are skipped, as the runner would.
+//! apply to the file. The workspace is laid out as the file's `workspace:` says: a private temp
+//! dir stands for the workspace volume (mounted at `base`), the checkout is its `path` sub-directory,
+//! so the steps' `..` (where gen-pipeline keeps its state) is the volume, private to the test. Steps whose `when` excludes the event are skipped, as the runner would.
 //! Images are ignored: the host's buildah (an isolated `Builder`) plays the step image.
 //! Needs root, like `.ci/run`.
 
 use crate::e2e::{check_images, project_with};
-use crate::e2e_support::{checkout_of, push_base_image, Builder, Registry};
+use crate::e2e_support::{push_base_image, Builder, Registry};
 use crate::tools::run_tool;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -94,6 +96,68 @@ impl StepRunner<'_> {
     }
 }
 
+/// The stand-in for a CI's workspace volume: `_volume` plays the volume mounted at the workspace
+/// `base`, `checkout` (its `path` sub-directory) the clone of the project every step runs in.
+pub(crate) struct Workspace {
+    /// Held so the volume lives as long as the workspace.
+    pub _volume: tempfile::TempDir,
+    pub checkout: PathBuf,
+}
+
+impl Workspace {
+    /// A git checkout of `project` on `branch` at `<volume>/<path>`, where `path` is the relative
+    /// `workspace: path` the pipeline file sets (it must set one, with a `base`: the state directory
+    /// gen-pipeline keeps beside the checkout is in the shared volume only then).
+    pub(crate) fn of(project: &Path, branch: &str, file: &str) -> Workspace {
+        let text = std::fs::read_to_string(project.join(file)).unwrap();
+        let doc: Value = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .find(|d: &Value| !d["workspace"].is_null())
+            .unwrap_or_else(|| panic!("{file}: no `workspace:`"));
+        let ws = &doc["workspace"];
+        assert!(ws["base"].as_str().is_some_and(|b| b.starts_with('/')), "{file}: workspace base {:?}", ws["base"]);
+        let path = ws["path"].as_str().unwrap_or_else(|| panic!("{file}: no workspace path"));
+        assert!(!path.is_empty() && !path.starts_with('/') && !path.contains(".."), "{file}: workspace path {path:?}");
+        let volume = tempfile::Builder::new().prefix("gp-volume-").tempdir().unwrap();
+        let checkout = volume.path().join(path);
+        crate::tools::copy_tree(project, &checkout);
+        crate::tools::git_init_commit(&checkout, branch);
+        Workspace { _volume: volume, checkout }
+    }
+
+    /// gen-pipeline's state directory (`GP_STATE`): beside the checkout, in the volume.
+    pub(crate) fn state(&self) -> PathBuf {
+        self.checkout.parent().unwrap().join("gen-pipeline")
+    }
+
+    /// After a run: the checkout holds nothing of gen-pipeline's (no state directory, no registry
+    /// credentials or docker config anywhere in it, no file git does not know), and the state is
+    /// in the volume instead.
+    pub(crate) fn assert_checkout_clean(&self, log: &str) {
+        assert!(!self.checkout.join(".gen-pipeline").exists(), "a .gen-pipeline directory in the checkout\n{log}");
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().to_string();
+                if e.file_type().unwrap().is_dir() {
+                    if name != ".git" {
+                        walk(&e.path(), found);
+                    }
+                } else if ["auth.json", "config.json", "storage.conf", "lib.sh"].contains(&name.as_str()) {
+                    found.push(e.path());
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&self.checkout, &mut found);
+        assert!(found.is_empty(), "gen-pipeline files in the checkout: {found:?}\n{log}");
+        let (desc, o) = run_tool(Command::new("git").arg("-C").arg(&self.checkout).args(["status", "--porcelain", "--ignored"]));
+        assert!(o.status.success(), "{desc}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "the run wrote into the checkout\n{log}");
+        assert!(self.state().join("lib.sh").is_file(), "no state directory at {}\n{log}", self.state().display());
+    }
+}
+
 /// The commit checked out in `dir`.
 pub(crate) fn git_head(dir: &Path) -> String {
     let (desc, o) = run_tool(Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]));
@@ -150,12 +214,12 @@ fn woodpecker_when_admits(step: &Value, event: &str, branch: &str) -> bool {
 }
 
 /// Runs the `.woodpecker.yml` of `project` as Woodpecker would for a push to `branch`.
-fn run_woodpecker(project: &Path, branch: &str, secrets: &BTreeMap<&str, String>, builder: &Builder) -> (StepsRun, tempfile::TempDir) {
-    let ws = checkout_of(project, branch);
-    let text = std::fs::read_to_string(ws.path().join(".woodpecker.yml")).unwrap();
+fn run_woodpecker(project: &Path, branch: &str, secrets: &BTreeMap<&str, String>, builder: &Builder) -> (StepsRun, Workspace) {
+    let ws = Workspace::of(project, branch, ".woodpecker.yml");
+    let text = std::fs::read_to_string(ws.checkout.join(".woodpecker.yml")).unwrap();
     let doc: Value = serde_yaml::from_str(&text).unwrap();
     let steps = woodpecker_steps(&doc);
-    let sha = git_head(ws.path());
+    let sha = git_head(&ws.checkout);
     // The variables Woodpecker sets for a push pipeline (no CI_COMMIT_TAG, no CI_COMMIT_PULL_REQUEST).
     let env: Vec<(String, String)> = [
         ("CI", "woodpecker".to_string()),
@@ -169,12 +233,12 @@ fn run_woodpecker(project: &Path, branch: &str, secrets: &BTreeMap<&str, String>
         ("CI_COMMIT_BRANCH", branch.to_string()),
         ("CI_COMMIT_REF", format!("refs/heads/{branch}")),
         ("CI_COMMIT_SHA", sha),
-        ("CI_WORKSPACE", ws.path().display().to_string()),
+        ("CI_WORKSPACE", ws.checkout.display().to_string()),
     ]
     .map(|(k, v)| (k.to_string(), v))
     .into();
     let runner = StepRunner { ci: "woodpecker", env, step_name_var: "CI_STEP_NAME", secrets, builder };
-    let run = runner.run(ws.path(), &steps, |s| woodpecker_when_admits(s, "push", branch));
+    let run = runner.run(&ws.checkout, &steps, |s| woodpecker_when_admits(s, "push", branch));
     (run, ws)
 }
 
@@ -212,13 +276,23 @@ fn woodpecker_generated_pipeline_runs_steps_in_order() {
     assert_eq!(run.skipped, ["fork-pr"], "{log}");
 
     // Tags main/latest/sha-<short>; deps on the base; each app on this run's deps digest.
-    let digests = check_images(&reg, &base, "main", &git_head(ws.path()));
+    let digests = check_images(&reg, &base, "main", &git_head(&ws.checkout));
+    // Nothing of gen-pipeline's (credentials, builder storage, digests) was left in the checkout.
+    ws.assert_checkout_clean(log);
     // The digest files handed between steps (read by the apps' --build-context) are the registry's.
     for (stage, d) in &digests {
-        let f = ws.path().join(format!(".gen-pipeline/digests/GP_DIGEST_{}", stage.to_uppercase()));
+        let f = ws.state().join(format!("digests/GP_DIGEST_{}", stage.to_uppercase()));
         assert_eq!(std::fs::read_to_string(&f).unwrap_or_default().trim(), d, "{stage}\n{log}");
     }
+    // Per-stage caches for main were written (buildah's cache repository per stage and ref: named
+    // `cache/<stage><sep>main`, the separator being the cache-key policy's, see src/refs.rs).
+    let catalog = reg.catalog();
     for stage in ["deps", "app1", "app2"] {
-        assert!(!reg.tags(&format!("group/project/cache/{stage}-main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
+        let prefix = format!("group/project/cache/{stage}");
+        let repo = catalog
+            .iter()
+            .find(|r| r.strip_prefix(&prefix).is_some_and(|rest| rest.len() == 5 && rest.ends_with("main")))
+            .unwrap_or_else(|| panic!("no cache for {stage}: {catalog:?}"));
+        assert!(!reg.tags(repo).is_empty(), "empty cache {repo}");
     }
 }
