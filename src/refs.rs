@@ -21,6 +21,7 @@ pub struct RefInfo {
     /// Branch or tag name (for a PR: its head branch); for detached HEAD the short sha.
     pub name: String,
     pub kind: RefKind,
+    /// [`own_slug`]: the slug its tags and cache refs use.
     pub slug: String,
     pub sha: String,
     #[serde(skip)]
@@ -56,7 +57,7 @@ pub const SLUG_MAX: usize = 63;
 /// Maximum length of a Docker tag.
 pub const TAG_MAX: usize = 128;
 
-/// Maximum length of the stage part of a cache tag (`<stage part>-<slug>`): with a slug of at
+/// Maximum length of the stage part of a cache tag (`<stage part>.<slug>`): with a slug of at
 /// most [`SLUG_MAX`] characters the whole tag stays within [`TAG_MAX`].
 pub const CACHE_STAGE_MAX: usize = TAG_MAX - 1 - SLUG_MAX;
 
@@ -120,6 +121,65 @@ pub fn ref_slug(name: &str, sha: &str) -> String {
         "ref".to_string()
     } else {
         format!("sha-{short}")
+    }
+}
+
+/// Whether `info` is the default branch itself (the only ref that may write its tags and caches).
+pub fn is_default_branch(info: &RefInfo) -> bool {
+    info.kind == RefKind::Branch && info.name == info.default_branch
+}
+
+/// Whether a slug lies in a namespace a ref other than the default branch must not use as is:
+/// the default branch's slug, `latest`, `sha-<hex>`, `pr-<digits>`, or the escape prefix `br-`
+/// itself (so escaped slugs never meet unescaped ones).
+pub fn is_reserved_slug(s: &str, default_slug: &str) -> bool {
+    is_owned_name(s, default_slug) || s.starts_with("br-")
+}
+
+/// Whether `s` reads like a tag only the default branch or a given commit/PR may set: the
+/// default branch's slug, `latest`, `sha-<hex>` or `pr-<digits>`.
+fn is_owned_name(s: &str, default_slug: &str) -> bool {
+    fn tail(s: &str, prefix: &str, ok: fn(&u8) -> bool) -> bool {
+        s.strip_prefix(prefix)
+            .is_some_and(|t| !t.is_empty() && t.as_bytes().iter().all(ok))
+    }
+    s == default_slug
+        || s == "latest"
+        || tail(s, "sha-", u8::is_ascii_hexdigit)
+        || tail(s, "pr-", u8::is_ascii_digit)
+}
+
+/// The slug a ref other than the default branch is keyed by: `s` itself unless it is reserved
+/// ([`is_reserved_slug`]), else `br-<s>` cut to [`SLUG_MAX`] with trailing `-` dropped (and, in
+/// the one case where that cut gives back the default branch's slug, `br-sha-<short>`/`br-ref`).
+/// So a branch `Main`, `main_`, `latest`, `sha-0123456` or `pr-5` never writes the default
+/// branch's tags or caches, nor the `latest`, `sha-*` or `pr-*` tags.
+pub fn escape_slug(s: &str, default_slug: &str, sha: &str) -> String {
+    if !is_reserved_slug(s, default_slug) {
+        return s.to_string();
+    }
+    let mut e = format!("br-{s}");
+    e.truncate(SLUG_MAX);
+    let e = e.trim_end_matches('-').to_string();
+    if e != default_slug {
+        return e;
+    }
+    let short = short_sha(sha);
+    if short.is_empty() {
+        "br-ref".to_string()
+    } else {
+        format!("br-sha-{short}")
+    }
+}
+
+/// The slug this ref's tags and cache refs are keyed by: [`ref_slug`] for the default branch,
+/// [`escape_slug`] of it for every other ref.
+pub fn own_slug(info: &RefInfo) -> String {
+    let s = ref_slug(&info.name, &info.sha);
+    if is_default_branch(info) {
+        s
+    } else {
+        escape_slug(&s, &default_branch_slug(info), &info.sha)
     }
 }
 
@@ -253,9 +313,11 @@ fn push_unique(tags: &mut Vec<String>, t: String) {
 /// - PR: `pr-<n>`;
 /// - detached: `sha-<short sha>`.
 ///
-/// Whatever would be empty falls back on [`ref_slug`]. A name-derived tag that would read
-/// `latest` off the default branch (a branch or git tag called `latest`) becomes `ref-latest`,
-/// so only the default branch ever moves `latest`.
+/// Whatever would be empty falls back on [`own_slug`]. A branch is tagged with its
+/// [`own_slug`], so a branch other than the default one never gets the default branch's slug,
+/// `latest`, `sha-<hex>` or `pr-<digits>` as its name tag (it gets `br-<slug>`); a git tag whose
+/// name would read like one of those (`latest`, `main`, `sha-0123456`, `pr-5`) becomes
+/// `ref-<name>`, so only the default branch ever moves `latest` or its own slug.
 pub fn image_tags(info: &RefInfo) -> Vec<String> {
     let short = short_sha(&info.sha);
     let sha_tag = if short.is_empty() {
@@ -263,10 +325,14 @@ pub fn image_tags(info: &RefInfo) -> Vec<String> {
     } else {
         format!("sha-{short}")
     };
-    let is_default = info.kind == RefKind::Branch && info.name == info.default_branch;
+    let is_default = is_default_branch(info);
+    let default_slug = default_branch_slug(info);
+    let own = own_slug(info);
     let named = |t: String| {
-        if t == "latest" && !is_default {
-            "ref-latest".to_string()
+        if is_owned_name(&t, &default_slug) {
+            let mut r = format!("ref-{t}");
+            r.truncate(TAG_MAX);
+            r
         } else {
             t
         }
@@ -274,7 +340,7 @@ pub fn image_tags(info: &RefInfo) -> Vec<String> {
     let mut tags = Vec::new();
     match info.kind {
         RefKind::Branch => {
-            push_unique(&mut tags, named(ref_slug(&info.name, &info.sha)));
+            push_unique(&mut tags, own.clone());
             push_unique(&mut tags, sha_tag);
             if is_default {
                 push_unique(&mut tags, "latest".to_string());
@@ -294,29 +360,30 @@ pub fn image_tags(info: &RefInfo) -> Vec<String> {
         RefKind::Detached => push_unique(&mut tags, sha_tag),
     }
     if tags.is_empty() {
-        tags.push(named(ref_slug(&info.name, &info.sha)));
+        tags.push(own);
     }
     tags
 }
 
 /// The stage part of a cache tag: the stage name lower-cased with every character outside
-/// `[a-z0-9_.-]` turned into `-`, leading `.`/`-` dropped (empty → `stage`); when longer than
-/// [`CACHE_STAGE_MAX`] it is cut and suffixed with `-` and 8 hex digits of a hash (FNV-1a) of
-/// the stage name, so distinct long names keep distinct cache refs. Depends only on the stage,
-/// so templates can append `-<slug>` computed at run time.
+/// `[a-z0-9]` (`_` and `.` included) turned into `-`, leading and trailing `-` dropped (empty →
+/// `stage`); when longer than [`CACHE_STAGE_MAX`] it is cut and suffixed with `-` and 8 hex
+/// digits of a hash (FNV-1a) of the stage name, so distinct long names keep distinct cache refs.
+/// Depends only on the stage, so templates can append `.<slug>` computed at run time. It never
+/// contains `.`, the separator of [`cache_tag`].
 pub fn cache_stage_part(stage: &str) -> String {
     let mapped: String = stage
         .chars()
         .flat_map(char::to_lowercase)
         .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-') {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
                 c
             } else {
                 '-'
             }
         })
         .collect();
-    let trimmed = mapped.trim_start_matches(['.', '-']);
+    let trimmed = mapped.trim_matches('-');
     let part = if trimmed.is_empty() {
         "stage".to_string()
     } else {
@@ -337,17 +404,25 @@ pub fn cache_stage_part(stage: &str) -> String {
     )
 }
 
-/// The cache tag of a stage for a slug: `<stage part>-<slug>` (always ≤ 128 characters
-/// and valid for a slug from [`slug`]/[`ref_slug`]).
+/// The cache tag of a stage for a slug: `<stage part>.<slug>`. Neither part can contain `.`
+/// (both are `[a-z0-9-]`), so the tag names its stage and its ref unambiguously (with `-`,
+/// stage `web` on `app-main` and stage `web-app` on `main` would share `web-app-main`). Always
+/// ≤ 128 characters and a valid tag for a slug from [`slug`]/[`ref_slug`]/[`own_slug`]; as the
+/// buildah cache repository `<cache repo>/<tag>` it is also a valid path component
+/// (`[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`).
 pub fn cache_tag(stage: &str, slug: &str) -> String {
-    format!("{}-{}", cache_stage_part(stage), slug)
+    format!("{}.{}", cache_stage_part(stage), slug)
 }
 
 /// The cache refs of `stage` for this ref, in `cache_repo` (e.g. `ghcr.io/o/n/cache`).
 ///
+/// "Own" is [`own_slug`]: a ref other than the default branch never uses the default branch's
+/// slug (nor `latest`, `sha-<hex>`, `pr-<digits>`), so it never writes the default's cache.
+///
 /// - branch: read own slug, then the default branch's (once, on the default branch); write own.
 /// - tag: read the default branch's; write none (with `write_on_tag`: read and write own first).
-/// - PR: read the head branch's slug, then the default branch's; write none (with
+/// - PR: read the head branch's (its [`own_slug`] as a branch), then the default branch's;
+///   write none (with
 ///   `write_on_pr`: read and write `pr-<n>` first; never the head branch's slug, which a fork
 ///   could name like the default branch).
 /// - detached: read the default branch's; write none.
@@ -360,7 +435,13 @@ pub fn cache_refs(
     info: &RefInfo,
     policy: &CachePolicy,
 ) -> CacheRefs {
-    let own = ref_slug(&info.name, &info.sha);
+    let own = own_slug(info);
+    // A PR reads the cache its head branch writes as a branch (the default branch's own slug
+    // when the head is called like it, which the default fallback then covers).
+    let head = own_slug(&RefInfo {
+        kind: RefKind::Branch,
+        ..info.clone()
+    });
     let default = default_branch_slug(info);
     let r = |s: &str| format!("{cache_repo}:{}", cache_tag(stage, s));
     let mut from: Vec<String> = Vec::new();
@@ -390,7 +471,7 @@ pub fn cache_refs(
                 add(&mut from, r(&pr));
                 to = Some(r(&pr));
             }
-            add(&mut from, r(&own));
+            add(&mut from, r(&head));
         }
         RefKind::Detached => {}
     }
@@ -399,7 +480,8 @@ pub fn cache_refs(
 }
 
 impl RefInfo {
-    /// Builds a consistent `RefInfo` (slug and short sha derived here).
+    /// Builds a consistent `RefInfo` (slug and short sha derived here; the slug is
+    /// [`own_slug`], the one its tags and cache refs use).
     pub fn new(
         kind: RefKind,
         name: &str,
@@ -407,15 +489,17 @@ impl RefInfo {
         default_branch: &str,
         pr: Option<u64>,
     ) -> RefInfo {
-        RefInfo {
+        let mut info = RefInfo {
             name: name.to_string(),
             kind,
-            slug: ref_slug(name, sha),
+            slug: String::new(),
             sha: sha.to_string(),
             short_sha: short_sha(sha),
             default_branch: default_branch.to_string(),
             pr,
-        }
+        };
+        info.slug = own_slug(&info);
+        info
     }
 }
 

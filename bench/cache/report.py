@@ -103,7 +103,7 @@ def targets(rows, logs):
         if sc == "branch":
             deps = open("%s/branch-gen-pipeline/deps.log" % logs, errors="replace").read()
             ran = [e for e, _ in runs(deps.splitlines())]
-            from_main = "/cache/deps-main:" in deps and ran == [False]
+            from_main = "/cache/deps.main:" in deps and ran == [False]
             notes.append("deps from main's cache: %s" % ("met" if from_main else "MISSED"))
         bound = 1.5 * ideal + overhead
         notes.append("wall <= 1.5 x ideal + %.1f = %.1f: %s" % (overhead, bound, "met" if wall <= bound else "MISSED"))

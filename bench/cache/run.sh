@@ -201,7 +201,7 @@ Strategies, one run of the script, same registry, each with its own repositories
 - **gen-pipeline**: \`gen-pipeline --ci gitlab --builder buildah --image <reg>/gp -f Dockerfile\`, the generated
   \`.gitlab-ci.yml\` run unmodified by \`gitlab-ci-local --force-shell-executor\` with the \`CI_*\` variables of
   the branch (as \`tests/it/e2e_support.rs\` \`GitlabCiLocal\`): per-stage, per-slug caches
-  (\`<reg>/gp/cache/<stage>-<slug>\`, main's when the branch has none), apps pinned to the deps digest of the run.
+  (\`<reg>/gp/cache/<stage>.<slug>\`, main's when the branch has none), apps pinned to the deps digest of the run.
 
 Scenarios, in this order on one history: **cold** (empty registry), **unchanged** (a commit touching only
 README.md), **src** (\`src/main.txt\` changed), **deps** (\`deps.txt\` changed), **branch** (first run of

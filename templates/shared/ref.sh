@@ -1,7 +1,10 @@
 # gen-pipeline ref helpers: POSIX sh (dash, busybox ash), only printf tr cut sed. Mirrors src/refs.rs.
 # gp_slug NAME [SHA]: GitLab's CI_COMMIT_REF_SLUG; with SHA, empty -> sha-<short sha> (or ref).
 # gp_tags KIND NAME SHA DEFAULT_BRANCH [PR]: image tags, one a line (KIND: branch|tag|pr|detached).
-# gp_cache REPO STAGE_PART KIND NAME SHA DEFAULT_BRANCH [PR [WRITE_ON_TAG WRITE_ON_PR]]: "from REF" lines, then "to REF".
+# gp_own_slug KIND NAME SHA DEFAULT_BRANCH: the slug the ref's tags and cache refs use; any ref but the
+#   default branch whose slug is the default branch's, latest, sha-<hex>, pr-<digits> or br-* gets br-<slug>.
+# gp_cache REPO STAGE_PART KIND NAME SHA DEFAULT_BRANCH [PR [WRITE_ON_TAG WRITE_ON_PR]]: "from REF" lines, then
+#   "to REF"; REF is REPO:STAGE_PART.SLUG (neither part contains a dot).
 _gp_K=$(printf '\342\204\252')
 _gp_I=$(printf '\304\260')
 _gp_nl='
@@ -20,22 +23,49 @@ gp_slug() {
   fi
   printf '%s\n' "$_gp_s"
 }
+_gp_owned() {
+  [ "$1" != "$2" ] || return 0
+  case $1 in
+  latest) return 0 ;;
+  sha-*) case ${1#sha-} in '' | *[!0-9a-fA-F]*) ;; *) return 0 ;; esac ;;
+  pr-*) case ${1#pr-} in '' | *[!0-9]*) ;; *) return 0 ;; esac ;;
+  esac
+  return 1
+}
+gp_own_slug() {
+  _gp_o=$(gp_slug "$2" "$3")
+  if [ "$1" != branch ] || [ "$2" != "$4" ]; then
+    _gp_d=$(gp_slug "$4")
+    [ -n "$_gp_d" ] || _gp_d=main
+    case $_gp_o in br-*) _gp_r=1 ;; *) _gp_r=; _gp_owned "$_gp_o" "$_gp_d" && _gp_r=1 ;; esac
+    if [ -n "$_gp_r" ]; then
+      _gp_o=$(printf 'br-%s\n' "$_gp_o" | LC_ALL=C cut -c1-63 | LC_ALL=C sed 's/-*$//')
+      if [ "$_gp_o" = "$_gp_d" ]; then
+        _gp_o=$(gp_short_sha "$3")
+        if [ -n "$_gp_o" ]; then _gp_o=br-sha-$_gp_o; else _gp_o=br-ref; fi
+      fi
+    fi
+  fi
+  printf '%s\n' "$_gp_o"
+}
 _gp_add() {
   [ -n "$1" ] || return 0
   case "$_gp_nl$_gp_t" in *"$_gp_nl$1$_gp_nl"*) return 0 ;; esac
   _gp_t="$_gp_t$1$_gp_nl"
 }
 _gp_addn() {
-  if [ "$1" = latest ] && [ "$_gp_isdef" != 1 ]; then _gp_add ref-latest; else _gp_add "$1"; fi
+  if _gp_owned "$1" "$_gp_d"; then _gp_add "$(printf 'ref-%s\n' "$1" | LC_ALL=C cut -c1-128)"; else _gp_add "$1"; fi
 }
 gp_tags() {
   _gp_t=; _gp_isdef=
   [ "$1" != branch ] || [ "$2" != "$4" ] || _gp_isdef=1
+  _gp_d=$(gp_slug "$4")
+  [ -n "$_gp_d" ] || _gp_d=main
   _gp_st=$(gp_short_sha "$3")
   [ -z "$_gp_st" ] || _gp_st=sha-$_gp_st
   case $1 in
   branch)
-    _gp_addn "$(gp_slug "$2" "$3")"
+    _gp_add "$(gp_own_slug branch "$2" "$3" "$4")"
     _gp_add "$_gp_st"
     [ "$_gp_isdef" != 1 ] || _gp_add latest ;;
   tag)
@@ -55,11 +85,11 @@ gp_tags() {
   detached)
     _gp_add "$_gp_st" ;;
   esac
-  [ -n "$_gp_t" ] || _gp_addn "$(gp_slug "$2" "$3")"
+  [ -n "$_gp_t" ] || _gp_add "$(gp_own_slug "$1" "$2" "$3" "$4")"
   printf '%s' "$_gp_t"
 }
 gp_cache() {
-  _gp_own=$(gp_slug "$4" "$5")
+  _gp_own=$(gp_own_slug "$3" "$4" "$5" "$6")
   _gp_def=$(gp_slug "$6")
   [ -n "$_gp_def" ] || _gp_def=main
   _gp_t=; _gp_to=
@@ -71,9 +101,9 @@ gp_cache() {
       case $7 in '' | *[!0-9]*) _gp_to=$_gp_own ;; *) _gp_to=pr-$7 ;; esac
     fi ;;
   esac
-  [ -z "$_gp_to" ] || _gp_add "from $1:$2-$_gp_to"
-  [ "$3" != pr ] || _gp_add "from $1:$2-$_gp_own"
-  _gp_add "from $1:$2-$_gp_def"
-  [ -z "$_gp_to" ] || _gp_add "to $1:$2-$_gp_to"
+  [ -z "$_gp_to" ] || _gp_add "from $1:$2.$_gp_to"
+  [ "$3" != pr ] || _gp_add "from $1:$2.$(gp_own_slug branch "$4" "$5" "$6")"
+  _gp_add "from $1:$2.$_gp_def"
+  [ -z "$_gp_to" ] || _gp_add "to $1:$2.$_gp_to"
   printf '%s' "$_gp_t"
 }

@@ -106,8 +106,8 @@ fn plan_json_reads_the_named_config_only() {
     let jobs: Vec<&str> = v["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
     assert_eq!(jobs, ["base", "app1", "app2"]);
     assert_eq!(v["jobs"][1]["tags"][0], "ghcr.io/acme/python-two-apps/app1:dev");
-    assert_eq!(v["jobs"][1]["cache_to"], "ghcr.io/acme/python-two-apps/cache:app1-dev");
-    assert_eq!(v["jobs"][1]["cache_from"][1], "ghcr.io/acme/python-two-apps/cache:app1-main");
+    assert_eq!(v["jobs"][1]["cache_to"], "ghcr.io/acme/python-two-apps/cache:app1.dev");
+    assert_eq!(v["jobs"][1]["cache_from"][1], "ghcr.io/acme/python-two-apps/cache:app1.main");
     // Without --config, ./gen-pipeline.yml (the project's own) is not applied to another Dockerfile.
     let out = gen_pipeline().current_dir(&root).args(["plan", "-f", "examples/python-two-apps/Dockerfile", "--format", "json", "--image", "registry.example.com/x"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

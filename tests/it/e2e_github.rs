@@ -120,6 +120,6 @@ fn github_generated_workflow_runs_under_act_on_main() {
     assert!(build_contexts(&job_log(log, "build deps")).is_empty(), "deps got a build context");
     // Per-stage, per-branch caches were written.
     for stage in ["deps", "app1", "app2"] {
-        assert!(!reg.tags(&format!("group/project/cache/{stage}-main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
+        assert!(!reg.tags(&format!("group/project/cache/{stage}.main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
     }
 }

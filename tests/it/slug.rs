@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use gen_pipeline::refs::{
-    self, cache_refs, cache_stage_part, image_tags, is_valid_tag, ref_slug, slug, CachePolicy,
-    RefInfo, RefKind,
+    self, cache_refs, cache_stage_part, cache_tag, image_tags, is_valid_tag, own_slug, ref_slug,
+    slug, CachePolicy, RefInfo, RefKind,
 };
 use proptest::prelude::*;
 
@@ -82,10 +82,11 @@ fn tags_per_ref_kind() {
         t(info(RefKind::Branch, "Feature/Login", SHA, "main", None)),
         ["feature-login", "sha-8f14e45"]
     );
-    // A branch whose name reduces to nothing: the slug falls back on the sha tag (deduplicated).
+    // A branch whose name reduces to nothing: the slug falls back on the sha, escaped (a branch
+    // never sets a `sha-<hex>` tag under its name).
     assert_eq!(
         t(info(RefKind::Branch, "äöü", SHA, "main", None)),
-        ["sha-8f14e45"]
+        ["br-sha-8f14e45", "sha-8f14e45"]
     );
     assert_eq!(
         t(info(RefKind::Tag, "v1.2.3", SHA, "main", None)),
@@ -116,7 +117,7 @@ fn tags_per_ref_kind() {
     assert_eq!(t(info(RefKind::Tag, "-.x", SHA, "main", None)), ["x"]);
     assert_eq!(
         t(info(RefKind::Tag, "...", SHA, "main", None)),
-        ["sha-8f14e45"]
+        ["br-sha-8f14e45"]
     );
     assert_eq!(
         t(info(RefKind::Pr, "feature/x", SHA, "main", Some(42))),
@@ -130,8 +131,50 @@ fn tags_per_ref_kind() {
     // Only the default branch moves `latest`.
     assert_eq!(
         t(info(RefKind::Branch, "Latest", SHA, "main", None)),
-        ["ref-latest", "sha-8f14e45"]
+        ["br-latest", "sha-8f14e45"]
     );
+    // A branch other than the default one never gets the default branch's slug, nor a
+    // `sha-<hex>`/`pr-<digits>` name tag, nor a `br-` one it does not own.
+    for (name, want) in [
+        ("Main", "br-main"),
+        ("MAIN", "br-main"),
+        ("main_", "br-main"),
+        ("main-", "br-main"),
+        ("/main/", "br-main"),
+        ("sha-0123456", "br-sha-0123456"),
+        ("SHA-abcdef0", "br-sha-abcdef0"),
+        ("pr-5", "br-pr-5"),
+        ("br-main", "br-br-main"),
+        ("br", "br"),
+        ("sha-xyz", "sha-xyz"),
+        ("pr-5a", "pr-5a"),
+        ("mainline", "mainline"),
+    ] {
+        let i = info(RefKind::Branch, name, SHA, "main", None);
+        assert_eq!(i.slug, want, "{name}");
+        assert_eq!(t(i), [want, "sha-8f14e45"], "{name}");
+    }
+    // The escape stays within 63 characters, and never gives back the default branch's slug.
+    let long = "a".repeat(70);
+    let i = info(RefKind::Branch, &long.to_uppercase(), SHA, &long, None);
+    assert_eq!(i.slug, format!("br-{}", "a".repeat(60)));
+    let periodic = "br-".repeat(21); // slug: 62 characters, `br-br-…-br`
+    let i = info(RefKind::Branch, &periodic.to_uppercase(), SHA, &periodic, None);
+    assert_eq!(i.slug, "br-sha-8f14e45");
+    // A default branch with a reserved-looking name keeps it.
+    assert_eq!(
+        t(info(RefKind::Branch, "pr-5", SHA, "pr-5", None)),
+        ["pr-5", "sha-8f14e45", "latest"]
+    );
+    // Git tags named like a default-branch, `sha-` or `pr-` tag get `ref-`.
+    for (name, want) in [
+        ("main", "ref-main"),
+        ("sha-0123456", "ref-sha-0123456"),
+        ("pr-12", "ref-pr-12"),
+        ("Main", "Main"),
+    ] {
+        assert_eq!(t(info(RefKind::Tag, name, SHA, "main", None)), [want], "{name}");
+    }
     assert_eq!(
         t(info(RefKind::Tag, "latest", SHA, "main", None)),
         ["ref-latest"]
@@ -160,17 +203,17 @@ fn cache_refs_per_ref_kind() {
     assert_eq!(
         c(&feat, &pol),
         (
-            s(&["build-feature-x", "build-main"]),
-            Some(format!("{repo}:build-feature-x"))
+            s(&["build.feature-x", "build.main"]),
+            Some(format!("{repo}:build.feature-x"))
         )
     );
     let main = info(RefKind::Branch, "main", SHA, "main", None);
     assert_eq!(
         c(&main, &pol),
-        (s(&["build-main"]), Some(format!("{repo}:build-main")))
+        (s(&["build.main"]), Some(format!("{repo}:build.main")))
     );
     let tag = info(RefKind::Tag, "v1.0.0", SHA, "main", None);
-    assert_eq!(c(&tag, &pol), (s(&["build-main"]), None));
+    assert_eq!(c(&tag, &pol), (s(&["build.main"]), None));
     let wt = CachePolicy {
         write_on_tag: true,
         ..pol
@@ -178,12 +221,12 @@ fn cache_refs_per_ref_kind() {
     assert_eq!(
         c(&tag, &wt),
         (
-            s(&["build-v1-0-0", "build-main"]),
-            Some(format!("{repo}:build-v1-0-0"))
+            s(&["build.v1-0-0", "build.main"]),
+            Some(format!("{repo}:build.v1-0-0"))
         )
     );
     let pr = info(RefKind::Pr, "feature/x", SHA, "main", Some(7));
-    assert_eq!(c(&pr, &pol), (s(&["build-feature-x", "build-main"]), None));
+    assert_eq!(c(&pr, &pol), (s(&["build.feature-x", "build.main"]), None));
     let wp = CachePolicy {
         write_on_pr: true,
         ..pol
@@ -191,8 +234,8 @@ fn cache_refs_per_ref_kind() {
     assert_eq!(
         c(&pr, &wp),
         (
-            s(&["build-pr-7", "build-feature-x", "build-main"]),
-            Some(format!("{repo}:build-pr-7"))
+            s(&["build.pr-7", "build.feature-x", "build.main"]),
+            Some(format!("{repo}:build.pr-7"))
         )
     );
     // A fork PR whose head branch is called like the default branch never writes the default's cache.
@@ -200,12 +243,12 @@ fn cache_refs_per_ref_kind() {
     assert_eq!(
         c(&fork, &wp),
         (
-            s(&["build-pr-8", "build-main"]),
-            Some(format!("{repo}:build-pr-8"))
+            s(&["build.pr-8", "build.main"]),
+            Some(format!("{repo}:build.pr-8"))
         )
     );
     let det = info(RefKind::Detached, "8f14e45", SHA, "main", None);
-    assert_eq!(c(&det, &pol), (s(&["build-main"]), None));
+    assert_eq!(c(&det, &pol), (s(&["build.main"]), None));
     // Different stages never share a ref; long stage names stay distinct and within 128.
     let a = cache_refs(repo, &format!("{}a", "s".repeat(100)), &feat, &pol);
     let b = cache_refs(repo, &format!("{}b", "s".repeat(100)), &feat, &pol);
@@ -214,9 +257,29 @@ fn cache_refs_per_ref_kind() {
         let tag = r.rsplit_once(':').unwrap().1;
         assert!(is_valid_tag(tag), "{tag}");
     }
-    assert_eq!(cache_stage_part("Build_Stage.1"), "build_stage.1");
+    assert_eq!(cache_stage_part("Build_Stage.1"), "build-stage-1");
     assert_eq!(cache_stage_part("..x"), "x");
+    assert_eq!(cache_stage_part("x-_"), "x");
     assert_eq!(cache_stage_part("--"), "stage");
+    // The separator `.` appears in neither part: stage `web` on `app-main` and stage `web-app`
+    // on `main` no longer share a ref.
+    let app_main = info(RefKind::Branch, "app-main", SHA, "main", None);
+    let web = cache_refs(repo, "web", &app_main, &pol);
+    let web_app = cache_refs(repo, "web-app", &main, &pol);
+    assert_eq!(web.to.as_deref(), Some("ghcr.io/acme/app/cache:web.app-main"));
+    assert_eq!(web_app.to.as_deref(), Some("ghcr.io/acme/app/cache:web-app.main"));
+    // A branch named like the default one writes its own, escaped cache ref.
+    let squat = info(RefKind::Branch, "Main", SHA, "main", None);
+    assert_eq!(
+        c(&squat, &pol),
+        (s(&["build.br-main", "build.main"]), Some(format!("{repo}:build.br-main")))
+    );
+    // A tag named like the default branch, written with write-on-tag, does not write main's.
+    let tag_main = info(RefKind::Tag, "main", SHA, "main", None);
+    assert_eq!(
+        c(&tag_main, &wt),
+        (s(&["build.br-main", "build.main"]), Some(format!("{repo}:build.br-main")))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -501,6 +564,31 @@ fn kind_word(k: RefKind) -> &'static str {
     }
 }
 
+/// Names that read like another ref's tags or cache refs: the default branch's name in other
+/// cases or with punctuation, `sha-<hex>`, `pr-<digits>`, the `br-` escape, near misses.
+fn gen_squatter(rng: &mut Rng) -> String {
+    let hex = |rng: &mut Rng, n: usize| -> String {
+        (0..n).map(|_| *rng.pick(&['0', '7', 'a', 'f', 'A', 'F', 'g'])).collect()
+    };
+    match rng.below(12) {
+        0 => rng.pick(&["Main", "MAIN", "main_", "main-", "/main", "main.", "-Main-"]).to_string(),
+        1 => {
+            let n = 1 + rng.below(9);
+            format!("sha-{}", hex(rng, n))
+        }
+        2 => format!("SHA-{}", hex(rng, 7)),
+        3 => format!("pr-{}", rng.below(1000)),
+        4 => rng.pick(&["pr-", "sha-", "pr-1a", "pr_5", "PR-5", "br", "br-", "ref"]).to_string(),
+        5 => format!("br-{}", rng.pick(&["main", "latest", "sha-0123456", "x", "br-main"])),
+        6 => format!("{}{}", "A".repeat(60 + rng.below(8)), rng.pick(&["", "-", "_x"])),
+        7 => "br-".repeat(20 + rng.below(3)).to_uppercase(),
+        8 => format!("Br-{}", "br-".repeat(19 + rng.below(3))),
+        9 => "main".to_string(),
+        10 => "latest_".to_string(),
+        _ => gen_name(rng),
+    }
+}
+
 fn gen_ref(rng: &mut Rng) -> RefInfo {
     let kind = *rng.pick(&[
         RefKind::Branch,
@@ -513,13 +601,16 @@ fn gen_ref(rng: &mut Rng) -> RefInfo {
     let name = match rng.below(40) {
         0 => "latest".to_string(),
         1 => "Latest".to_string(),
+        2..=9 => gen_squatter(rng),
         _ if kind == RefKind::Tag => gen_tag_name(rng),
         _ => gen_name(rng),
     };
     let sha = gen_sha(rng);
-    let default = match rng.below(4) {
+    let default = match rng.below(6) {
         0 => name.clone(),
         1 => gen_name(rng),
+        2 => "br-".repeat(20 + rng.below(3)),
+        3 => gen_squatter(rng),
         _ => "main".to_string(),
     };
     let pr = (kind == RefKind::Pr).then(|| rng.below(100_000) as u64);
@@ -527,9 +618,30 @@ fn gen_ref(rng: &mut Rng) -> RefInfo {
 }
 
 #[test]
+fn sh_own_slug_matches_rust_for_generated_refs() {
+    let mut rng = Rng(0x5EED_0F0B_5CA7_7E12);
+    let refs: Vec<RefInfo> = (0..800).map(|_| gen_ref(&mut rng)).collect();
+    // The generator really produces refs that need the escape, and ones that hit the guard.
+    let escaped = refs.iter().filter(|r| r.slug != ref_slug(&r.name, &r.sha)).count();
+    assert!(escaped >= 100, "only {escaped} escaped slugs");
+    compare(
+        refs.len(),
+        |i| {
+            let r = &refs[i];
+            sh_call(
+                "gp_own_slug",
+                &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch],
+            )
+        },
+        |i| format!("{}\n", own_slug(&refs[i])),
+        |i| format!("{:?}", refs[i]),
+    );
+}
+
+#[test]
 fn sh_tags_match_rust_for_generated_refs() {
     let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
-    let refs: Vec<RefInfo> = (0..1000).map(|_| gen_ref(&mut rng)).collect();
+    let refs: Vec<RefInfo> = (0..1300).map(|_| gen_ref(&mut rng)).collect();
     let semver = refs
         .iter()
         .filter(|r| r.kind == RefKind::Tag && refs::parse_semver_tag(&r.name).is_some())
@@ -666,6 +778,9 @@ proptest! {
     fn cache_stage_part_is_bounded_valid_and_idempotent(stage in "\\PC{0,200}") {
         let part = cache_stage_part(&stage);
         prop_assert!(part.len() <= refs::CACHE_STAGE_MAX && is_valid_tag(&part), "{:?}", part);
+        // Never the separator, and a valid repository path component on its own.
+        prop_assert!(part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{:?}", part);
+        prop_assert!(is_path_component(&part), "{:?}", part);
         // Callers may pass an already-computed part: applying it again changes nothing.
         prop_assert_eq!(cache_stage_part(&part), part.clone());
     }
@@ -688,12 +803,96 @@ proptest! {
             prop_assert!(is_valid_tag(tag), "invalid cache tag {:?}", tag);
         }
         prop_assert!(!a.from.is_empty());
-        prop_assert_eq!(a.from.last().unwrap(), &format!("r/c:{}-main", cache_stage_part(&stage_a)));
+        prop_assert_eq!(a.from.last().unwrap(), &format!("r/c:{}.main", cache_stage_part(&stage_a)));
         if let Some(to) = &a.to { prop_assert_eq!(&a.from[0], to); }
         let writes = match kind { RefKind::Branch => true, RefKind::Tag => wt, RefKind::Pr => wp, RefKind::Detached => false };
         prop_assert_eq!(a.to.is_some(), writes);
-        if stage_a.to_lowercase() != stage_b.to_lowercase() {
+        if cache_stage_part(&stage_a) != cache_stage_part(&stage_b) {
             prop_assert_ne!(a.from, b.from);
         }
     }
+
+    /// The cache refs written for (stage, ref) pairs that differ in stage or in the ref's slug
+    /// never coincide; a branch other than the default one never writes a tag or a cache ref of
+    /// the default branch, for any stage.
+    #[test]
+    fn cache_refs_never_collide_and_never_squat_the_default(
+        comp_a in STAGE_COMPONENT, comp_b in STAGE_COMPONENT,
+        name_a in REF_NAME, name_b in REF_NAME,
+        default in "main|master|[a-zA-Z0-9/._-]{1,70}",
+        sha_a in "[0-9a-f]{40}", sha_b in "[0-9a-f]{40}",
+        kind_b in any_kind(),
+        wt in any::<bool>(), wp in any::<bool>(),
+    ) {
+        let pol = CachePolicy { write_on_tag: wt, write_on_pr: wp };
+        // Stage parts as the planner makes them (plan::repo_component, then cache_stage_part).
+        let (part_a, part_b) = (cache_stage_part(&comp_a), cache_stage_part(&comp_b));
+        let a = RefInfo::new(RefKind::Branch, &name_a, &sha_a, &default, None);
+        let b = RefInfo::new(kind_b, &name_b, &sha_b, &default, (kind_b == RefKind::Pr).then_some(4));
+        let wa = cache_refs("r/c", &part_a, &a, &pol).to.unwrap();
+        if let Some(wb) = cache_refs("r/c", &part_b, &b, &pol).to {
+            let key_b = wb.strip_prefix(&format!("r/c:{part_b}.")).unwrap().to_string();
+            if (part_a.as_str(), a.slug.as_str()) != (part_b.as_str(), key_b.as_str()) {
+                prop_assert_ne!(&wa, &wb);
+            } else {
+                prop_assert_eq!(&wa, &wb);
+            }
+        }
+        for w in [&wa] {
+            let tag = w.strip_prefix("r/c:").unwrap();
+            prop_assert!(is_valid_tag(tag) && is_path_component(tag), "{:?}", tag);
+        }
+        // The default branch, at another commit, against a branch that is not it.
+        let def = RefInfo::new(RefKind::Branch, &default, &sha_b, &default, None);
+        if a.name != default {
+            let def_tags = image_tags(&def);
+            let def_writes: Vec<String> = [&part_a, &part_b]
+                .iter()
+                .map(|p| cache_refs("r/c", p, &def, &pol).to.unwrap())
+                .collect();
+            prop_assert!(!def_writes.contains(&wa), "{:?} writes {:?}", a.name, wa);
+            for t in image_tags(&a) {
+                prop_assert!(!def_tags.contains(&t) || sha_a[..7] == sha_b[..7], "{:?} tags {:?}", a.name, t);
+                prop_assert!(t != "latest");
+                prop_assert!(!t.starts_with("pr-"));
+                let own_sha = format!("sha-{}", &sha_a[..7]);
+                prop_assert!(!t.starts_with("sha-") || t == own_sha, "{:?}", t);
+            }
+            prop_assert_ne!(&a.slug, &refs::default_branch_slug(&a));
+        }
+        prop_assert!(a.slug.len() <= 63 && is_path_component(&a.slug), "{:?}", a.slug);
+        prop_assert_eq!(cache_tag(&part_a, &a.slug), wa.strip_prefix("r/c:").unwrap());
+    }
+}
+
+/// Stage parts as `plan::repo_component` makes them: `[a-z0-9-]`, no leading/trailing `-`.
+const STAGE_COMPONENT: &str = "[a-z0-9]([a-z0-9-]{0,80}[a-z0-9])?|stage|web|web-app|app|app-main";
+/// Branch names, with many that read like the default branch or a reserved tag.
+const REF_NAME: &str = "main|Main|MAIN|main_|main-|-main|master|latest|Latest|sha-[0-9a-f]{1,9}|pr-[0-9]{1,4}|br-[a-z-]{0,10}|app-main|main-app|[a-zA-Z0-9/._-]{1,70}|\\PC{0,40}";
+
+/// The distribution spec's path component: `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*` (buildah's
+/// cache repository is `<cache repo>/<cache tag>`).
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
