@@ -171,6 +171,12 @@ struct PlanArgs {
     /// Image repository prefix for the jobs' tags and cache refs (default: config, else from the remote).
     #[arg(long, value_name = "REPO")]
     image: Option<String>,
+    /// Stage to build (repeatable; default: the config's, else every leaf stage).
+    #[arg(long = "target", value_name = "STAGE")]
+    targets: Vec<String>,
+    /// Which stages get their own job: shared, all, targets.
+    #[arg(long, value_name = "POLICY")]
+    split: Option<String>,
     /// Config file for the jobs (targets, split, image, …); none is read unless named here.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -346,6 +352,8 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &Loaded) -> anyhow::Res
         image: args.image.clone(),
         build_args: args.input.build_args.clone(),
         platforms: vec![args.input.platform.clone()],
+        targets: args.targets.clone(),
+        split: args.split.clone(),
         git: args.git.clone(),
         ..GenArgs::default()
     };
@@ -357,6 +365,8 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &Loaded) -> anyhow::Res
         #[serde(rename = "ref")]
         git_ref: &'a gen_pipeline::refs::RefInfo,
         jobs: Vec<JobDoc<'a>>,
+        /// What the planner decided and why (limits, unnamed or redefined stages, …).
+        notes: &'a [String],
     }
     #[derive(serde::Serialize)]
     struct JobDoc<'a> {
@@ -386,6 +396,7 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &Loaded) -> anyhow::Res
                 cache_to: &j.cache.to,
             })
             .collect(),
+        notes: &p.notes,
     };
     let mut out = serde_json::to_string_pretty(&doc)?;
     out.push('\n');

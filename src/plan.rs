@@ -336,10 +336,11 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
 
     let shared: Vec<&str> = jobs.iter().filter(|j| !j.is_target).map(|j| j.label.as_str()).collect();
     if !shared.is_empty() {
-        notes.push(format!(
-            "shared stage(s) built once and handed on by digest: {}",
-            shared.join(", ")
-        ));
+        let what = match opts.split {
+            Split::Shared => "shared stage(s) built once and handed on by digest",
+            Split::All | Split::Targets => "intermediate stage(s) built in a job of their own and handed on by digest",
+        };
+        notes.push(format!("{what}: {}", shared.join(", ")));
     }
     notes.push(format!(
         "each job writes one dotenv variable (its digest), within GitLab's {GITLAB_MAX_DOTENV_VARS}-variable report limit"

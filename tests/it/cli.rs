@@ -114,3 +114,21 @@ fn plan_json_reads_the_named_config_only() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["jobs"][0]["tags"][0].as_str().unwrap().split(':').next(), Some("registry.example.com/x/base"));
 }
+
+#[test]
+fn plan_json_takes_targets_split_and_says_why() {
+    let out = gen_pipeline()
+        .current_dir(repo_root())
+        .args(["plan", "--config", "examples/python-two-apps/gen-pipeline.yml", "--format", "json", "--target", "app1", "--split", "all"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs: Vec<&str> = v["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(jobs, ["base", "build-base", "app1"]);
+    let notes: Vec<&str> = v["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(notes.iter().any(|n| n.contains("built in a job of their own") && n.contains("base, build-base")), "{notes:?}");
+    let out = gen_pipeline().current_dir(repo_root()).args(["plan", "--config", "examples/python-two-apps/gen-pipeline.yml", "--format", "json", "--target", "ap1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `app1`?"));
+}

@@ -253,3 +253,24 @@ fn buildah_and_dind_flavors_pass_every_checker() {
         check_all(ci, &out_path);
     }
 }
+
+/// Two platforms: every CI registers emulators (setup-qemu on GitHub, binfmt elsewhere) and the
+/// files still pass every checker.
+#[test]
+fn multi_platform_pipelines_register_emulators_and_pass_every_checker() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (ci, marker) in [("github", "docker/setup-qemu-action@"), ("gitlab", "tonistiigi/binfmt"), ("drone", "tonistiigi/binfmt"), ("woodpecker", "tonistiigi/binfmt")] {
+        let out_path = tmp.path().join(format!("{ci}.yml"));
+        let out = gen_pipeline()
+            .current_dir(repo_root())
+            .args(["--config", "examples/go-distroless/gen-pipeline.yml", "--ci", ci, "--platform", "linux/amd64", "--platform", "linux/arm64", "-o"])
+            .arg(&out_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&out_path).unwrap();
+        assert!(text.contains(marker), "{ci}: no {marker}");
+        assert!(text.contains("linux/amd64,linux/arm64"), "{ci}: platforms not passed");
+        check_all(ci, &out_path);
+    }
+}
