@@ -3,6 +3,7 @@
 //! Typed errors; the binary turns them into exit codes.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::diag::{Diagnostic, Span};
@@ -27,24 +28,28 @@ pub enum AppError {
 /// A Dockerfile read into a graph, with every warning rendered.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    pub file: String,
-    pub source: String,
     pub dockerfile: Dockerfile,
     pub graph: StageGraph,
     pub warnings: Vec<String>,
+    /// Time spent parsing and building the graph (for `plan --timings` and the benchmark).
+    pub parse_time: Duration,
+    pub graph_time: Duration,
 }
 
 /// Parse and graph a Dockerfile's text; `file` names it in diagnostics.
 pub fn load(file: &str, source: &str, opts: &GraphOptions) -> Result<Loaded, AppError> {
+    let t0 = Instant::now();
     let df = dockerfile::parse(source).map_err(|e| AppError::Located { rendered: e.diag.render("error", file, source) })?;
+    let t1 = Instant::now();
     let g = graph::build_with_source(&df, source, opts)
         .map_err(|e| AppError::Located { rendered: e.diag.render("error", file, source) })?;
+    let t2 = Instant::now();
     let mut warnings: Vec<String> =
         df.warnings.iter().chain(g.warnings.iter()).map(|w| w.render("warning", file, source)).collect();
     if let Some(w) = frontend_warning(&df) {
         warnings.push(w.render("warning", file, source));
     }
-    Ok(Loaded { file: file.to_string(), source: source.to_string(), dockerfile: df, graph: g, warnings })
+    Ok(Loaded { dockerfile: df, graph: g, warnings, parse_time: t1 - t0, graph_time: t2 - t1 })
 }
 
 /// Named build contexts (`--build-context`) need Dockerfile frontend 1.4 or later. Current

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context as _;
 
@@ -14,9 +13,8 @@ use anyhow::Context as _;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use gen_pipeline::diag::Diagnostic;
 use gen_pipeline::render::{self, Ci};
-use gen_pipeline::{app, config, dockerfile, format, git, graph, plan};
+use gen_pipeline::{app, config, format, git, graph, plan};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -249,13 +247,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A Dockerfile read, parsed and turned into a graph, warnings printed.
-struct Loaded {
-    graph: graph::StageGraph,
-    parse_time: std::time::Duration,
-    graph_time: std::time::Duration,
-}
-
 fn read_source(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path)
         .map_err(|e| InputError(format!("error: cannot read {}: {e}\n", path.display())))?;
@@ -280,7 +271,8 @@ fn build_args(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-fn load(path: &Path, input: &DockerfileArgs) -> anyhow::Result<Loaded> {
+/// Read, parse and graph the Dockerfile `plan` looks at; warnings go to stderr.
+fn load(path: &Path, input: &DockerfileArgs) -> anyhow::Result<app::Loaded> {
     let file = path.display().to_string();
     let source = read_source(path)?;
     let opts = graph::GraphOptions {
@@ -288,21 +280,11 @@ fn load(path: &Path, input: &DockerfileArgs) -> anyhow::Result<Loaded> {
         platform: input.platform.clone(),
         ..graph::GraphOptions::default()
     };
-    let t0 = Instant::now();
-    let df = dockerfile::parse(&source).map_err(|e| InputError(e.diag.render("error", &file, &source)))?;
-    let t1 = Instant::now();
-    let g = graph::build_with_source(&df, &source, &opts).map_err(|e| InputError(e.diag.render("error", &file, &source)))?;
-    let t2 = Instant::now();
-    print_warnings(df.warnings.iter().chain(g.warnings.iter()).chain(app::frontend_warning(&df).as_ref()), &file, &source);
-    Ok(Loaded { graph: g, parse_time: t1 - t0, graph_time: t2 - t1 })
-}
-
-fn print_warnings<'a>(warnings: impl Iterator<Item = &'a Diagnostic>, file: &str, source: &str) {
-    let mut err = String::new();
-    for w in warnings {
-        err.push_str(&w.render("warning", file, source));
+    let loaded = app::load(&file, &source, &opts).map_err(app_error)?;
+    for w in &loaded.warnings {
+        eprint!("{w}");
     }
-    eprint!("{err}");
+    Ok(loaded)
 }
 
 /// The Dockerfile `plan` reads: `-f`, else the one `--config` names, else ./Dockerfile.
@@ -344,7 +326,7 @@ fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
 }
 
 /// `plan --format json`: the graph document plus the ref and the planned jobs.
-fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &Loaded) -> anyhow::Result<String> {
+fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow::Result<String> {
     let g = &loaded.graph;
     let gen = GenArgs {
         config: args.config.clone(),

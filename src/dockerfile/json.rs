@@ -114,7 +114,7 @@ impl<'a> Scan<'a> {
                     // A run of plain ASCII: copied at once.
                     let run = self.b[self.i..]
                         .iter()
-                        .position(|&c| c < 0x20 || c >= 0x80 || c == b'"' || c == b'\\')
+                        .position(|&c| !(0x20..0x80).contains(&c) || c == b'"' || c == b'\\')
                         .unwrap_or(self.b.len() - self.i);
                     if let Some(o) = out.as_deref_mut() {
                         let piece = &self.b[self.i..self.i + run];

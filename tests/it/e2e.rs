@@ -117,7 +117,7 @@ fn gitlab_run(reg: &Registry, base: &BaseImage, branch: &str, deps: Option<&str>
     let run = GitlabCiLocal::for_registry(reg, branch).run(project.path(), &Builder::fresh_per_job());
     eprintln!("gitlab pipeline on {branch}: {:.1}s", t.elapsed().as_secs_f64());
     for job in ["deps", "app1", "app2"] {
-        assert!(run.log.contains(&format!("{job}")), "no job {job} in the log");
+        assert!(run.log.contains(&job.to_string()), "no job {job} in the log");
     }
     assert!(!run.log.contains("Job failed"), "{}", run.log);
     let sha = head_sha(&run);

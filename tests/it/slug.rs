@@ -838,7 +838,8 @@ proptest! {
                 prop_assert_eq!(&wa, &wb);
             }
         }
-        for w in [&wa] {
+        {
+            let w = &wa;
             let tag = w.strip_prefix("r/c:").unwrap();
             prop_assert!(is_valid_tag(tag) && is_path_component(tag), "{:?}", tag);
         }
