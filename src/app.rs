@@ -39,17 +39,30 @@ pub struct Loaded {
 /// Parse and graph a Dockerfile's text; `file` names it in diagnostics.
 pub fn load(file: &str, source: &str, opts: &GraphOptions) -> Result<Loaded, AppError> {
     let t0 = Instant::now();
-    let df = dockerfile::parse(source).map_err(|e| AppError::Located { rendered: e.diag.render("error", file, source) })?;
+    let df = dockerfile::parse(source).map_err(|e| AppError::Located {
+        rendered: e.diag.render("error", file, source),
+    })?;
     let t1 = Instant::now();
-    let g = graph::build_with_source(&df, source, opts)
-        .map_err(|e| AppError::Located { rendered: e.diag.render("error", file, source) })?;
+    let g = graph::build_with_source(&df, source, opts).map_err(|e| AppError::Located {
+        rendered: e.diag.render("error", file, source),
+    })?;
     let t2 = Instant::now();
-    let mut warnings: Vec<String> =
-        df.warnings.iter().chain(g.warnings.iter()).map(|w| w.render("warning", file, source)).collect();
+    let mut warnings: Vec<String> = df
+        .warnings
+        .iter()
+        .chain(g.warnings.iter())
+        .map(|w| w.render("warning", file, source))
+        .collect();
     if let Some(w) = frontend_warning(&df) {
         warnings.push(w.render("warning", file, source));
     }
-    Ok(Loaded { dockerfile: df, graph: g, warnings, parse_time: t1 - t0, graph_time: t2 - t1 })
+    Ok(Loaded {
+        dockerfile: df,
+        graph: g,
+        warnings,
+        parse_time: t1 - t0,
+        graph_time: t2 - t1,
+    })
 }
 
 /// Named build contexts (`--build-context`) need Dockerfile frontend 1.4 or later. Current
@@ -73,8 +86,14 @@ pub fn frontend_warning(df: &Dockerfile) -> Option<Diagnostic> {
 }
 
 /// Render `plan` for each CI system.
-pub fn render_all(plan: &Plan, cis: &[Ci], opts: &RenderOptions) -> Result<Vec<(Ci, String)>, AppError> {
-    cis.iter().map(|&ci| Ok((ci, render::render(plan, ci, opts)?))).collect()
+pub fn render_all(
+    plan: &Plan,
+    cis: &[Ci],
+    opts: &RenderOptions,
+) -> Result<Vec<(Ci, String)>, AppError> {
+    cis.iter()
+        .map(|&ci| Ok((ci, render::render(plan, ci, opts)?)))
+        .collect()
 }
 
 /// Build the plan for a loaded Dockerfile.
@@ -104,7 +123,9 @@ pub fn detect_ci(root: &Path) -> Vec<Ci> {
     if root.join(".drone.yml").is_file() {
         found.push(Ci::Drone);
     }
-    if root.join(".woodpecker.yml").is_file() || root.join(".woodpecker.yaml").is_file() || root.join(".woodpecker").is_dir()
+    if root.join(".woodpecker.yml").is_file()
+        || root.join(".woodpecker.yaml").is_file()
+        || root.join(".woodpecker").is_dir()
     {
         found.push(Ci::Woodpecker);
     }

@@ -66,7 +66,10 @@ pub struct SecretEntry {
 
 impl From<SecretEntry> for Secret {
     fn from(s: SecretEntry) -> Secret {
-        Secret { id: s.id, env: s.env }
+        Secret {
+            id: s.id,
+            env: s.env,
+        }
     }
 }
 
@@ -94,8 +97,12 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<CiName>, D:
     // One name or a list; decided by shape so the error names the bad value.
     let v = serde_yaml::Value::deserialize(d)?;
     match v {
-        serde_yaml::Value::Sequence(_) => Vec::<CiName>::deserialize(v).map_err(serde::de::Error::custom),
-        other => CiName::deserialize(other).map(|c| vec![c]).map_err(serde::de::Error::custom),
+        serde_yaml::Value::Sequence(_) => {
+            Vec::<CiName>::deserialize(v).map_err(serde::de::Error::custom)
+        }
+        other => CiName::deserialize(other)
+            .map(|c| vec![c])
+            .map_err(serde::de::Error::custom),
     }
 }
 
@@ -111,33 +118,54 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
         return Ok(Config::default());
     }
     serde_yaml::from_str(source).map_err(|e| {
-        let span = e.location().map(|l| Span { line: l.line(), col: l.column() }).unwrap_or(Span { line: 1, col: 1 });
+        let span = e
+            .location()
+            .map(|l| Span {
+                line: l.line(),
+                col: l.column(),
+            })
+            .unwrap_or(Span { line: 1, col: 1 });
         // serde's message ends with " at line L column C"; the span carries that already.
         let msg = e.to_string();
         let msg = match msg.rfind(" at line ") {
             Some(i) => msg[..i].to_string(),
             None => msg,
         };
-        ConfigError { diag: Diagnostic::new(span, msg) }
+        ConfigError {
+            diag: Diagnostic::new(span, msg),
+        }
     })
 }
 
 /// The commented config `gen-pipeline init` writes.
 pub fn template(detected: &Detected) -> String {
     let mut out = String::new();
-    out.push_str("# gen-pipeline configuration: project decisions. Command-line flags override these.\n");
+    out.push_str(
+        "# gen-pipeline configuration: project decisions. Command-line flags override these.\n",
+    );
     out.push_str("# Reference: every key is listed below; remove the `#` to set one.\n\n");
     out.push_str("# CI system(s) to generate for: github, gitlab, drone, woodpecker.\n");
     if detected.ci.is_empty() {
         out.push_str("ci: github\n");
     } else {
-        out.push_str(&format!("ci: [{}]\n", detected.ci.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")));
+        out.push_str(&format!(
+            "ci: [{}]\n",
+            detected
+                .ci
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     out.push_str("# Where each pipeline is written (defaults shown).\n# output:\n");
     for c in Ci::ALL {
         out.push_str(&format!("#   {}: {}\n", c.name(), c.default_path()));
     }
-    out.push_str(&format!("\ndockerfile: {}\n# context: .\n", detected.dockerfile));
+    out.push_str(&format!(
+        "\ndockerfile: {}\n# context: .\n",
+        detected.dockerfile
+    ));
     match &detected.image {
         Some(i) => out.push_str(&format!("\n# Image repository prefix; each job pushes <image>/<stage>.\nimage: {i}\n")),
         None => out.push_str("\n# Image repository prefix; each job pushes <image>/<stage>.\n# image: registry.example.com/team/project\n"),
@@ -146,7 +174,10 @@ pub fn template(detected: &Detected) -> String {
     if detected.stages.is_empty() {
         out.push_str("# targets: []\n");
     } else {
-        out.push_str(&format!("# stages found: {}\n# targets: []\n", detected.stages.join(", ")));
+        out.push_str(&format!(
+            "# stages found: {}\n# targets: []\n",
+            detected.stages.join(", ")
+        ));
     }
     out.push_str(
         "\n# Which stages get their own job: shared (targets + stages two jobs need), all, targets.\n# split: shared\n\
@@ -202,7 +233,11 @@ mod tests {
     fn unknown_key_names_line_and_accepted_keys() {
         let e = parse("ci: github\nimgae: x\n").unwrap_err();
         assert_eq!(e.diag.span, Span { line: 2, col: 1 });
-        assert!(e.diag.message.contains("unknown field `imgae`"), "{}", e.diag.message);
+        assert!(
+            e.diag.message.contains("unknown field `imgae`"),
+            "{}",
+            e.diag.message
+        );
         assert!(e.diag.message.contains("`image`"), "{}", e.diag.message);
     }
 
@@ -210,9 +245,19 @@ mod tests {
     fn wrong_type_and_bad_enum() {
         let e = parse("targets: app1\n").unwrap_err();
         assert_eq!(e.diag.span.line, 1);
-        assert!(e.diag.message.contains("expected a sequence"), "{}", e.diag.message);
+        assert!(
+            e.diag.message.contains("expected a sequence"),
+            "{}",
+            e.diag.message
+        );
         let e = parse("split: some\n").unwrap_err();
-        assert!(e.diag.message.contains("unknown split policy `some` (expected shared, all or targets)"), "{}", e.diag.message);
+        assert!(
+            e.diag
+                .message
+                .contains("unknown split policy `some` (expected shared, all or targets)"),
+            "{}",
+            e.diag.message
+        );
         let e = parse("ci: [github, jenkins]\n").unwrap_err();
         assert!(e.diag.message.contains("jenkins"), "{}", e.diag.message);
     }

@@ -21,7 +21,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { span, message: message.into(), help: None }
+        Diagnostic {
+            span,
+            message: message.into(),
+            help: None,
+        }
     }
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
@@ -29,13 +33,20 @@ impl Diagnostic {
     }
     /// `file:line:col: <level>: message`, then the source line and a caret.
     pub fn render(&self, level: &str, file: &str, source: &str) -> String {
-        let mut out = format!("{file}:{}:{}: {level}: {}\n", self.span.line, self.span.col, self.message);
+        let mut out = format!(
+            "{file}:{}:{}: {level}: {}\n",
+            self.span.line, self.span.col, self.message
+        );
         if let Some(text) = source_line(source, self.span.line) {
             let gutter = self.span.line.to_string();
             let pad = " ".repeat(gutter.len());
             out.push_str(&format!("{pad} |\n{gutter} | {text}\n"));
             let caret_col = self.span.col.max(1) - 1;
-            let prefix: String = text.chars().take(caret_col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let prefix: String = text
+                .chars()
+                .take(caret_col)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             out.push_str(&format!("{pad} | {prefix}^\n"));
         }
         if let Some(help) = &self.help {
@@ -61,7 +72,9 @@ pub fn source_line(source: &str, line: usize) -> Option<&str> {
         return None;
     }
     let src = source.strip_prefix('\u{feff}').unwrap_or(source);
-    src.split('\n').nth(line - 1).map(|l| l.strip_suffix('\r').unwrap_or(l))
+    src.split('\n')
+        .nth(line - 1)
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
@@ -92,7 +105,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -108,7 +123,8 @@ mod tests {
     #[test]
     fn caret_under_column() {
         let src = "FROM a\nCOPY --from=bse /x /y\n";
-        let d = Diagnostic::new(Span { line: 2, col: 6 }, "no such stage").with_help("did you mean `base`?");
+        let d = Diagnostic::new(Span { line: 2, col: 6 }, "no such stage")
+            .with_help("did you mean `base`?");
         let r = d.render("error", "Dockerfile", src);
         assert_eq!(
             r,

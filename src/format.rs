@@ -46,7 +46,8 @@ impl PlanDoc {
 
 /// Pretty JSON with a trailing newline.
 pub fn json(g: &StageGraph) -> String {
-    let mut s = serde_json::to_string_pretty(&PlanDoc::from_graph(g)).unwrap_or_else(|_| "{}".into());
+    let mut s =
+        serde_json::to_string_pretty(&PlanDoc::from_graph(g)).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     s
 }
@@ -59,9 +60,21 @@ pub fn text(g: &StageGraph) -> String {
         let needs = if s.depends_on.is_empty() {
             "-".to_string()
         } else {
-            s.depends_on.iter().map(|&d| g.stages[d].label()).collect::<Vec<_>>().join(", ")
+            s.depends_on
+                .iter()
+                .map(|&d| g.stages[d].label())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let _ = writeln!(out, "{:>3}  {:<width$}  line {:<5} FROM {}  needs: {}", s.index, s.label(), s.line, s.base, needs);
+        let _ = writeln!(
+            out,
+            "{:>3}  {:<width$}  line {:<5} FROM {}  needs: {}",
+            s.index,
+            s.label(),
+            s.line,
+            s.base,
+            needs
+        );
     }
     if !g.images.is_empty() {
         let _ = writeln!(out, "images: {}", g.images.join(", "));
@@ -95,7 +108,11 @@ fn edges(g: &StageGraph) -> Vec<(Result<usize, usize>, usize, String)> {
     out.into_iter()
         .map(|(a, b, mut kinds)| {
             kinds.sort_by_key(|k| kind_rank(*k));
-            let label = kinds.iter().map(|k| kind_label(*k)).collect::<Vec<_>>().join(", ");
+            let label = kinds
+                .iter()
+                .map(|k| kind_label(*k))
+                .collect::<Vec<_>>()
+                .join(", ");
             (a, b, label)
         })
         .collect()
@@ -139,7 +156,10 @@ pub fn mermaid(g: &StageGraph) -> String {
     }
     if !g.images.is_empty() {
         let ids: Vec<String> = (0..g.images.len()).map(|k| format!("img{k}")).collect();
-        let _ = writeln!(out, "    classDef image fill:#eef,stroke:#88a,stroke-dasharray: 4 2");
+        let _ = writeln!(
+            out,
+            "    classDef image fill:#eef,stroke:#88a,stroke-dasharray: 4 2"
+        );
         let _ = writeln!(out, "    class {} image", ids.join(","));
     }
     out
@@ -151,12 +171,23 @@ fn dot_text(s: &str) -> String {
 
 /// A Graphviz digraph: stages as boxes, external images as dashed ellipses.
 pub fn dot(g: &StageGraph) -> String {
-    let mut out = String::from("digraph stages {\n    rankdir=LR;\n    node [shape=box, fontname=\"monospace\"];\n");
+    let mut out = String::from(
+        "digraph stages {\n    rankdir=LR;\n    node [shape=box, fontname=\"monospace\"];\n",
+    );
     for (k, img) in g.images.iter().enumerate() {
-        let _ = writeln!(out, "    img{k} [label=\"{}\", shape=ellipse, style=dashed];", dot_text(img));
+        let _ = writeln!(
+            out,
+            "    img{k} [label=\"{}\", shape=ellipse, style=dashed];",
+            dot_text(img)
+        );
     }
     for s in &g.stages {
-        let _ = writeln!(out, "    s{} [label=\"{}\"];", s.index, dot_text(&s.label()));
+        let _ = writeln!(
+            out,
+            "    s{} [label=\"{}\"];",
+            s.index,
+            dot_text(&s.label())
+        );
     }
     for (src, dst, label) in edges(g) {
         let from = match src {

@@ -144,7 +144,12 @@ pub fn discover_ref(dir: &Path, env: Env, overrides: &Overrides) -> Result<GitCo
     discover_with(dir, env, overrides, false)
 }
 
-fn discover_with(dir: &Path, env: Env, overrides: &Overrides, check_dirty: bool) -> Result<GitContext, GitError> {
+fn discover_with(
+    dir: &Path,
+    env: Env,
+    overrides: &Overrides,
+    check_dirty: bool,
+) -> Result<GitContext, GitError> {
     if let Some(sha) = &overrides.sha {
         if !(4..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(GitError::BadSha(sha.clone()));

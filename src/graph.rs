@@ -23,7 +23,11 @@ pub struct GraphOptions {
 
 impl Default for GraphOptions {
     fn default() -> Self {
-        GraphOptions { build_args: BTreeMap::new(), platform: "linux/amd64".into(), build_platform: "linux/amd64".into() }
+        GraphOptions {
+            build_args: BTreeMap::new(),
+            platform: "linux/amd64".into(),
+            build_platform: "linux/amd64".into(),
+        }
     }
 }
 
@@ -92,7 +96,9 @@ pub struct GraphError {
 impl Stage {
     /// The name a `--build-context`/`--target` can address: the stage name, if any.
     pub fn label(&self) -> String {
-        self.name.clone().unwrap_or_else(|| format!("stage-{}", self.index))
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", self.index))
     }
 }
 
@@ -105,14 +111,34 @@ pub fn build(df: &Dockerfile, opts: &GraphOptions) -> Result<StageGraph, GraphEr
 }
 
 /// [`build`], locating every error and warning in `source` (the text `df` was parsed from).
-pub fn build_with_source(df: &Dockerfile, source: &str, opts: &GraphOptions) -> Result<StageGraph, GraphError> {
+pub fn build_with_source(
+    df: &Dockerfile,
+    source: &str,
+    opts: &GraphOptions,
+) -> Result<StageGraph, GraphError> {
     Builder::new(df, Some(source), opts).run()
 }
 
 /// Instructions BuildKit knows (`instructions.ParseInstruction`).
 pub const KNOWN_INSTRUCTIONS: &[&str] = &[
-    "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label", "maintainer", "onbuild",
-    "run", "shell", "stopsignal", "user", "volume", "workdir",
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
 ];
 
 /// BuildKit's automatic platform ARGs, from `os/arch[/variant]` strings.
@@ -149,7 +175,9 @@ pub fn platform_args(target: &str, build: &str) -> Vec<(&'static str, String)> {
 }
 
 fn err(span: Span, msg: impl Into<String>) -> GraphError {
-    GraphError { diag: Diagnostic::new(span, msg) }
+    GraphError {
+        diag: Diagnostic::new(span, msg),
+    }
 }
 
 /// A FROM before resolution.
@@ -172,12 +200,21 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     fn new(df: &'a Dockerfile, source: Option<&'a str>, opts: &'a GraphOptions) -> Self {
         let source = source.map(|s| s.strip_prefix('\u{feff}').unwrap_or(s));
-        Builder { df, source, opts, line_starts: None, warnings: Vec::new() }
+        Builder {
+            df,
+            source,
+            opts,
+            line_starts: None,
+            warnings: Vec::new(),
+        }
     }
 
     /// Where the whole word `needle` first occurs in `ins` (after the keyword), plus `skip` characters.
     fn locate(&mut self, ins: &Instruction, needle: &str, skip: usize) -> Span {
-        let after = Span { line: ins.span.line, col: ins.span.col + ins.keyword.chars().count() };
+        let after = Span {
+            line: ins.span.line,
+            col: ins.span.col + ins.keyword.chars().count(),
+        };
         self.locate_after(ins, needle, after, skip)
     }
 
@@ -200,11 +237,15 @@ impl<'a> Builder<'a> {
             });
             let last = ins.end_line.max(ins.span.line);
             for line in after.line.max(1)..=last {
-                let Some(&start) = starts.get(line - 1) else { break };
+                let Some(&start) = starts.get(line - 1) else {
+                    break;
+                };
                 let end = starts.get(line).map_or(src.len(), |&e| e);
                 let text = src[start..end].trim_end_matches(['\n', '\r']);
                 let from = if line == after.line {
-                    text.char_indices().nth(after.col.saturating_sub(1)).map_or(text.len(), |(i, _)| i)
+                    text.char_indices()
+                        .nth(after.col.saturating_sub(1))
+                        .map_or(text.len(), |(i, _)| i)
                 } else {
                     0
                 };
@@ -220,7 +261,10 @@ impl<'a> Builder<'a> {
     /// Where flag `idx` of `ins` starts, plus `skip` characters (the parser's flag span when known).
     fn flag_at(&mut self, ins: &Instruction, idx: usize, skip: usize) -> Span {
         match ins.flag_spans.get(idx) {
-            Some(s) if s.line > 0 => Span { line: s.line, col: s.col + skip },
+            Some(s) if s.line > 0 => Span {
+                line: s.line,
+                col: s.col + skip,
+            },
             _ => {
                 let f = ins.flags.get(idx).map(String::as_str).unwrap_or("");
                 self.locate(ins, f, skip)
@@ -241,7 +285,11 @@ impl<'a> Builder<'a> {
             check_known(ins)?;
             if ins.keyword == "from" {
                 let name = self.stage_name(ins)?;
-                raw.push(RawStage { from: ins, body: Vec::new(), name });
+                raw.push(RawStage {
+                    from: ins,
+                    body: Vec::new(),
+                    name,
+                });
             } else if let Some(st) = raw.last_mut() {
                 // Only flagged COPY/ADD/RUN can add edges.
                 if !ins.flags.is_empty() && matches!(ins.keyword.as_str(), "copy" | "add" | "run") {
@@ -251,13 +299,20 @@ impl<'a> Builder<'a> {
                 meta.push(ins);
             } else {
                 let kw = keyword_as_written(ins);
-                return Err(err(ins.span, format!("`{kw}` before the first FROM: no build stage in current context"))
-                    .with_help("only ARG instructions may come before the first FROM"));
+                return Err(err(
+                    ins.span,
+                    format!("`{kw}` before the first FROM: no build stage in current context"),
+                )
+                .with_help("only ARG instructions may come before the first FROM"));
             }
         }
         if raw.is_empty() {
-            let span = df.instructions.first().map_or(Span { line: 1, col: 1 }, |i| i.span);
-            return Err(err(span, "dockerfile contains no stages to build").with_help("add a `FROM <image>` line"));
+            let span = df
+                .instructions
+                .first()
+                .map_or(Span { line: 1, col: 1 }, |i| i.span);
+            return Err(err(span, "dockerfile contains no stages to build")
+                .with_help("add a `FROM <image>` line"));
         }
 
         // 2. Meta ARGs over the automatic platform ARGs.
@@ -266,8 +321,18 @@ impl<'a> Builder<'a> {
             let v = self.opts.build_args.get(k).cloned().unwrap_or(v);
             env.insert(k.to_string(), v);
         }
-        let target_stage = raw.last().and_then(|s| s.name.clone()).unwrap_or_else(|| "default".into());
-        env.insert("TARGETSTAGE".into(), self.opts.build_args.get("TARGETSTAGE").cloned().unwrap_or(target_stage));
+        let target_stage = raw
+            .last()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| "default".into());
+        env.insert(
+            "TARGETSTAGE".into(),
+            self.opts
+                .build_args
+                .get("TARGETSTAGE")
+                .cloned()
+                .unwrap_or(target_stage),
+        );
         let mut meta_args: BTreeMap<String, Option<String>> = BTreeMap::new();
         for ins in &meta {
             for a in &ins.args {
@@ -323,9 +388,16 @@ impl<'a> Builder<'a> {
             if base.is_empty() {
                 let span = self.locate(ins, written, 0);
                 let mut e = err(span, format!("base name ({written}) should not be blank"));
-                let unset: Vec<&str> = meta_args.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k.as_str()).collect();
+                let unset: Vec<&str> = meta_args
+                    .iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(k, _)| k.as_str())
+                    .collect();
                 if !unset.is_empty() {
-                    e = e.with_help(format!("pass a value with --build-arg (unset meta ARGs: {})", unset.join(", ")));
+                    e = e.with_help(format!(
+                        "pass a value with --build-arg (unset meta ARGs: {})",
+                        unset.join(", ")
+                    ));
                 }
                 return Err(e);
             }
@@ -335,12 +407,18 @@ impl<'a> Builder<'a> {
                     match expand::expand(p, df.escape_char(), &lookup) {
                         Ok(e) if e.value.is_empty() => {
                             let span = self.flag_at(ins, fi, "--platform=".len());
-                            return Err(err(span, format!("empty platform value from expression {p}")));
+                            return Err(err(
+                                span,
+                                format!("empty platform value from expression {p}"),
+                            ));
                         }
                         Ok(e) => platform = Some(e.value),
                         Err(e) => {
                             let span = self.flag_at(ins, fi, "--platform=".len());
-                            return Err(err(span, format!("failed to process arguments for platform {p}: {e}")));
+                            return Err(err(
+                                span,
+                                format!("failed to process arguments for platform {p}: {e}"),
+                            ));
                         }
                     }
                 }
@@ -349,11 +427,19 @@ impl<'a> Builder<'a> {
             let base_span = self.locate(ins, written, 0);
             let mut edges = Vec::new();
             match base_stage {
-                Some(j) => edges.push(Edge { kind: EdgeKind::From, target: EdgeTarget::Stage(j), span: base_span }),
+                Some(j) => edges.push(Edge {
+                    kind: EdgeKind::From,
+                    target: EdgeTarget::Stage(j),
+                    span: base_span,
+                }),
                 None if base == "scratch" => {}
                 None => {
                     images.push(base.clone());
-                    edges.push(Edge { kind: EdgeKind::From, target: EdgeTarget::Image(base.clone()), span: base_span });
+                    edges.push(Edge {
+                        kind: EdgeKind::From,
+                        target: EdgeTarget::Image(base.clone()),
+                        span: base_span,
+                    });
                     self.warn_image_typo(&base, base_span, &by_name, &defined_at, &raw, i, "FROM");
                 }
             }
@@ -361,9 +447,25 @@ impl<'a> Builder<'a> {
                 if let Some(&prev) = by_name.get(n) {
                     let base_at = self.locate(ins, written, 0);
                     let as_kw = ins.args.get(1).map(String::as_str).unwrap_or("");
-                    let as_at = self.locate_after(ins, as_kw, Span { line: base_at.line, col: base_at.col + written.chars().count() }, 0);
+                    let as_at = self.locate_after(
+                        ins,
+                        as_kw,
+                        Span {
+                            line: base_at.line,
+                            col: base_at.col + written.chars().count(),
+                        },
+                        0,
+                    );
                     let name_w = ins.args.get(2).map(String::as_str).unwrap_or("");
-                    let span = self.locate_after(ins, name_w, Span { line: as_at.line, col: as_at.col + as_kw.chars().count() }, 0);
+                    let span = self.locate_after(
+                        ins,
+                        name_w,
+                        Span {
+                            line: as_at.line,
+                            col: as_at.col + as_kw.chars().count(),
+                        },
+                        0,
+                    );
                     self.warn(
                         Diagnostic::new(span, format!("duplicate stage name `{n}`, stage names should be unique"))
                             .with_help(format!(
@@ -399,31 +501,47 @@ impl<'a> Builder<'a> {
                 match ins.keyword.as_str() {
                     "copy" | "add" => {
                         for (fi, f) in ins.flags.iter().enumerate() {
-                            let Some(rest) = f.strip_prefix("--from") else { continue };
+                            let Some(rest) = f.strip_prefix("--from") else {
+                                continue;
+                            };
                             if ins.keyword == "add" {
                                 let span = self.flag_at(ins, fi, 0);
-                                return Err(err(span, "unknown flag: from").with_help("ADD has no --from; use COPY --from"));
+                                return Err(err(span, "unknown flag: from")
+                                    .with_help("ADD has no --from; use COPY --from"));
                             }
                             let Some(value) = rest.strip_prefix('=') else {
                                 let span = self.flag_at(ins, fi, 0);
                                 return Err(err(span, "missing a value on flag: from"));
                             };
                             let span = self.flag_at(ins, fi, "--from=".len());
-                            let target = self.resolve_from(value, span, &by_name, &names_sorted, n, true)?;
-                            new_edges.push(Edge { kind: EdgeKind::Copy, target, span });
+                            let target =
+                                self.resolve_from(value, span, &by_name, &names_sorted, n, true)?;
+                            new_edges.push(Edge {
+                                kind: EdgeKind::Copy,
+                                target,
+                                span,
+                            });
                         }
                     }
                     "run" => {
                         for (fi, f) in ins.flags.iter().enumerate() {
-                            let Some(spec) = f.strip_prefix("--mount=") else { continue };
+                            let Some(spec) = f.strip_prefix("--mount=") else {
+                                continue;
+                            };
                             let fields = csv_fields(spec);
                             for (off, field) in &fields {
                                 let off = *off;
-                                let Some((key, value)) = field.split_once('=') else { continue };
+                                let Some((key, value)) = field.split_once('=') else {
+                                    continue;
+                                };
                                 if !key.eq_ignore_ascii_case("from") {
                                     continue;
                                 }
-                                let span = self.flag_at(ins, fi, "--mount=".len() + off + key.chars().count() + 1);
+                                let span = self.flag_at(
+                                    ins,
+                                    fi,
+                                    "--mount=".len() + off + key.chars().count() + 1,
+                                );
                                 if let Some(pos) = value.find('$') {
                                     if pos != value.len() - 1 {
                                         return Err(err(span, "'from' doesn't support variable expansion, define alias stage instead"));
@@ -432,13 +550,27 @@ impl<'a> Builder<'a> {
                                 let ty = mount_type(&fields);
                                 if ty != "bind" && ty != "cache" {
                                     if ty == "secret" || ty == "ssh" {
-                                        return Err(err(span, format!("{ty} mount should not have a from")));
+                                        return Err(err(
+                                            span,
+                                            format!("{ty} mount should not have a from"),
+                                        ));
                                     }
                                     continue;
                                 }
                                 // BuildKit looks mount sources up by name only: `from=0` is an image.
-                                let target = self.resolve_from(value, span, &by_name, &names_sorted, n, false)?;
-                                new_edges.push(Edge { kind: EdgeKind::Mount, target, span });
+                                let target = self.resolve_from(
+                                    value,
+                                    span,
+                                    &by_name,
+                                    &names_sorted,
+                                    n,
+                                    false,
+                                )?;
+                                new_edges.push(Edge {
+                                    kind: EdgeKind::Mount,
+                                    target,
+                                    span,
+                                });
                             }
                         }
                     }
@@ -457,35 +589,59 @@ impl<'a> Builder<'a> {
         if let Some((root, edge, cycle)) = find_cycle(&stages) {
             let label = stages[root].label();
             let e = &stages[root].edges[edge];
-            let path: Vec<String> = cycle.iter().map(|&i| format!("`{}`", stages[i].label())).collect();
-            return Err(err(e.span, format!("circular dependency detected on stage: {label}"))
-                .with_help(format!("the stages form a cycle: {}", path.join(" -> "))));
+            let path: Vec<String> = cycle
+                .iter()
+                .map(|&i| format!("`{}`", stages[i].label()))
+                .collect();
+            return Err(err(
+                e.span,
+                format!("circular dependency detected on stage: {label}"),
+            )
+            .with_help(format!("the stages form a cycle: {}", path.join(" -> "))));
         }
         for st in &stages {
             for e in &st.edges {
-                let EdgeTarget::Stage(j) = e.target else { continue };
+                let EdgeTarget::Stage(j) = e.target else {
+                    continue;
+                };
                 if j > st.index && e.kind != EdgeKind::From {
                     let (tl, sl) = (stages[j].label(), st.label());
                     let msg = match e.kind {
                         EdgeKind::Mount => format!("cannot mount from stage \"{tl}\", stage needs to be defined before current command"),
                         _ => format!("cannot copy from stage \"{tl}\", it needs to be defined before current stage \"{sl}\""),
                     };
-                    return Err(err(e.span, msg)
-                        .with_help(format!("stage `{tl}` is defined on line {}; move it above line {}", stages[j].line, st.line)));
+                    return Err(err(e.span, msg).with_help(format!(
+                        "stage `{tl}` is defined on line {}; move it above line {}",
+                        stages[j].line, st.line
+                    )));
                 }
             }
         }
 
         for st in &mut stages {
-            let mut deps: Vec<usize> =
-                st.edges.iter().filter_map(|e| if let EdgeTarget::Stage(j) = e.target { Some(j) } else { None }).collect();
+            let mut deps: Vec<usize> = st
+                .edges
+                .iter()
+                .filter_map(|e| {
+                    if let EdgeTarget::Stage(j) = e.target {
+                        Some(j)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             deps.sort_unstable();
             deps.dedup();
             st.depends_on = deps;
         }
         images.sort();
         images.dedup();
-        Ok(StageGraph { stages, images, meta_args, warnings: self.warnings })
+        Ok(StageGraph {
+            stages,
+            images,
+            meta_args,
+            warnings: self.warnings,
+        })
     }
 
     /// The lower-cased `AS` name of a FROM, validated like BuildKit's `parseBuildStageName`.
@@ -497,20 +653,39 @@ impl<'a> Builder<'a> {
                 let written = &args[2];
                 let name = written.to_lowercase();
                 let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-                    && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+                    && name.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+                    });
                 let kw = keyword_as_written(ins);
                 let as_kw = &args[1];
                 let kw_lower = kw == kw.to_lowercase();
                 let kw_upper = kw == kw.to_uppercase();
-                let mismatch = (kw_lower && *as_kw != as_kw.to_lowercase()) || (!kw_lower && kw_upper && *as_kw != as_kw.to_uppercase());
+                let mismatch = (kw_lower && *as_kw != as_kw.to_lowercase())
+                    || (!kw_lower && kw_upper && *as_kw != as_kw.to_uppercase());
                 let reserved = name == "scratch" || name == "context";
                 if valid && *written == name && !mismatch && !reserved {
                     return Ok(Some(name));
                 }
                 // Something to report: locate the tokens.
                 let base_at = self.locate(ins, &args[0], 0);
-                let as_at = self.locate_after(ins, &args[1], Span { line: base_at.line, col: base_at.col + args[0].chars().count() }, 0);
-                let span = self.locate_after(ins, written, Span { line: as_at.line, col: as_at.col + args[1].chars().count() }, 0);
+                let as_at = self.locate_after(
+                    ins,
+                    &args[1],
+                    Span {
+                        line: base_at.line,
+                        col: base_at.col + args[0].chars().count(),
+                    },
+                    0,
+                );
+                let span = self.locate_after(
+                    ins,
+                    written,
+                    Span {
+                        line: as_at.line,
+                        col: as_at.col + args[1].chars().count(),
+                    },
+                    0,
+                );
                 if !valid {
                     return Err(err(
                         span,
@@ -518,21 +693,32 @@ impl<'a> Builder<'a> {
                     ));
                 }
                 if *written != name {
-                    self.warn(Diagnostic::new(span, format!("stage name '{written}' should be lowercase")));
+                    self.warn(Diagnostic::new(
+                        span,
+                        format!("stage name '{written}' should be lowercase"),
+                    ));
                 }
                 if reserved {
-                    self.warn(Diagnostic::new(span, format!("'{name}' is reserved and should not be used as a stage name")));
+                    self.warn(Diagnostic::new(
+                        span,
+                        format!("'{name}' is reserved and should not be used as a stage name"),
+                    ));
                 }
                 if mismatch {
                     let s = as_at;
-                    self.warn(Diagnostic::new(s, format!("'{as_kw}' and '{kw}' keywords' casing do not match")));
+                    self.warn(Diagnostic::new(
+                        s,
+                        format!("'{as_kw}' and '{kw}' keywords' casing do not match"),
+                    ));
                 }
                 Ok(Some(name))
             }
-            0 => Err(err(ins.span, "FROM requires either one or three arguments").with_help("write `FROM <image> [AS <name>]`")),
+            0 => Err(err(ins.span, "FROM requires either one or three arguments")
+                .with_help("write `FROM <image> [AS <name>]`")),
             _ => {
                 let span = self.locate(ins, args.get(1).map(String::as_str).unwrap_or(""), 0);
-                Err(err(span, "FROM requires either one or three arguments").with_help("write `FROM <image> [AS <name>]`"))
+                Err(err(span, "FROM requires either one or three arguments")
+                    .with_help("write `FROM <image> [AS <name>]`"))
             }
         }
     }
@@ -547,7 +733,10 @@ impl<'a> Builder<'a> {
         n: usize,
         allow_index: bool,
     ) -> Result<EdgeTarget, GraphError> {
-        if value.contains('$') || value.contains(self.df.escape_char()) || value.contains(['"', '\'']) {
+        if value.contains('$')
+            || value.contains(self.df.escape_char())
+            || value.contains(['"', '\''])
+        {
             let none = |_: &str| None;
             let same = matches!(expand::expand(value, self.df.escape_char(), &none), Ok(e) if e.value == value);
             if !same {
@@ -561,7 +750,11 @@ impl<'a> Builder<'a> {
         if allow_index {
             if let Some(idx) = go_atoi(value) {
                 if idx < 0 || idx as u128 >= n as u128 {
-                    let help = if n == 1 { "the only stage is 0".to_string() } else { format!("stage indices run from 0 to {}", n - 1) };
+                    let help = if n == 1 {
+                        "the only stage is 0".to_string()
+                    } else {
+                        format!("stage indices run from 0 to {}", n - 1)
+                    };
                     return Err(err(span, format!("invalid stage index {idx}")).with_help(help));
                 }
                 return Ok(EdgeTarget::Stage(idx as usize));
@@ -569,7 +762,9 @@ impl<'a> Builder<'a> {
         }
         let found = match by_name.get(value) {
             Some(&j) => Some(j),
-            None if value.bytes().any(|b| b.is_ascii_uppercase()) || !value.is_ascii() => by_name.get(&value.to_lowercase()).copied(),
+            None if value.bytes().any(|b| b.is_ascii_uppercase()) || !value.is_ascii() => {
+                by_name.get(&value.to_lowercase()).copied()
+            }
             None => None,
         };
         if let Some(j) = found {
@@ -577,8 +772,11 @@ impl<'a> Builder<'a> {
         }
         if let Some(s) = crate::diag::suggest(value, names.iter().map(String::as_str)) {
             self.warn(
-                Diagnostic::new(span, format!("`{value}` is not a stage name; BuildKit will use the image `{value}`"))
-                    .with_help(format!("did you mean `{s}`?")),
+                Diagnostic::new(
+                    span,
+                    format!("`{value}` is not a stage name; BuildKit will use the image `{value}`"),
+                )
+                .with_help(format!("did you mean `{s}`?")),
             );
         }
         Ok(EdgeTarget::Image(value.to_string()))
@@ -597,14 +795,19 @@ impl<'a> Builder<'a> {
         what: &str,
     ) {
         let lower = base.to_lowercase();
-        let later = defined_at.get(lower.as_str()).and_then(|v| v.iter().copied().find(|&j| j >= i));
+        let later = defined_at
+            .get(lower.as_str())
+            .and_then(|v| v.iter().copied().find(|&j| j >= i));
         if let Some(j) = later {
             let msg = if j == i {
                 format!("{what} `{base}` names the stage being defined; BuildKit will use the image `{base}`")
             } else {
                 format!("{what} `{base}` names a stage defined later (line {}); BuildKit will use the image `{base}`", raw[j].from.span.line)
             };
-            self.warn(Diagnostic::new(span, msg).with_help("a FROM can only build on stages defined above it"));
+            self.warn(
+                Diagnostic::new(span, msg)
+                    .with_help("a FROM can only build on stages defined above it"),
+            );
             return;
         }
         if let Some(&j) = by_name.get(&lower) {
@@ -622,8 +825,13 @@ impl<'a> Builder<'a> {
         names.sort_unstable();
         if let Some(s) = crate::diag::suggest(base, names) {
             self.warn(
-                Diagnostic::new(span, format!("{what} `{base}` is not a stage name; BuildKit will use the image `{base}`"))
-                    .with_help(format!("did you mean `{s}`?")),
+                Diagnostic::new(
+                    span,
+                    format!(
+                        "{what} `{base}` is not a stage name; BuildKit will use the image `{base}`"
+                    ),
+                )
+                .with_help(format!("did you mean `{s}`?")),
             );
         }
     }
@@ -642,20 +850,44 @@ trait EscapeChar {
 
 impl EscapeChar for Dockerfile {
     fn escape_char(&self) -> char {
-        if self.escape == '`' { '`' } else { '\\' }
+        if self.escape == '`' {
+            '`'
+        } else {
+            '\\'
+        }
     }
 }
 
 fn keyword_as_written(ins: &Instruction) -> String {
     let first = ins.original.split_whitespace().next().unwrap_or("");
-    if first.eq_ignore_ascii_case(&ins.keyword) { first.to_string() } else { ins.keyword.to_uppercase() }
+    if first.eq_ignore_ascii_case(&ins.keyword) {
+        first.to_string()
+    } else {
+        ins.keyword.to_uppercase()
+    }
 }
 
 fn is_known(keyword: &str) -> bool {
     matches!(
         keyword,
-        "add" | "arg" | "cmd" | "copy" | "entrypoint" | "env" | "expose" | "from" | "healthcheck" | "label" | "maintainer"
-            | "onbuild" | "run" | "shell" | "stopsignal" | "user" | "volume" | "workdir"
+        "add"
+            | "arg"
+            | "cmd"
+            | "copy"
+            | "entrypoint"
+            | "env"
+            | "expose"
+            | "from"
+            | "healthcheck"
+            | "label"
+            | "maintainer"
+            | "onbuild"
+            | "run"
+            | "shell"
+            | "stopsignal"
+            | "user"
+            | "volume"
+            | "workdir"
     )
 }
 
@@ -665,8 +897,13 @@ fn check_known(ins: &Instruction) -> Result<(), GraphError> {
     }
     let kw = keyword_as_written(ins);
     let mut e = err(ins.span, format!("unknown instruction: {kw}"));
-    let swapped = KNOWN_INSTRUCTIONS.iter().copied().find(|k| one_transposition(k, &ins.keyword));
-    if let Some(s) = swapped.or_else(|| crate::diag::suggest(&ins.keyword, KNOWN_INSTRUCTIONS.iter().copied())) {
+    let swapped = KNOWN_INSTRUCTIONS
+        .iter()
+        .copied()
+        .find(|k| one_transposition(k, &ins.keyword));
+    if let Some(s) =
+        swapped.or_else(|| crate::diag::suggest(&ins.keyword, KNOWN_INSTRUCTIONS.iter().copied()))
+    {
         e = e.with_help(format!("did you mean `{}`?", s.to_uppercase()));
     }
     Err(e)
@@ -676,15 +913,28 @@ fn check_known(ins: &Instruction) -> Result<(), GraphError> {
 fn locate_in_original(ins: &Instruction, needle: &str, after: Span, skip: usize) -> Option<Span> {
     let orig = ins.original.as_str();
     let kw = orig.len() - orig.trim_start().len();
-    let skip_chars = if after.line == ins.span.line { after.col.saturating_sub(ins.span.col) } else { 0 };
-    let from = orig[kw..].char_indices().nth(skip_chars).map_or(orig.len(), |(i, _)| kw + i);
+    let skip_chars = if after.line == ins.span.line {
+        after.col.saturating_sub(ins.span.col)
+    } else {
+        0
+    };
+    let from = orig[kw..]
+        .char_indices()
+        .nth(skip_chars)
+        .map_or(orig.len(), |(i, _)| kw + i);
     let pos = find_word(&orig[from..], needle)? + from;
     let before = &orig[kw..pos];
     match before.rfind('\n') {
-        None => Some(Span { line: ins.span.line, col: ins.span.col + before.chars().count() + skip }),
+        None => Some(Span {
+            line: ins.span.line,
+            col: ins.span.col + before.chars().count() + skip,
+        }),
         Some(nl) => {
             let lines = before.matches('\n').count();
-            Some(Span { line: ins.span.line + lines, col: before[nl + 1..].chars().count() + 1 + skip })
+            Some(Span {
+                line: ins.span.line + lines,
+                col: before[nl + 1..].chars().count() + 1 + skip,
+            })
         }
     }
 }
@@ -695,8 +945,14 @@ fn find_word(hay: &str, needle: &str) -> Option<usize> {
     while let Some(p) = hay[from..].find(needle) {
         let at = from + p;
         let end = at + needle.len();
-        let before_ok = hay[..at].chars().next_back().map_or(true, char::is_whitespace);
-        let after_ok = hay[end..].chars().next().map_or(true, |c| c.is_whitespace());
+        let before_ok = hay[..at]
+            .chars()
+            .next_back()
+            .map_or(true, char::is_whitespace);
+        let after_ok = hay[end..]
+            .chars()
+            .next()
+            .map_or(true, |c| c.is_whitespace());
         if before_ok && after_ok {
             return Some(at);
         }
@@ -712,7 +968,10 @@ fn one_transposition(a: &str, b: &str) -> bool {
         return false;
     }
     let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-    diff.len() == 2 && diff[1] == diff[0] + 1 && a[diff[0]] == b[diff[1]] && a[diff[1]] == b[diff[0]]
+    diff.len() == 2
+        && diff[1] == diff[0] + 1
+        && a[diff[0]] == b[diff[1]]
+        && a[diff[1]] == b[diff[0]]
 }
 
 /// Go's `strconv.Atoi`: optional sign then ASCII digits only.
@@ -757,7 +1016,11 @@ fn csv_fields(spec: &str) -> Vec<(usize, std::borrow::Cow<'_, str>)> {
 fn mount_type(fields: &[(usize, std::borrow::Cow<'_, str>)]) -> String {
     fields
         .iter()
-        .find_map(|(_, f)| f.split_once('=').filter(|(k, _)| k.eq_ignore_ascii_case("type")).map(|(_, v)| v.to_lowercase()))
+        .find_map(|(_, f)| {
+            f.split_once('=')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("type"))
+                .map(|(_, v)| v.to_lowercase())
+        })
         .unwrap_or_else(|| "bind".to_string())
 }
 
@@ -786,7 +1049,8 @@ fn find_cycle(stages: &[Stage]) -> Option<(usize, usize, Vec<usize>)> {
                     match mark[t] {
                         Mark::OnPath => {
                             let first = stack.iter().position(|&(st, _)| st == t).unwrap_or(0);
-                            let mut cycle: Vec<usize> = stack[first..].iter().map(|&(st, _)| st).collect();
+                            let mut cycle: Vec<usize> =
+                                stack[first..].iter().map(|&(st, _)| st).collect();
                             cycle.push(t);
                             let root_edge = stack[0].1.saturating_sub(1);
                             return Some((root, root_edge, cycle));
@@ -830,7 +1094,10 @@ mod tests {
             for w in words {
                 if rest.is_empty() && w.starts_with("--") {
                     let off = w.as_ptr() as usize - line.as_ptr() as usize;
-                    flag_spans.push(Span { line: i + 1, col: line[..off].chars().count() + 1 });
+                    flag_spans.push(Span {
+                        line: i + 1,
+                        col: line[..off].chars().count() + 1,
+                    });
                     flags.push(w.to_string());
                 } else {
                     rest.push(w);
@@ -842,7 +1109,10 @@ mod tests {
                 vec![rest.join(" ")]
             };
             let sub = if keyword == "onbuild" {
-                let inner = df(&format!("{}{}", "\n".repeat(i), rest.join(" "))).instructions.pop().map(Box::new);
+                let inner = df(&format!("{}{}", "\n".repeat(i), rest.join(" ")))
+                    .instructions
+                    .pop()
+                    .map(Box::new);
                 inner
             } else {
                 None
@@ -860,15 +1130,22 @@ mod tests {
                 flag_spans,
             });
         }
-        Dockerfile { directives: vec![], escape: '\\', instructions, warnings: vec![] }
+        Dockerfile {
+            directives: vec![],
+            escape: '\\',
+            instructions,
+            warnings: vec![],
+        }
     }
 
     fn graph(src: &str) -> StageGraph {
-        build_with_source(&df(src), src, &GraphOptions::default()).unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
+        build_with_source(&df(src), src, &GraphOptions::default())
+            .unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
     }
 
     fn graph_opts(src: &str, opts: &GraphOptions) -> StageGraph {
-        build_with_source(&df(src), src, opts).unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
+        build_with_source(&df(src), src, opts)
+            .unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
     }
 
     fn error(src: &str) -> Diagnostic {
@@ -879,7 +1156,10 @@ mod tests {
     }
 
     fn deps(g: &StageGraph) -> Vec<(Option<&str>, &str, Vec<usize>)> {
-        g.stages.iter().map(|s| (s.name.as_deref(), s.base.as_str(), s.depends_on.clone())).collect()
+        g.stages
+            .iter()
+            .map(|s| (s.name.as_deref(), s.base.as_str(), s.depends_on.clone()))
+            .collect()
     }
 
     #[test]
@@ -908,7 +1188,14 @@ mod tests {
             ]
         );
         assert_eq!(g.images, vec!["alpine:3.20", "python:3.12-slim"]);
-        assert_eq!(g.stages[3].edges[1], Edge { kind: EdgeKind::Mount, target: EdgeTarget::Stage(1), span: Span { line: 8, col: 28 } });
+        assert_eq!(
+            g.stages[3].edges[1],
+            Edge {
+                kind: EdgeKind::Mount,
+                target: EdgeTarget::Stage(1),
+                span: Span { line: 8, col: 28 }
+            }
+        );
         assert_eq!(g.stages[2].line, 5);
         assert!(g.warnings.is_empty(), "{:?}", g.warnings);
     }
@@ -934,16 +1221,23 @@ mod tests {
         assert_eq!(g.stages[5].depends_on, vec![4]);
         assert_eq!(g.stages[6].base, "img:amd64");
         assert_eq!(g.meta_args.get("UNSET"), Some(&None));
-        assert_eq!(g.meta_args.get("CLI_VERSION"), Some(&Some("27.1".to_string())));
+        assert_eq!(
+            g.meta_args.get("CLI_VERSION"),
+            Some(&Some("27.1".to_string()))
+        );
 
         let mut opts = GraphOptions::default();
         opts.build_args.insert("APP_ENV".into(), "prod".into());
-        opts.build_args.insert("DOCKER_VERSION".into(), "28.0".into());
+        opts.build_args
+            .insert("DOCKER_VERSION".into(), "28.0".into());
         opts.build_args.insert("UNSET".into(), "x".into());
         opts.build_args.insert("NOT_DECLARED".into(), "y".into());
         opts.platform = "linux/arm64/v8".into();
         let g = graph_opts(src, &opts);
-        assert_eq!(g.stages[0].base, "docker:28.0-cli", "a default built from an overridden ARG follows it");
+        assert_eq!(
+            g.stages[0].base, "docker:28.0-cli",
+            "a default built from an overridden ARG follows it"
+        );
         assert_eq!(g.stages[3].base, "prod_image");
         assert_eq!(g.stages[3].depends_on, vec![2]);
         assert_eq!(g.stages[6].base, "img-set:arm64");
@@ -952,9 +1246,15 @@ mod tests {
     #[test]
     fn build_args_override_platform_args_only_when_declared_or_automatic() {
         let src = "FROM img:$TARGETVARIANT-$NOT_DECLARED-$TARGETPLATFORM\n";
-        let mut opts = GraphOptions { platform: "linux/arm/v7".into(), ..GraphOptions::default() };
+        let mut opts = GraphOptions {
+            platform: "linux/arm/v7".into(),
+            ..GraphOptions::default()
+        };
         opts.build_args.insert("NOT_DECLARED".into(), "y".into());
-        assert_eq!(graph_opts(src, &opts).stages[0].base, "img:v7--linux/arm/v7");
+        assert_eq!(
+            graph_opts(src, &opts).stages[0].base,
+            "img:v7--linux/arm/v7"
+        );
     }
 
     #[test]
@@ -962,7 +1262,10 @@ mod tests {
         let g = graph("FROM alpine AS Builder\nFROM alpine\nCOPY --from=BUILDER /a /a\n");
         assert_eq!(g.stages[0].name.as_deref(), Some("builder"));
         assert_eq!(g.stages[1].depends_on, vec![0]);
-        assert_eq!(g.warnings[0].message, "stage name 'Builder' should be lowercase");
+        assert_eq!(
+            g.warnings[0].message,
+            "stage name 'Builder' should be lowercase"
+        );
     }
 
     #[test]
@@ -972,7 +1275,11 @@ mod tests {
         assert_eq!(g.images, vec!["alpine", "later"]);
         assert_eq!(g.warnings.len(), 1);
         assert_eq!(g.warnings[0].span, Span { line: 1, col: 6 });
-        assert!(g.warnings[0].message.contains("defined later (line 2)"), "{}", g.warnings[0].message);
+        assert!(
+            g.warnings[0].message.contains("defined later (line 2)"),
+            "{}",
+            g.warnings[0].message
+        );
     }
 
     #[test]
@@ -986,10 +1293,15 @@ mod tests {
         assert_eq!(w.help.as_deref(), Some("did you mean `base`?"));
         // FROM too.
         let g = graph("FROM alpine AS builder\nFROM buidler\n");
-        assert_eq!(g.warnings[0].help.as_deref(), Some("did you mean `builder`?"));
+        assert_eq!(
+            g.warnings[0].help.as_deref(),
+            Some("did you mean `builder`?")
+        );
         assert_eq!(g.warnings[0].span, Span { line: 2, col: 6 });
         // Registry references are never flagged.
-        assert!(graph("FROM alpine AS base\nFROM docker.io/base:1\n").warnings.is_empty());
+        assert!(graph("FROM alpine AS base\nFROM docker.io/base:1\n")
+            .warnings
+            .is_empty());
     }
 
     #[test]
@@ -1004,12 +1316,22 @@ mod tests {
     #[test]
     fn from_as_casing_warning() {
         let g = graph("FROM alpine as a\nfrom alpine AS b\nFROM alpine AS c\n");
-        let msgs: Vec<_> = g.warnings.iter().map(|w| (w.span, w.message.as_str())).collect();
+        let msgs: Vec<_> = g
+            .warnings
+            .iter()
+            .map(|w| (w.span, w.message.as_str()))
+            .collect();
         assert_eq!(
             msgs,
             vec![
-                (Span { line: 1, col: 13 }, "'as' and 'FROM' keywords' casing do not match"),
-                (Span { line: 2, col: 13 }, "'AS' and 'from' keywords' casing do not match"),
+                (
+                    Span { line: 1, col: 13 },
+                    "'as' and 'FROM' keywords' casing do not match"
+                ),
+                (
+                    Span { line: 2, col: 13 },
+                    "'AS' and 'from' keywords' casing do not match"
+                ),
             ]
         );
     }
@@ -1061,23 +1383,43 @@ mod tests {
         ];
         for (src, (line, col), msg) in cases {
             let d = error(src);
-            assert_eq!((d.span.line, d.span.col), (*line, *col), "span for {src:?}: {d}");
-            assert!(d.message.starts_with(msg), "message for {src:?}: {} (expected {msg})", d.message);
+            assert_eq!(
+                (d.span.line, d.span.col),
+                (*line, *col),
+                "span for {src:?}: {d}"
+            );
+            assert!(
+                d.message.starts_with(msg),
+                "message for {src:?}: {} (expected {msg})",
+                d.message
+            );
         }
     }
 
     #[test]
     fn unknown_instruction_suggests_keyword() {
-        assert_eq!(error("FROM alpine\nFORM x\n").help.as_deref(), Some("did you mean `FROM`?"));
-        assert_eq!(error("FROM alpine\nCOYP a b\n").help.as_deref(), Some("did you mean `COPY`?"));
+        assert_eq!(
+            error("FROM alpine\nFORM x\n").help.as_deref(),
+            Some("did you mean `FROM`?")
+        );
+        assert_eq!(
+            error("FROM alpine\nCOYP a b\n").help.as_deref(),
+            Some("did you mean `COPY`?")
+        );
     }
 
     #[test]
     fn rendered_error_has_caret_under_the_from_value() {
         let src = "FROM alpine AS base\nFROM alpine\nCOPY --from=${B} /x /y\n";
         let r = error(src).render("error", "Dockerfile", src);
-        assert!(r.starts_with("Dockerfile:3:13: error: variable expansion is not supported for --from"), "{r}");
-        assert!(r.contains("3 | COPY --from=${B} /x /y\n  |             ^\n"), "{r}");
+        assert!(
+            r.starts_with("Dockerfile:3:13: error: variable expansion is not supported for --from"),
+            "{r}"
+        );
+        assert!(
+            r.contains("3 | COPY --from=${B} /x /y\n  |             ^\n"),
+            "{r}"
+        );
     }
 
     #[test]
@@ -1092,10 +1434,43 @@ mod tests {
         use proptest::prelude::*;
 
         const WORDS: &[&str] = &[
-            "from", "FROM", "copy", "run", "arg", "add", "onbuild", "env", "bogus", "alpine", "a", "b", "0", "1", "-1", "AS",
-            "as", "$X", "${X:-a}", "${", "scratch", "--from=a", "--from=0", "--from=b", "--from=$X", "--from", "--mount=from=a",
-            "--mount=type=secret,from=a", "--mount=,,,=", "--platform=$TARGETPLATFORM", "--platform=", "X=1", "=", "\"", "'",
-            "é", "\u{feff}",
+            "from",
+            "FROM",
+            "copy",
+            "run",
+            "arg",
+            "add",
+            "onbuild",
+            "env",
+            "bogus",
+            "alpine",
+            "a",
+            "b",
+            "0",
+            "1",
+            "-1",
+            "AS",
+            "as",
+            "$X",
+            "${X:-a}",
+            "${",
+            "scratch",
+            "--from=a",
+            "--from=0",
+            "--from=b",
+            "--from=$X",
+            "--from",
+            "--mount=from=a",
+            "--mount=type=secret,from=a",
+            "--mount=,,,=",
+            "--platform=$TARGETPLATFORM",
+            "--platform=",
+            "X=1",
+            "=",
+            "\"",
+            "'",
+            "é",
+            "\u{feff}",
         ];
 
         fn line() -> impl Strategy<Value = String> {

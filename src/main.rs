@@ -65,9 +65,7 @@ enum Command {
         force: bool,
     },
     /// Print shell completions.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 /// Options of `generate` and `check` (each overrides the config file).
@@ -227,7 +225,12 @@ fn main() -> ExitCode {
         Some(Command::Init { path, force }) => cmd_init(&path, force).map(|()| ExitCode::SUCCESS),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory as _;
-            clap_complete::generate(shell, &mut Cli::command(), "gen-pipeline", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "gen-pipeline",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         None => cmd_generate(&cli.generate, false),
@@ -250,14 +253,17 @@ fn main() -> ExitCode {
 fn read_source(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path)
         .map_err(|e| InputError(format!("error: cannot read {}: {e}\n", path.display())))?;
-    String::from_utf8(bytes).map_err(|e| InputError(format!("error: {} is not UTF-8: {e}\n", path.display())).into())
+    String::from_utf8(bytes)
+        .map_err(|e| InputError(format!("error: {} is not UTF-8: {e}\n", path.display())).into())
 }
 
 fn build_args(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for item in list {
         match item.split_once('=') {
-            Some(("", _)) => return Err(InputError(format!("error: --build-arg `{item}`: empty name\n")).into()),
+            Some(("", _)) => {
+                return Err(InputError(format!("error: --build-arg `{item}`: empty name\n")).into())
+            }
             Some((k, v)) => {
                 out.insert(k.to_string(), v.to_string());
             }
@@ -372,8 +378,21 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow
                 stage: &j.label,
                 needs: &j.needs,
                 inline_stages: &j.inline_stages,
-                build_contexts: j.contexts.iter().map(|c| format!("{}=docker-image://{}@<digest from {}>", c.stage, c.repository, c.job)).collect(),
-                tags: j.tags.iter().map(|t| format!("{}:{t}", j.repository)).collect(),
+                build_contexts: j
+                    .contexts
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}=docker-image://{}@<digest from {}>",
+                            c.stage, c.repository, c.job
+                        )
+                    })
+                    .collect(),
+                tags: j
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", j.repository))
+                    .collect(),
                 cache_from: &j.cache.from,
                 cache_to: &j.cache.to,
             })
@@ -388,7 +407,11 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow
 fn git_context(args: &GitArgs, dockerfile: &Path) -> anyhow::Result<git::GitContext> {
     let dir = match &args.repo {
         Some(r) => r.clone(),
-        None => dockerfile.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+        None => dockerfile
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
     };
     let overrides = git::Overrides {
         branch: args.branch.clone(),
@@ -397,7 +420,8 @@ fn git_context(args: &GitArgs, dockerfile: &Path) -> anyhow::Result<git::GitCont
         default_branch: args.default_branch.clone(),
         pr: args.pr,
     };
-    let ctx = git::discover_ref(&dir, &git::process_env, &overrides).map_err(|e| InputError(format!("error: {e}\n")))?;
+    let ctx = git::discover_ref(&dir, &git::process_env, &overrides)
+        .map_err(|e| InputError(format!("error: {e}\n")))?;
     for note in &ctx.notes {
         eprintln!("note: {note}");
     }
@@ -409,12 +433,23 @@ fn git_context(args: &GitArgs, dockerfile: &Path) -> anyhow::Result<git::GitCont
 fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     // Config: --config, else ./gen-pipeline.yml when present.
     let (config, config_dir) = match &args.config {
-        Some(p) => (read_config(p)?, p.parent().map(Path::to_path_buf).unwrap_or_default()),
+        Some(p) => (
+            read_config(p)?,
+            p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
         // `plan -f X` reads a config only when --config names one: ./gen-pipeline.yml may describe another Dockerfile.
-        None if !for_plan && Path::new(config::FILE_NAME).is_file() => (read_config(Path::new(config::FILE_NAME))?, PathBuf::new()),
+        None if !for_plan && Path::new(config::FILE_NAME).is_file() => {
+            (read_config(Path::new(config::FILE_NAME))?, PathBuf::new())
+        }
         None => (config::Config::default(), PathBuf::new()),
     };
-    let from_config = |p: &str| if config_dir.as_os_str().is_empty() { PathBuf::from(p) } else { config_dir.join(p) };
+    let from_config = |p: &str| {
+        if config_dir.as_os_str().is_empty() {
+            PathBuf::from(p)
+        } else {
+            config_dir.join(p)
+        }
+    };
     let dockerfile = match (&args.dockerfile, &config.dockerfile) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => from_config(d),
@@ -422,26 +457,42 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     };
     let ctx = git_context(&args.git, &dockerfile)?;
     // Paths in the pipeline are relative to the repository root.
-    let root = ctx.repo_root.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let root = ctx
+        .repo_root
+        .clone()
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
     let rel = |p: &Path| -> String {
         let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         let root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
-        let r = abs.strip_prefix(&root).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
+        let r = abs
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| p.to_path_buf());
         let s = r.display().to_string();
-        if s.is_empty() { ".".to_string() } else { s }
+        if s.is_empty() {
+            ".".to_string()
+        } else {
+            s
+        }
     };
     let dockerfile_rel = rel(&dockerfile);
     let context = match (&args.context, &config.context) {
         (Some(c), _) => c.clone(),
         (None, Some(c)) => rel(&from_config(c)),
-        (None, None) => rel(dockerfile.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+        (None, None) => rel(dockerfile
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))),
     };
 
     let mut build_args = config.build_args.clone();
     if !for_plan {
         // A committed pipeline must not carry a value read from the generating machine.
         if let Some(a) = args.build_args.iter().find(|a| !a.contains('=')) {
-            return Err(InputError(format!("error: --build-arg `{a}` needs a value (K=V) when generating a pipeline\n")).into());
+            return Err(InputError(format!(
+                "error: --build-arg `{a}` needs a value (K=V) when generating a pipeline\n"
+            ))
+            .into());
         }
     }
     build_args.extend(self::build_args(&args.build_args)?);
@@ -449,7 +500,12 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     let source = read_source(&dockerfile)?;
     let gopts = graph::GraphOptions {
         build_args: build_args.clone(),
-        platform: args.platforms.first().or(config.platforms.first()).cloned().unwrap_or_else(|| "linux/amd64".into()),
+        platform: args
+            .platforms
+            .first()
+            .or(config.platforms.first())
+            .cloned()
+            .unwrap_or_else(|| "linux/amd64".into()),
         ..graph::GraphOptions::default()
     };
     let loaded = app::load(&file, &source, &gopts).map_err(app_error)?;
@@ -476,14 +532,24 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     let mut git_ref = ctx.ref_info();
     if let Some(b) = &config.default_branch {
         if args.git.default_branch.is_none() {
-            git_ref = gen_pipeline::refs::RefInfo::new(git_ref.kind, &git_ref.name, &git_ref.sha, b, git_ref.pr);
+            git_ref = gen_pipeline::refs::RefInfo::new(
+                git_ref.kind,
+                &git_ref.name,
+                &git_ref.sha,
+                b,
+                git_ref.pr,
+            );
         }
     }
     let popts = plan::PlanOptions {
         image,
         dockerfile: dockerfile_rel,
         context,
-        targets: if args.targets.is_empty() { config.targets.clone() } else { args.targets.clone() },
+        targets: if args.targets.is_empty() {
+            config.targets.clone()
+        } else {
+            args.targets.clone()
+        },
         split: match &args.split {
             Some(v) => parse_enum("split", v)?,
             None => config.split.map(|s| s.0).unwrap_or_default(),
@@ -494,26 +560,52 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
         },
         build_args: {
             let mut b = build_args;
-            if let Some(s) = args.buildkit_syntax.as_ref().or(config.buildkit_syntax.as_ref()) {
+            if let Some(s) = args
+                .buildkit_syntax
+                .as_ref()
+                .or(config.buildkit_syntax.as_ref())
+            {
                 b.insert("BUILDKIT_SYNTAX".into(), s.clone());
             }
             b
         },
         secrets,
-        platforms: if args.platforms.is_empty() { config.platforms.clone() } else { args.platforms.clone() },
-        extra_tags: if args.extra_tags.is_empty() { config.extra_tags.clone() } else { args.extra_tags.clone() },
-        cache_policy: gen_pipeline::refs::CachePolicy { write_on_tag: config.cache.write_on_tag, write_on_pr: config.cache.write_on_pr },
-        buildkit_syntax: args.buildkit_syntax.clone().or(config.buildkit_syntax.clone()),
+        platforms: if args.platforms.is_empty() {
+            config.platforms.clone()
+        } else {
+            args.platforms.clone()
+        },
+        extra_tags: if args.extra_tags.is_empty() {
+            config.extra_tags.clone()
+        } else {
+            args.extra_tags.clone()
+        },
+        cache_policy: gen_pipeline::refs::CachePolicy {
+            write_on_tag: config.cache.write_on_tag,
+            write_on_pr: config.cache.write_on_pr,
+        },
+        buildkit_syntax: args
+            .buildkit_syntax
+            .clone()
+            .or(config.buildkit_syntax.clone()),
         provenance: args.provenance || config.provenance.unwrap_or(false),
         git_ref,
     };
     let plan = app::plan(&loaded, &popts).map_err(app_error)?;
     let config_path = match &args.config {
         Some(p) => Some(p.clone()),
-        None if !for_plan && Path::new(config::FILE_NAME).is_file() => Some(PathBuf::from(config::FILE_NAME)),
+        None if !for_plan && Path::new(config::FILE_NAME).is_file() => {
+            Some(PathBuf::from(config::FILE_NAME))
+        }
         None => None,
     };
-    Ok(Planned { config_path, config, config_dir, root, plan })
+    Ok(Planned {
+        config_path,
+        config,
+        config_dir,
+        root,
+        plan,
+    })
 }
 
 /// Everything `generate`/`check` resolved from config + flags + git.
@@ -523,7 +615,8 @@ struct Resolved {
 }
 
 fn parse_enum<T: std::str::FromStr<Err = String>>(flag: &str, v: &str) -> anyhow::Result<T> {
-    v.parse::<T>().map_err(|e| InputError(format!("error: --{flag}: {e}\n")).into())
+    v.parse::<T>()
+        .map_err(|e| InputError(format!("error: --{flag}: {e}\n")).into())
 }
 
 /// Config + flags + git → the plan (shared by `generate`, `check` and `plan --format json`).
@@ -537,9 +630,20 @@ struct Planned {
 }
 
 fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
-    let Planned { config_path, config, config_dir, root, plan: the_plan } = resolve_plan(args, false)?;
-    let from_config = |p: &str| if config_dir.as_os_str().is_empty() { PathBuf::from(p) } else { config_dir.join(p) };
-
+    let Planned {
+        config_path,
+        config,
+        config_dir,
+        root,
+        plan: the_plan,
+    } = resolve_plan(args, false)?;
+    let from_config = |p: &str| {
+        if config_dir.as_os_str().is_empty() {
+            PathBuf::from(p)
+        } else {
+            config_dir.join(p)
+        }
+    };
 
     let mut cis: Vec<Ci> = Vec::new();
     for c in &args.ci {
@@ -556,16 +660,32 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
     }
     let outputs: Vec<(Ci, Option<PathBuf>)> = match &args.output {
         Some(o) if cis.len() > 1 => {
-            return Err(InputError(format!("error: -o {} names one file but {} CI systems are selected\n", o.display(), cis.len())).into())
+            return Err(InputError(format!(
+                "error: -o {} names one file but {} CI systems are selected\n",
+                o.display(),
+                cis.len()
+            ))
+            .into())
         }
         Some(o) if o.as_os_str() == "-" => vec![(cis[0], None)],
         Some(o) => vec![(cis[0], Some(o.clone()))],
         // No -o: a config names the outputs (relative to it); else one CI goes to stdout.
-        None if args.config.is_some() || Path::new(config::FILE_NAME).is_file() => {
-            cis.iter().map(|&c| (c, Some(from_config(&app::output_path(&config, c).display().to_string())))).collect()
-        }
+        None if args.config.is_some() || Path::new(config::FILE_NAME).is_file() => cis
+            .iter()
+            .map(|&c| {
+                (
+                    c,
+                    Some(from_config(
+                        &app::output_path(&config, c).display().to_string(),
+                    )),
+                )
+            })
+            .collect(),
         None if cis.len() == 1 => vec![(cis[0], None)],
-        None => cis.iter().map(|&c| (c, Some(PathBuf::from(c.default_path())))).collect(),
+        None => cis
+            .iter()
+            .map(|&c| (c, Some(PathBuf::from(c.default_path()))))
+            .collect(),
     };
     // The header's command must not depend on how or from where this run was invoked, or
     // `check` would report drift for nothing: name the config relative to the repository root.
@@ -579,10 +699,16 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
                 Err(_) => format!("gen-pipeline --config {}", p.display()),
             }
         }
-        None => format!("gen-pipeline --ci {{ci}} --dockerfile {}", the_plan.dockerfile),
+        None => format!(
+            "gen-pipeline --ci {{ci}} --dockerfile {}",
+            the_plan.dockerfile
+        ),
     };
     let ropts = render::RenderOptions {
-        templates_dir: args.templates.clone().or_else(|| config.templates.as_ref().map(|t| from_config(t))),
+        templates_dir: args
+            .templates
+            .clone()
+            .or_else(|| config.templates.as_ref().map(|t| from_config(t))),
         daemon: match &args.daemon {
             Some(v) => parse_enum("daemon", v)?,
             None => config.daemon.map(|d| d.0).unwrap_or_default(),
@@ -590,7 +716,10 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
         command,
     };
     let rendered = app::render_all(&the_plan, &cis, &ropts).map_err(app_error)?;
-    Ok(Resolved { cis: outputs, rendered })
+    Ok(Resolved {
+        cis: outputs,
+        rendered,
+    })
 }
 
 fn app_error(e: app::AppError) -> anyhow::Error {
@@ -604,7 +733,9 @@ fn app_error(e: app::AppError) -> anyhow::Error {
 
 fn read_config(path: &Path) -> anyhow::Result<config::Config> {
     let source = read_source(path)?;
-    config::parse(&source).map_err(|e| InputError(e.diag.render("error", &path.display().to_string(), &source)).into())
+    config::parse(&source).map_err(|e| {
+        InputError(e.diag.render("error", &path.display().to_string(), &source)).into()
+    })
 }
 
 fn parse_secret(s: &str) -> anyhow::Result<plan::Secret> {
@@ -619,7 +750,10 @@ fn parse_secret(s: &str) -> anyhow::Result<plan::Secret> {
     }
     match (id, env) {
         (Some(id), Some(env)) => Ok(plan::Secret { id, env }),
-        (Some(id), None) => Ok(plan::Secret { env: id.to_uppercase(), id }),
+        (Some(id), None) => Ok(plan::Secret {
+            env: id.to_uppercase(),
+            id,
+        }),
         _ => Err(InputError(format!("error: --secret `{s}`: expected id=ID,env=VAR\n")).into()),
     }
 }
@@ -633,10 +767,14 @@ fn cmd_generate(args: &GenArgs, check: bool) -> anyhow::Result<ExitCode> {
         match path {
             None => {
                 use std::io::Write as _;
-                std::io::stdout().lock().write_all(text.as_bytes()).context("writing output")?;
+                std::io::stdout()
+                    .lock()
+                    .write_all(text.as_bytes())
+                    .context("writing output")?;
             }
             Some(p) => {
-                render::write_atomic(p, text).with_context(|| format!("writing {}", p.display()))?;
+                render::write_atomic(p, text)
+                    .with_context(|| format!("writing {}", p.display()))?;
                 eprintln!("wrote {} ({})", p.display(), ci.name());
             }
         }
@@ -649,7 +787,9 @@ fn cmd_generate(args: &GenArgs, check: bool) -> anyhow::Result<ExitCode> {
 fn check_outputs(resolved: &Resolved) -> anyhow::Result<ExitCode> {
     let mut diffs = Vec::new();
     for ((ci, path), (_, text)) in resolved.cis.iter().zip(&resolved.rendered) {
-        let p = path.clone().unwrap_or_else(|| PathBuf::from(ci.default_path()));
+        let p = path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(ci.default_path()));
         match app::drift(&p, text) {
             app::Drift::InSync => eprintln!("{}: in sync", p.display()),
             app::Drift::Missing => {
@@ -679,16 +819,32 @@ fn check_outputs(resolved: &Resolved) -> anyhow::Result<ExitCode> {
 
 fn cmd_init(path: &Path, force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
-        return Err(InputError(format!("error: {} exists (use --force to overwrite)\n", path.display())).into());
+        return Err(InputError(format!(
+            "error: {} exists (use --force to overwrite)\n",
+            path.display()
+        ))
+        .into());
     }
     let dockerfile = PathBuf::from("Dockerfile");
-    let mut detected = config::Detected { dockerfile: "Dockerfile".into(), ..Default::default() };
+    let mut detected = config::Detected {
+        dockerfile: "Dockerfile".into(),
+        ..Default::default()
+    };
     if let Ok(source) = std::fs::read_to_string(&dockerfile) {
         if let Ok(loaded) = app::load("Dockerfile", &source, &graph::GraphOptions::default()) {
-            detected.stages = loaded.graph.stages.iter().filter_map(|s| s.name.clone()).collect();
+            detected.stages = loaded
+                .graph
+                .stages
+                .iter()
+                .filter_map(|s| s.name.clone())
+                .collect();
         }
     }
-    if let Ok(ctx) = git::discover(Path::new("."), &git::process_env, &git::Overrides::default()) {
+    if let Ok(ctx) = git::discover(
+        Path::new("."),
+        &git::process_env,
+        &git::Overrides::default(),
+    ) {
         detected.image = git::default_image(&ctx, &git::process_env).ok();
         detected.default_branch = Some(ctx.default_branch.clone());
         if let Some(root) = &ctx.repo_root {

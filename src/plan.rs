@@ -37,7 +37,9 @@ impl std::str::FromStr for Split {
             "shared" => Ok(Split::Shared),
             "all" => Ok(Split::All),
             "targets" => Ok(Split::Targets),
-            other => Err(format!("unknown split policy `{other}` (expected shared, all or targets)")),
+            other => Err(format!(
+                "unknown split policy `{other}` (expected shared, all or targets)"
+            )),
         }
     }
 }
@@ -57,7 +59,9 @@ impl std::str::FromStr for Builder {
         match s {
             "buildx" => Ok(Builder::Buildx),
             "buildah" => Ok(Builder::Buildah),
-            other => Err(format!("unknown builder `{other}` (expected buildx or buildah)")),
+            other => Err(format!(
+                "unknown builder `{other}` (expected buildx or buildah)"
+            )),
         }
     }
 }
@@ -181,7 +185,10 @@ pub struct ForkTarget {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("unknown target stage `{name}`{}", .suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    UnknownTarget { name: String, suggestion: Option<String> },
+    UnknownTarget {
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error("target `{0}` is an unnamed stage that is not the last one; BuildKit can only build it as part of another stage")]
     UnnamedTarget(usize),
     #[error("the Dockerfile has no stage to build")]
@@ -229,7 +236,9 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
     // (BuildKit resolves a name to its last definition); earlier ones behave like unnamed stages.
     let addressable: Vec<bool> = (0..n)
         .map(|i| match &graph.stages[i].name {
-            Some(name) => !graph.stages[i + 1..].iter().any(|t| t.name.as_deref() == Some(name.as_str())),
+            Some(name) => !graph.stages[i + 1..]
+                .iter()
+                .any(|t| t.name.as_deref() == Some(name.as_str())),
             None => false,
         })
         .collect();
@@ -238,11 +247,29 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
     // themselves, which can leave upstream jobs without a consumer: iterate until stable.
     let mut self_contained: BTreeSet<usize> = BTreeSet::new();
     let (is_job, inputs_of) = loop {
-        let is_job = layout(graph, opts.split, &reachable, &consumers, &is_target, &addressable, &self_contained);
-        let inputs_of: Vec<(BTreeSet<usize>, BTreeSet<usize>)> =
-            (0..n).map(|s| if is_job[s] { upstream(graph, &is_job, s, self_contained.contains(&s)) } else { Default::default() }).collect();
-        let over: Vec<usize> =
-            (0..n).filter(|&s| is_job[s] && !self_contained.contains(&s) && inputs_of[s].1.len() > GITLAB_MAX_NEEDS).collect();
+        let is_job = layout(
+            graph,
+            opts.split,
+            &reachable,
+            &consumers,
+            &is_target,
+            &addressable,
+            &self_contained,
+        );
+        let inputs_of: Vec<(BTreeSet<usize>, BTreeSet<usize>)> = (0..n)
+            .map(|s| {
+                if is_job[s] {
+                    upstream(graph, &is_job, s, self_contained.contains(&s))
+                } else {
+                    Default::default()
+                }
+            })
+            .collect();
+        let over: Vec<usize> = (0..n)
+            .filter(|&s| {
+                is_job[s] && !self_contained.contains(&s) && inputs_of[s].1.len() > GITLAB_MAX_NEEDS
+            })
+            .collect();
         if over.is_empty() {
             break (is_job, inputs_of);
         }
@@ -254,8 +281,14 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
             graph.stages[s].label()
         ));
     }
-    for s in (0..n).filter(|&s| reachable[s] && !addressable[s] && !is_target[s] && consumers[s].len() >= 2) {
-        let why = if graph.stages[s].name.is_some() { "is redefined later in the file" } else { "has no name" };
+    for s in (0..n)
+        .filter(|&s| reachable[s] && !addressable[s] && !is_target[s] && consumers[s].len() >= 2)
+    {
+        let why = if graph.stages[s].name.is_some() {
+            "is redefined later in the file"
+        } else {
+            "has no name"
+        };
         notes.push(format!(
             "stage {} (line {}) {why}, so no other job can receive it by digest; it is built inside each job that needs it",
             graph.stages[s].label(),
@@ -275,7 +308,11 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         let label = graph.stages[s].label();
         let id = unique(sanitize_id(&label), &mut used_ids);
         let comp = unique(repo_component(&label), &mut used_components);
-        let var = unique_with(format!("GP_DIGEST_{}", env_name(&label)), &mut used_vars, '_');
+        let var = unique_with(
+            format!("GP_DIGEST_{}", env_name(&label)),
+            &mut used_vars,
+            '_',
+        );
         ids.insert(s, id);
         components.insert(s, comp);
         vars.insert(s, var);
@@ -288,7 +325,10 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         let contexts: Vec<ContextInput> = inputs
             .iter()
             .map(|&d| ContextInput {
-                stage: graph.stages[d].name.clone().expect("job stages that are consumed are named"),
+                stage: graph.stages[d]
+                    .name
+                    .clone()
+                    .expect("job stages that are consumed are named"),
                 job: ids[&d].clone(),
                 repository: format!("{image}/{}", components[&d]),
                 digest_var: vars[&d].clone(),
@@ -302,7 +342,12 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 tags.push(t.clone());
             }
         }
-        let cache = refs::cache_refs(&format!("{image}/cache"), &cache_key, &opts.git_ref, &opts.cache_policy);
+        let cache = refs::cache_refs(
+            &format!("{image}/cache"),
+            &cache_key,
+            &opts.git_ref,
+            &opts.cache_policy,
+        );
         jobs.push(Job {
             id: ids[&s].clone(),
             stage: stage.name.clone(),
@@ -334,11 +379,17 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
             .collect(),
     };
 
-    let shared: Vec<&str> = jobs.iter().filter(|j| !j.is_target).map(|j| j.label.as_str()).collect();
+    let shared: Vec<&str> = jobs
+        .iter()
+        .filter(|j| !j.is_target)
+        .map(|j| j.label.as_str())
+        .collect();
     if !shared.is_empty() {
         let what = match opts.split {
             Split::Shared => "shared stage(s) built once and handed on by digest",
-            Split::All | Split::Targets => "intermediate stage(s) built in a job of their own and handed on by digest",
+            Split::All | Split::Targets => {
+                "intermediate stage(s) built in a job of their own and handed on by digest"
+            }
         };
         notes.push(format!("{what}: {}", shared.join(", ")));
     }
@@ -373,18 +424,25 @@ fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
     let bad = |m: String| Err(PlanError::Invalid(m));
     for t in &opts.extra_tags {
         if !refs::is_valid_tag(t) {
-            return bad(format!("extra tag `{t}` is not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"));
+            return bad(format!(
+                "extra tag `{t}` is not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"
+            ));
         }
         if t == "latest" {
             return bad("extra tag `latest` would be pushed from every branch; the default branch gets `latest` already".into());
         }
     }
     let ident = |s: &str| {
-        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     for (k, v) in &opts.build_args {
         if !ident(k) {
-            return bad(format!("build argument name `{k}` must be letters, digits and `_`"));
+            return bad(format!(
+                "build argument name `{k}` must be letters, digits and `_`"
+            ));
         }
         if v.contains('\n') || v.contains('\r') || v.contains("${{") {
             return bad(format!("build argument `{k}`: the value may not contain a line break or `${{{{` (CI expression syntax)"));
@@ -392,10 +450,21 @@ fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
     }
     for s in &opts.secrets {
         if !ident(&s.env) {
-            return bad(format!("secret `{}`: environment variable `{}` must be letters, digits and `_`", s.id, s.env));
+            return bad(format!(
+                "secret `{}`: environment variable `{}` must be letters, digits and `_`",
+                s.id, s.env
+            ));
         }
-        if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-            return bad(format!("secret id `{}` must be letters, digits, `_`, `.` and `-`", s.id));
+        if s.id.is_empty()
+            || !s
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return bad(format!(
+                "secret id `{}` must be letters, digits, `_`, `.` and `-`",
+                s.id
+            ));
         }
     }
     if opts.builder == Builder::Buildah && opts.platforms.len() > 1 {
@@ -444,7 +513,12 @@ fn layout(
 }
 
 /// The stages job `s` builds itself and the job stages it receives by digest.
-fn upstream(graph: &StageGraph, is_job: &[bool], s: usize, self_contained: bool) -> (BTreeSet<usize>, BTreeSet<usize>) {
+fn upstream(
+    graph: &StageGraph,
+    is_job: &[bool],
+    s: usize,
+    self_contained: bool,
+) -> (BTreeSet<usize>, BTreeSet<usize>) {
     let mut inline = BTreeSet::new();
     let mut inputs = BTreeSet::new();
     let mut stack: Vec<usize> = graph.stages[s].depends_on.clone();
@@ -468,15 +542,25 @@ fn resolve_targets(graph: &StageGraph, wanted: &[String]) -> Result<BTreeSet<usi
             }
         }
         // Leaves; an unnamed leaf other than the last stage cannot be targeted by BuildKit.
-        let leaves: BTreeSet<usize> =
-            (0..n).filter(|&i| !needed[i] && (graph.stages[i].name.is_some() || i == n - 1)).collect();
-        return Ok(if leaves.is_empty() { BTreeSet::from([n - 1]) } else { leaves });
+        let leaves: BTreeSet<usize> = (0..n)
+            .filter(|&i| !needed[i] && (graph.stages[i].name.is_some() || i == n - 1))
+            .collect();
+        return Ok(if leaves.is_empty() {
+            BTreeSet::from([n - 1])
+        } else {
+            leaves
+        });
     }
     let mut out = BTreeSet::new();
     for w in wanted {
         let lw = w.to_ascii_lowercase();
         // A later definition of a duplicated name wins, as in BuildKit.
-        if let Some(s) = graph.stages.iter().rev().find(|s| s.name.as_deref() == Some(lw.as_str())) {
+        if let Some(s) = graph
+            .stages
+            .iter()
+            .rev()
+            .find(|s| s.name.as_deref() == Some(lw.as_str()))
+        {
             out.insert(s.index);
         } else if let Ok(i) = lw.parse::<usize>() {
             if i + 1 == n {
@@ -484,11 +568,17 @@ fn resolve_targets(graph: &StageGraph, wanted: &[String]) -> Result<BTreeSet<usi
             } else if i < n {
                 return Err(PlanError::UnnamedTarget(i));
             } else {
-                return Err(PlanError::UnknownTarget { name: w.clone(), suggestion: None });
+                return Err(PlanError::UnknownTarget {
+                    name: w.clone(),
+                    suggestion: None,
+                });
             }
         } else {
             let names = graph.stages.iter().filter_map(|s| s.name.as_deref());
-            return Err(PlanError::UnknownTarget { name: w.clone(), suggestion: suggest(&lw, names).map(str::to_string) });
+            return Err(PlanError::UnknownTarget {
+                name: w.clone(),
+                suggestion: suggest(&lw, names).map(str::to_string),
+            });
         }
     }
     Ok(out)
@@ -511,8 +601,16 @@ fn unique_with(base: String, used: &mut BTreeSet<String>, sep: char) -> String {
 
 /// A job id valid in GitHub (`[A-Za-z_][A-Za-z0-9_-]*`), GitLab and Drone.
 fn sanitize_id(label: &str) -> String {
-    let mut s: String =
-        label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect();
+    let mut s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
     if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         s.insert_str(0, "stage-");
     }
@@ -521,7 +619,16 @@ fn sanitize_id(label: &str) -> String {
 
 /// A path component valid in an image repository: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
 pub fn repo_component(label: &str) -> String {
-    let mapped: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let mapped: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let trimmed = mapped.trim_matches('-');
     if trimmed.is_empty() {
         "stage".to_string()
@@ -531,7 +638,16 @@ pub fn repo_component(label: &str) -> String {
 }
 
 fn env_name(label: &str) -> String {
-    label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `host[:port]/path` with lower-case path components and no tag or digest. Run-time variable
@@ -541,18 +657,23 @@ pub fn valid_repository(image: &str) -> bool {
         return !image.contains(char::is_whitespace);
     }
     let mut parts = image.split('/');
-    let Some(first) = parts.next() else { return false };
+    let Some(first) = parts.next() else {
+        return false;
+    };
     if first.is_empty() || first.contains(char::is_whitespace) {
         return false;
     }
     let rest: Vec<&str> = parts.collect();
-    let components = if first.contains('.') || first.contains(':') || first == "localhost" { rest } else {
+    let components = if first.contains('.') || first.contains(':') || first == "localhost" {
+        rest
+    } else {
         std::iter::once(first).chain(rest).collect()
     };
     !components.is_empty()
         && components.iter().all(|c| {
             !c.is_empty()
-                && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+                && c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
                 && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
                 && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
         })
@@ -578,7 +699,12 @@ pub(crate) mod tests {
     }
 
     fn graph(stages: Vec<Stage>) -> StageGraph {
-        StageGraph { stages, images: Vec::new(), meta_args: Default::default(), warnings: Vec::new() }
+        StageGraph {
+            stages,
+            images: Vec::new(),
+            meta_args: Default::default(),
+            warnings: Vec::new(),
+        }
     }
 
     pub(crate) fn options() -> PlanOptions {
@@ -596,7 +722,13 @@ pub(crate) mod tests {
             cache_policy: CachePolicy::default(),
             buildkit_syntax: None,
             provenance: false,
-            git_ref: RefInfo::new(RefKind::Branch, "feature/x", "0123456789abcdef0123456789abcdef01234567", "main", None),
+            git_ref: RefInfo::new(
+                RefKind::Branch,
+                "feature/x",
+                "0123456789abcdef0123456789abcdef01234567",
+                "main",
+                None,
+            ),
         }
     }
 
@@ -619,7 +751,10 @@ pub(crate) mod tests {
         assert!(p.jobs[0].needs.is_empty());
         assert_eq!(p.jobs[1].needs, ["base"]);
         assert_eq!(p.jobs[1].contexts[0].stage, "base");
-        assert_eq!(p.jobs[1].contexts[0].repository, "registry.example.com/team/proj/base");
+        assert_eq!(
+            p.jobs[1].contexts[0].repository,
+            "registry.example.com/team/proj/base"
+        );
         assert_eq!(p.jobs[1].contexts[0].digest_var, "GP_DIGEST_BASE");
         assert_eq!(p.fork_job.targets.len(), 2);
     }
@@ -629,10 +764,16 @@ pub(crate) mod tests {
         let p = plan(&two_apps(), &options()).unwrap();
         let tos: BTreeSet<_> = p.jobs.iter().map(|j| j.cache.to.clone().unwrap()).collect();
         assert_eq!(tos.len(), p.jobs.len());
-        assert_eq!(p.jobs[1].cache.to.as_deref(), Some("registry.example.com/team/proj/cache:app1.feature-x"));
+        assert_eq!(
+            p.jobs[1].cache.to.as_deref(),
+            Some("registry.example.com/team/proj/cache:app1.feature-x")
+        );
         assert_eq!(
             p.jobs[1].cache.from,
-            ["registry.example.com/team/proj/cache:app1.feature-x", "registry.example.com/team/proj/cache:app1.main"]
+            [
+                "registry.example.com/team/proj/cache:app1.feature-x",
+                "registry.example.com/team/proj/cache:app1.main"
+            ]
         );
         assert_eq!(p.jobs[1].tags, ["feature-x", "sha-0123456"]);
     }
@@ -641,11 +782,19 @@ pub(crate) mod tests {
     fn split_policies() {
         let mut o = options();
         o.split = Split::All;
-        let ids: Vec<String> = plan(&two_apps(), &o).unwrap().jobs.into_iter().map(|j| j.id).collect();
+        let ids: Vec<String> = plan(&two_apps(), &o)
+            .unwrap()
+            .jobs
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
         assert_eq!(ids, ["build-base", "base", "app1", "app2"]);
         o.split = Split::Targets;
         let p = plan(&two_apps(), &o).unwrap();
-        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["app1", "app2"]);
+        assert_eq!(
+            p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["app1", "app2"]
+        );
         assert_eq!(p.jobs[0].inline_stages, ["build-base", "base"]);
         assert!(p.jobs.iter().all(|j| j.needs.is_empty()));
     }
@@ -655,11 +804,17 @@ pub(crate) mod tests {
         let mut o = options();
         o.targets = vec!["APP1".into()];
         let p = plan(&two_apps(), &o).unwrap();
-        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["app1"]);
+        assert_eq!(
+            p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["app1"]
+        );
         assert_eq!(p.jobs[0].inline_stages, ["build-base", "base"]);
         o.targets = vec!["ap1".into()];
         let e = plan(&two_apps(), &o).unwrap_err();
-        assert_eq!(e.to_string(), "unknown target stage `ap1` (did you mean `app1`?)");
+        assert_eq!(
+            e.to_string(),
+            "unknown target stage `ap1` (did you mean `app1`?)"
+        );
     }
 
     #[test]
@@ -673,7 +828,10 @@ pub(crate) mod tests {
             stage(3, Some("worker"), "deps", &[0]),
         ]);
         let p = plan(&g, &options()).unwrap();
-        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["deps", "web", "worker"]);
+        assert_eq!(
+            p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["deps", "web", "worker"]
+        );
         let web = p.jobs.iter().find(|j| j.id == "web").unwrap();
         assert_eq!(web.needs, ["deps"]);
         assert_eq!(web.inline_stages, ["api"]);
@@ -693,9 +851,18 @@ pub(crate) mod tests {
             stage(2, Some("b"), "alpine", &[0]),
         ]);
         let p = plan(&g, &options()).unwrap();
-        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert_eq!(p.jobs[0].inline_stages, ["stage-0"]);
-        assert!(p.notes.iter().any(|n| n.contains("stage stage-0 (line 1) has no name")), "{:?}", p.notes);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("stage stage-0 (line 1) has no name")),
+            "{:?}",
+            p.notes
+        );
     }
 
     #[test]
@@ -717,7 +884,13 @@ pub(crate) mod tests {
         assert!(p.jobs[0].needs.is_empty());
         assert_eq!(p.jobs[2].stage_index, 3);
         assert_eq!(p.jobs[3].needs, ["base"]);
-        assert!(p.notes.iter().any(|n| n.contains("(line 1) is redefined later")), "{:?}", p.notes);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("(line 1) is redefined later")),
+            "{:?}",
+            p.notes
+        );
     }
 
     #[test]
@@ -731,48 +904,102 @@ pub(crate) mod tests {
         let p = plan(&g, &options()).unwrap();
         let vars: Vec<&str> = p.jobs.iter().map(|j| j.digest_var.as_str()).collect();
         assert_eq!(vars[..2], ["GP_DIGEST_DEPS_X", "GP_DIGEST_DEPS_X_2"]);
-        assert!(vars.iter().all(|v| v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')));
+        assert!(vars.iter().all(|v| v
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')));
     }
 
     #[test]
     fn unsafe_inputs_are_rejected() {
         let mut o = options();
         o.extra_tags = vec!["latest".into()];
-        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("every branch"));
+        assert!(plan(&two_apps(), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("every branch"));
         o.extra_tags = vec!["Bad Tag".into()];
-        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("not a valid image tag"));
+        assert!(plan(&two_apps(), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid image tag"));
         let mut o = options();
-        o.build_args.insert("TOKEN".into(), "${{ secrets.X }}".into());
-        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("CI expression"));
+        o.build_args
+            .insert("TOKEN".into(), "${{ secrets.X }}".into());
+        assert!(plan(&two_apps(), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("CI expression"));
         let mut o = options();
-        o.secrets = vec![Secret { id: "npm".into(), env: "NPM TOKEN".into() }];
+        o.secrets = vec![Secret {
+            id: "npm".into(),
+            env: "NPM TOKEN".into(),
+        }];
         assert!(plan(&two_apps(), &o).is_err());
         let mut o = options();
         o.builder = Builder::Buildah;
         o.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
-        assert!(plan(&two_apps(), &o).unwrap_err().to_string().contains("one platform"));
+        assert!(plan(&two_apps(), &o)
+            .unwrap_err()
+            .to_string()
+            .contains("one platform"));
     }
 
     #[test]
     fn gitlab_needs_limit_falls_back_to_inline() {
-        let mut stages: Vec<Stage> = (0..60).map(|i| stage(i, Some(&format!("s{i}")), "alpine", &[])).collect();
-        stages.push(stage(60, Some("all"), "alpine", &(0..60).collect::<Vec<_>>()));
-        stages.push(stage(61, Some("other"), "alpine", &(0..60).collect::<Vec<_>>()));
+        let mut stages: Vec<Stage> = (0..60)
+            .map(|i| stage(i, Some(&format!("s{i}")), "alpine", &[]))
+            .collect();
+        stages.push(stage(
+            60,
+            Some("all"),
+            "alpine",
+            &(0..60).collect::<Vec<_>>(),
+        ));
+        stages.push(stage(
+            61,
+            Some("other"),
+            "alpine",
+            &(0..60).collect::<Vec<_>>(),
+        ));
         let p = plan(&graph(stages), &options()).unwrap();
         // Both consumers build the 60 stages themselves, so none of them needs a job of its own.
-        assert_eq!(p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["all", "other"]);
+        assert_eq!(
+            p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["all", "other"]
+        );
         for j in &p.jobs {
             assert!(j.needs.is_empty());
             assert_eq!(j.inline_stages.len(), 60);
         }
-        assert!(p.notes.iter().any(|n| n.contains("more than 50 jobs (GitLab's limit)")), "{:?}", p.notes);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("more than 50 jobs (GitLab's limit)")),
+            "{:?}",
+            p.notes
+        );
         // 50 inputs are still fine.
-        let mut stages: Vec<Stage> = (0..50).map(|i| stage(i, Some(&format!("s{i}")), "alpine", &[])).collect();
-        stages.push(stage(50, Some("all"), "alpine", &(0..50).collect::<Vec<_>>()));
-        stages.push(stage(51, Some("other"), "alpine", &(0..50).collect::<Vec<_>>()));
+        let mut stages: Vec<Stage> = (0..50)
+            .map(|i| stage(i, Some(&format!("s{i}")), "alpine", &[]))
+            .collect();
+        stages.push(stage(
+            50,
+            Some("all"),
+            "alpine",
+            &(0..50).collect::<Vec<_>>(),
+        ));
+        stages.push(stage(
+            51,
+            Some("other"),
+            "alpine",
+            &(0..50).collect::<Vec<_>>(),
+        ));
         let p = plan(&graph(stages), &options()).unwrap();
         assert_eq!(p.jobs.len(), 52);
-        assert_eq!(p.jobs.iter().find(|j| j.id == "all").unwrap().needs.len(), 50);
+        assert_eq!(
+            p.jobs.iter().find(|j| j.id == "all").unwrap().needs.len(),
+            50
+        );
     }
 
     #[test]

@@ -921,7 +921,10 @@ mod tests {
         assert_eq!(w("'a b'c  d"), ["'a b'c", "d"]);
         assert_eq!(w("\"a \\\" b\" c"), ["\"a \\\" b\"", "c"]);
         assert_eq!(w("'a \\' b"), ["'a \\'", "b"]);
-        assert_eq!(parse_words(b"a\xff\xfeb c", '\\'), ["a\u{fffd}\u{fffd}b", "c"]);
+        assert_eq!(
+            parse_words(b"a\xff\xfeb c", '\\'),
+            ["a\u{fffd}\u{fffd}b", "c"]
+        );
         assert_eq!(w("x\u{a0}y\u{2003}z"), ["x", "y", "z"]);
         assert_eq!(w("\"open"), ["\"open"]);
     }

@@ -16,8 +16,19 @@ pub struct Expanded {
 }
 
 /// Expand `word` with variables from `env` (`None` = unset).
-pub fn expand<'e>(word: &str, escape: char, env: &dyn Fn(&str) -> Option<&'e str>) -> Result<Expanded, String> {
-    let mut lx = Lexer { chars: word.chars().collect(), pos: 0, escape, env, raw_escapes: false, out: Expanded::default() };
+pub fn expand<'e>(
+    word: &str,
+    escape: char,
+    env: &dyn Fn(&str) -> Option<&'e str>,
+) -> Result<Expanded, String> {
+    let mut lx = Lexer {
+        chars: word.chars().collect(),
+        pos: 0,
+        escape,
+        env,
+        raw_escapes: false,
+        out: Expanded::default(),
+    };
     let value = lx.process_until(None, false)?;
     let mut out = std::mem::take(&mut lx.out);
     out.value = value;
@@ -94,7 +105,9 @@ impl<'a, 'e> Lexer<'a, 'e> {
             }
         }
         if let Some(s) = stop {
-            return Err(format!("unexpected end of statement while looking for matching {s}"));
+            return Err(format!(
+                "unexpected end of statement while looking for matching {s}"
+            ));
         }
         Ok(result)
     }
@@ -104,7 +117,12 @@ impl<'a, 'e> Lexer<'a, 'e> {
         let mut s = String::new();
         loop {
             match self.next() {
-                None => return Err("unexpected end of statement while looking for matching single-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching single-quote"
+                            .into(),
+                    )
+                }
                 Some('\'') => return Ok(s),
                 Some(c) => s.push(c),
             }
@@ -116,7 +134,12 @@ impl<'a, 'e> Lexer<'a, 'e> {
         let mut s = String::new();
         loop {
             match self.peek() {
-                None => return Err("unexpected end of statement while looking for matching double-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching double-quote"
+                            .into(),
+                    )
+                }
                 Some('"') => {
                     self.next();
                     return Ok(s);
@@ -214,14 +237,26 @@ impl<'a, 'e> Lexer<'a, 'e> {
                 let empty = value.as_deref().map_or(true, str::is_empty);
                 let unset = value.is_none() || (null_is_unset && empty);
                 match m {
-                    '-' => Ok(if unset { word } else { value.unwrap_or_default() }),
+                    '-' => Ok(if unset {
+                        word
+                    } else {
+                        value.unwrap_or_default()
+                    }),
                     '+' => Ok(if unset { String::new() } else { word }),
                     '?' => {
                         if value.is_none() {
-                            let msg = if word.is_empty() { "is not allowed to be unset".to_string() } else { word };
+                            let msg = if word.is_empty() {
+                                "is not allowed to be unset".to_string()
+                            } else {
+                                word
+                            };
                             Err(format!("{name}: {msg}"))
                         } else if null_is_unset && empty {
-                            let msg = if word.is_empty() { "is not allowed to be empty".to_string() } else { word };
+                            let msg = if word.is_empty() {
+                                "is not allowed to be empty".to_string()
+                            } else {
+                                word
+                            };
                             Err(format!("{name}: {msg}"))
                         } else {
                             Ok(value.unwrap_or_default())
@@ -233,7 +268,11 @@ impl<'a, 'e> Lexer<'a, 'e> {
                             Some(rest) => (true, rest.to_string()),
                             None => (false, word),
                         };
-                        Ok(if m == '%' { trim_suffix(&value, &pat, greedy) } else { trim_prefix(&value, &pat, greedy) })
+                        Ok(if m == '%' {
+                            trim_suffix(&value, &pat, greedy)
+                        } else {
+                            trim_prefix(&value, &pat, greedy)
+                        })
                     }
                 }
             }
@@ -255,7 +294,11 @@ fn glob(pat: &[char], s: &[char]) -> bool {
             continue;
         }
         if p < pat.len() {
-            let (lit, adv) = if pat[p] == '\\' && p + 1 < pat.len() { (Some(pat[p + 1]), 2) } else { (None, 1) };
+            let (lit, adv) = if pat[p] == '\\' && p + 1 < pat.len() {
+                (Some(pat[p + 1]), 2)
+            } else {
+                (None, 1)
+            };
             let ok = match lit {
                 Some(c) => c == s[i],
                 None => pat[p] == '?' || pat[p] == s[i],
@@ -340,7 +383,10 @@ mod tests {
         assert_eq!(ex("${E:+alt}", &v).unwrap(), "");
         assert_eq!(ex("${E+alt}", &v).unwrap(), "alt");
         assert_eq!(ex("${NOPE:-${V}}", &v).unwrap(), "1.2");
-        assert_eq!(ex("${NOPE:?must be set}", &v).unwrap_err(), "NOPE: must be set");
+        assert_eq!(
+            ex("${NOPE:?must be set}", &v).unwrap_err(),
+            "NOPE: must be set"
+        );
         assert_eq!(ex("${V%.*}", &[("V", "1.2.3")]).unwrap(), "1.2");
         assert_eq!(ex("${V%%.*}", &[("V", "1.2.3")]).unwrap(), "1");
         assert_eq!(ex("${V#*.}", &[("V", "1.2.3")]).unwrap(), "2.3");
@@ -359,7 +405,10 @@ mod tests {
     #[test]
     fn syntax_errors_are_errors_not_panics() {
         assert_eq!(ex("${", &[]).unwrap_err(), "syntax error: missing '}'");
-        assert_eq!(ex("${}", &[]).unwrap_err(), "syntax error: bad substitution");
+        assert_eq!(
+            ex("${}", &[]).unwrap_err(),
+            "syntax error: bad substitution"
+        );
         assert_eq!(ex("${V", &[]).unwrap_err(), "syntax error: missing '}'");
         assert!(ex("${V:-x", &[]).is_err());
         assert!(ex("'abc", &[]).is_err());

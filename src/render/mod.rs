@@ -54,7 +54,9 @@ impl std::str::FromStr for Ci {
             "gitlab" | "gitlab-ci" => Ok(Ci::Gitlab),
             "drone" => Ok(Ci::Drone),
             "woodpecker" => Ok(Ci::Woodpecker),
-            other => Err(format!("unknown CI system `{other}` (expected github, gitlab, drone or woodpecker)")),
+            other => Err(format!(
+                "unknown CI system `{other}` (expected github, gitlab, drone or woodpecker)"
+            )),
         }
     }
 }
@@ -76,7 +78,9 @@ impl std::str::FromStr for Daemon {
         match s {
             "host" => Ok(Daemon::Host),
             "dind" => Ok(Daemon::Dind),
-            other => Err(format!("unknown daemon mode `{other}` (expected host or dind)")),
+            other => Err(format!(
+                "unknown daemon mode `{other}` (expected host or dind)"
+            )),
         }
     }
 }
@@ -93,20 +97,58 @@ pub struct RenderOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("template error in {name}: {source}")]
-    Template { name: String, #[source] source: minijinja::Error },
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
     #[error("cannot read template {path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the rendered {ci} pipeline is not valid YAML: {source}\n{text}")]
-    Yaml { ci: &'static str, #[source] source: serde_yaml::Error, text: String },
+    Yaml {
+        ci: &'static str,
+        #[source]
+        source: serde_yaml::Error,
+        text: String,
+    },
 }
 
 /// Pinned third-party actions: full commit SHA plus the release it is.
 pub const ACTIONS: &[(&str, &str, &str, &str)] = &[
-    ("checkout", "actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
-    ("setup_qemu", "docker/setup-qemu-action", "96fe6ef7f33517b61c61be40b68a1882f3264fb8", "v4.2.0"),
-    ("setup_buildx", "docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
-    ("login", "docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0"),
-    ("build_push", "docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0"),
+    (
+        "checkout",
+        "actions/checkout",
+        "3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "v7.0.1",
+    ),
+    (
+        "setup_qemu",
+        "docker/setup-qemu-action",
+        "96fe6ef7f33517b61c61be40b68a1882f3264fb8",
+        "v4.2.0",
+    ),
+    (
+        "setup_buildx",
+        "docker/setup-buildx-action",
+        "37fe631027851001ddb9b187196cc803df7f5f0e",
+        "v4.3.0",
+    ),
+    (
+        "login",
+        "docker/login-action",
+        "4907a6ddec9925e35a0a9e82d7399ccc52663121",
+        "v4.1.0",
+    ),
+    (
+        "build_push",
+        "docker/build-push-action",
+        "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
+        "v7.3.0",
+    ),
 ];
 
 /// Images the shell-based backends run in.
@@ -115,13 +157,34 @@ pub const DOCKER_DIND_IMAGE: &str = "docker:28-dind";
 pub const BUILDAH_IMAGE: &str = "quay.io/buildah/stable:v1.38";
 
 const EMBEDDED: &[(&str, &str)] = &[
-    ("github/pipeline.yml.j2", include_str!("../../templates/github/pipeline.yml.j2")),
-    ("gitlab/pipeline.yml.j2", include_str!("../../templates/gitlab/pipeline.yml.j2")),
-    ("drone/pipeline.yml.j2", include_str!("../../templates/drone/pipeline.yml.j2")),
-    ("woodpecker/pipeline.yml.j2", include_str!("../../templates/woodpecker/pipeline.yml.j2")),
-    ("shared/ref.sh", include_str!("../../templates/shared/ref.sh")),
-    ("shared/policy.sh", include_str!("../../templates/shared/policy.sh")),
-    ("shared/build.sh", include_str!("../../templates/shared/build.sh")),
+    (
+        "github/pipeline.yml.j2",
+        include_str!("../../templates/github/pipeline.yml.j2"),
+    ),
+    (
+        "gitlab/pipeline.yml.j2",
+        include_str!("../../templates/gitlab/pipeline.yml.j2"),
+    ),
+    (
+        "drone/pipeline.yml.j2",
+        include_str!("../../templates/drone/pipeline.yml.j2"),
+    ),
+    (
+        "woodpecker/pipeline.yml.j2",
+        include_str!("../../templates/woodpecker/pipeline.yml.j2"),
+    ),
+    (
+        "shared/ref.sh",
+        include_str!("../../templates/shared/ref.sh"),
+    ),
+    (
+        "shared/policy.sh",
+        include_str!("../../templates/shared/policy.sh"),
+    ),
+    (
+        "shared/build.sh",
+        include_str!("../../templates/shared/build.sh"),
+    ),
 ];
 
 /// The embedded template text of `name` (e.g. `shared/build.sh`).
@@ -158,10 +221,13 @@ fn load(opts: &RenderOptions, name: &str) -> Result<String, RenderError> {
     if let Some(dir) = &opts.templates_dir {
         let path = dir.join(name);
         if path.exists() {
-            return std::fs::read_to_string(&path).map_err(|source| RenderError::Io { path, source });
+            return std::fs::read_to_string(&path)
+                .map_err(|source| RenderError::Io { path, source });
         }
     }
-    Ok(embedded(name).expect("every embedded template is listed").to_string())
+    Ok(embedded(name)
+        .expect("every embedded template is listed")
+        .to_string())
 }
 
 /// Registry host of an image repository (`docker.io` when the first component is not a host).
@@ -170,7 +236,9 @@ pub fn registry_host(image: &str) -> String {
         return "$CI_REGISTRY".to_string();
     }
     match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_string(),
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_string()
+        }
         _ => "docker.io".to_string(),
     }
 }
@@ -179,8 +247,15 @@ pub fn registry_host(image: &str) -> String {
 pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, RenderError> {
     let name = format!("{}/pipeline.yml.j2", ci.name());
     let source = load(opts, &name)?;
-    let shell_policy = format!("{}\n{}", load(opts, "shared/ref.sh")?.trim_end(), load(opts, "shared/policy.sh")?.trim_end());
-    let shell = format!("{shell_policy}\n{}", load(opts, "shared/build.sh")?.trim_end());
+    let shell_policy = format!(
+        "{}\n{}",
+        load(opts, "shared/ref.sh")?.trim_end(),
+        load(opts, "shared/policy.sh")?.trim_end()
+    );
+    let shell = format!(
+        "{shell_policy}\n{}",
+        load(opts, "shared/build.sh")?.trim_end()
+    );
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -193,7 +268,11 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
     env.add_filter("dollar", |s: String| s.replace('$', "$$"));
     // A GitHub expression, `${{ … }}`, without fighting the template syntax.
     env.add_function("gh", |expr: String| format!("${{{{ {expr} }}}}"));
-    env.add_template_owned(name.clone(), source).map_err(|source| RenderError::Template { name: name.clone(), source })?;
+    env.add_template_owned(name.clone(), source)
+        .map_err(|source| RenderError::Template {
+            name: name.clone(),
+            source,
+        })?;
 
     let ctx = Context {
         plan,
@@ -205,21 +284,49 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         shell_policy,
         actions: ACTIONS
             .iter()
-            .map(|(key, repo, sha, version)| (*key, ActionPin { uses: format!("{repo}@{sha}"), version }))
+            .map(|(key, repo, sha, version)| {
+                (
+                    *key,
+                    ActionPin {
+                        uses: format!("{repo}@{sha}"),
+                        version,
+                    },
+                )
+            })
             .collect(),
         step_image: match plan.builder {
             crate::plan::Builder::Buildx => DOCKER_CLI_IMAGE,
             crate::plan::Builder::Buildah => BUILDAH_IMAGE,
         },
-        images: [("docker_cli", DOCKER_CLI_IMAGE), ("docker_dind", DOCKER_DIND_IMAGE), ("buildah", BUILDAH_IMAGE)]
-            .into_iter()
-            .collect(),
+        images: [
+            ("docker_cli", DOCKER_CLI_IMAGE),
+            ("docker_dind", DOCKER_DIND_IMAGE),
+            ("buildah", BUILDAH_IMAGE),
+        ]
+        .into_iter()
+        .collect(),
     };
-    let tmpl = env.get_template(&name).map_err(|source| RenderError::Template { name: name.clone(), source })?;
-    let text = tmpl.render(Value::from_serialize(&ctx)).map_err(|source| RenderError::Template { name: name.clone(), source })?;
+    let tmpl = env
+        .get_template(&name)
+        .map_err(|source| RenderError::Template {
+            name: name.clone(),
+            source,
+        })?;
+    let text =
+        tmpl.render(Value::from_serialize(&ctx))
+            .map_err(|source| RenderError::Template {
+                name: name.clone(),
+                source,
+            })?;
     let text = normalize(&text);
     for doc in serde_yaml::Deserializer::from_str(&text) {
-        <serde_yaml::Value as serde::Deserialize>::deserialize(doc).map_err(|source| RenderError::Yaml { ci: ci.name(), source, text: text.clone() })?;
+        <serde_yaml::Value as serde::Deserialize>::deserialize(doc).map_err(|source| {
+            RenderError::Yaml {
+                ci: ci.name(),
+                source,
+                text: text.clone(),
+            }
+        })?;
     }
     Ok(text)
 }
@@ -267,7 +374,10 @@ pub fn yaml_quote(value: Value) -> String {
 /// A POSIX-shell single-quoted word.
 pub fn shell_quote(value: Value) -> String {
     let s = plain(&value);
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c))
+    {
         return s;
     }
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -275,7 +385,10 @@ pub fn shell_quote(value: Value) -> String {
 
 /// Write `text` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, text.as_bytes())?;
@@ -284,8 +397,11 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -302,9 +418,20 @@ mod tests {
         let p = crate::plan::plan(&two_apps(), &options()).unwrap();
         let dir = std::env::var("GEN_PIPELINE_RENDER_DUMP").ok();
         for ci in Ci::ALL {
-            let text = render(&p, ci, &RenderOptions { command: "gen-pipeline".into(), ..Default::default() }).unwrap();
+            let text = render(
+                &p,
+                ci,
+                &RenderOptions {
+                    command: "gen-pipeline".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             assert!(text.ends_with('\n') && !text.contains('\r'));
-            assert!(text.contains("registry.example.com/team/proj/base"), "{ci:?}");
+            assert!(
+                text.contains("registry.example.com/team/proj/base"),
+                "{ci:?}"
+            );
             if let Some(d) = &dir {
                 std::fs::write(format!("{d}/{}.yml", ci.name()), &text).unwrap();
             }
@@ -319,11 +446,21 @@ mod tests {
         let p = dir.path().join("sub/x.yml");
         write_atomic(&p, "a: 1\n").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "a: 1\n");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o664)).unwrap();
         write_atomic(&p, "a: 2\n").unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o664);
-        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o664
+        );
+        assert_eq!(
+            std::fs::read_dir(p.parent().unwrap()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 
     #[test]

@@ -35,50 +35,96 @@ fn actionlint_validates_the_workflow_against_action_yml() {
     std::fs::create_dir_all(&wf_dir).unwrap();
     // actionlint resolves `./` from the repository root, which it finds by `.git`.
     git(tmp.path(), &["init", "-q"]);
-    let lint = || Command::new("actionlint").arg("-no-color").arg(".github/workflows/self-test.yml").current_dir(tmp.path()).output().unwrap();
+    let lint = || {
+        Command::new("actionlint")
+            .arg("-no-color")
+            .arg(".github/workflows/self-test.yml")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
     std::fs::copy(self_test(), wf_dir.join("self-test.yml")).unwrap();
     let good = lint();
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
-    let wf = std::fs::read_to_string(self_test()).unwrap().replace("command: check", "command: check\n          comand: check");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stdout)
+    );
+    let wf = std::fs::read_to_string(self_test())
+        .unwrap()
+        .replace("command: check", "command: check\n          comand: check");
     std::fs::write(wf_dir.join("self-test.yml"), wf).unwrap();
     let bad = lint();
     let text = String::from_utf8_lossy(&bad.stdout);
-    assert!(!bad.status.success() && text.contains(r#"input "comand" is not defined in action "gen-pipeline""#), "{text}");
+    assert!(
+        !bad.status.success()
+            && text.contains(r#"input "comand" is not defined in action "gen-pipeline""#),
+        "{text}"
+    );
 }
 
 #[test]
 fn action_scripts_pass_shellcheck_and_never_expand_inputs() {
-    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(action()).unwrap()).unwrap();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(action()).unwrap()).unwrap();
     assert_eq!(doc["runs"]["using"].as_str(), Some("composite"));
     let steps = doc["runs"]["steps"].as_sequence().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut scripts = 0;
     for (i, step) in steps.iter().enumerate() {
         if let Some(uses) = step["uses"].as_str() {
-            let (_, pin) = uses.split_once('@').unwrap_or_else(|| panic!("unpinned {uses}"));
-            assert!(pin.len() == 40 && pin.chars().all(|c| c.is_ascii_hexdigit()), "{uses} is not pinned to a full SHA");
+            let (_, pin) = uses
+                .split_once('@')
+                .unwrap_or_else(|| panic!("unpinned {uses}"));
+            assert!(
+                pin.len() == 40 && pin.chars().all(|c| c.is_ascii_hexdigit()),
+                "{uses} is not pinned to a full SHA"
+            );
         }
-        let Some(run) = step["run"].as_str() else { continue };
+        let Some(run) = step["run"].as_str() else {
+            continue;
+        };
         scripts += 1;
         assert_eq!(step["shell"].as_str(), Some("bash"), "step {i}");
-        assert!(!run.contains("${{"), "step {i} expands an expression inside run:\n{run}");
+        assert!(
+            !run.contains("${{"),
+            "step {i} expands an expression inside run:\n{run}"
+        );
         let f = tmp.path().join(format!("step-{i}.sh"));
         std::fs::write(&f, format!("#!/usr/bin/env bash\n{run}")).unwrap();
         let (desc, out) = run_tool(Command::new("shellcheck").args(["-s", "bash"]).arg(&f));
-        assert!(out.status.success(), "{desc}\n{}\n{run}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{desc}\n{}\n{run}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
-    assert!(scripts >= 3, "expected the key, build, info and run scripts");
+    assert!(
+        scripts >= 3,
+        "expected the key, build, info and run scripts"
+    );
     // Every input the scripts need reaches them through env:.
     let text = std::fs::read_to_string(action()).unwrap();
     for input in ["command", "config", "dockerfile", "ci", "image"] {
-        assert!(text.contains(&format!("${{{{ inputs.{input} }}}}")), "input {input} unused");
+        assert!(
+            text.contains(&format!("${{{{ inputs.{input} }}}}")),
+            "input {input} unused"
+        );
     }
 }
 
 /// The repository's tracked files on `branch` with a GitHub-shaped remote, so act sees a normal checkout.
 fn repo_copy(branch: &str) -> tempfile::TempDir {
     let tmp = tracked_copy("gp-action-", branch);
-    git(tmp.path(), &["remote", "set-url", "origin", "https://github.com/gen-pipeline/gen-pipeline.git"]);
+    git(
+        tmp.path(),
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "https://github.com/gen-pipeline/gen-pipeline.git",
+        ],
+    );
     tmp
 }
 
@@ -106,13 +152,29 @@ fn act_workflow(checkout: &Path, workflow: &str) -> (bool, String) {
         Command::new("act")
             .current_dir(checkout)
             .args(["push", "-W", workflow])
-            .args(["-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--defaultbranch", "main"])
+            .args([
+                "-P",
+                "ubuntu-latest=-self-hosted",
+                "--no-cache-server",
+                "--defaultbranch",
+                "main",
+            ])
             .arg("--local-repository")
-            .arg(format!("actions/cache@{cache_pin}={}", stand_in.path().display()))
+            .arg(format!(
+                "actions/cache@{cache_pin}={}",
+                stand_in.path().display()
+            ))
             .arg("--env")
-            .arg(format!("GEN_PIPELINE_BIN={}", env!("CARGO_BIN_EXE_gen-pipeline"))),
+            .arg(format!(
+                "GEN_PIPELINE_BIN={}",
+                env!("CARGO_BIN_EXE_gen-pipeline")
+            )),
     );
-    let log = format!("{desc}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let log = format!(
+        "{desc}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), log)
 }
 
@@ -122,18 +184,37 @@ fn act_runs_the_action_in_sync_and_fails_when_stale() {
     let copy = repo_copy("feature/JIRA-12_x");
     let (ok, log) = act_self_test(copy.path());
     assert!(ok && log.contains("Job succeeded"), "{log}");
-    assert!(log.contains("examples/go-distroless/pipelines/github-images.yml: in sync"), "{log}");
+    assert!(
+        log.contains("examples/go-distroless/pipelines/github-images.yml: in sync"),
+        "{log}"
+    );
     assert!(log.contains("SELF-TEST slug=feature-jira-12-x"), "{log}");
     // The plan output is exactly what the binary plans for that Dockerfile.
     let plan = Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
-        .args(["plan", "--format", "json", "-f", "examples/go-distroless/Dockerfile", "--image", "registry.example.com/acme/go-server"])
+        .args([
+            "plan",
+            "--format",
+            "json",
+            "-f",
+            "examples/go-distroless/Dockerfile",
+            "--image",
+            "registry.example.com/acme/go-server",
+        ])
         .current_dir(copy.path())
         .output()
         .unwrap();
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let jobs: Vec<&str> = plan["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let jobs: Vec<&str> = plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     assert!(jobs.len() >= 2, "{plan}");
-    assert!(log.contains(&format!("SELF-TEST jobs={}", jobs.join(","))), "jobs {jobs:?} not in\n{log}");
+    assert!(
+        log.contains(&format!("SELF-TEST jobs={}", jobs.join(","))),
+        "jobs {jobs:?} not in\n{log}"
+    );
 
     // Stale: the example's Dockerfile gains a stage; the committed pipelines no longer match.
     let df = copy.path().join("examples/go-distroless/Dockerfile");
@@ -143,10 +224,20 @@ fn act_runs_the_action_in_sync_and_fails_when_stale() {
     git(copy.path(), &["commit", "-qam", "new stage"]);
     let (ok, log) = act_self_test(copy.path());
     assert!(!ok, "act passed although the pipeline is stale:\n{log}");
-    assert!(log.contains("out of date") && log.contains("(generated)"), "{log}");
+    assert!(
+        log.contains("out of date") && log.contains("(generated)"),
+        "{log}"
+    );
     assert!(log.contains("regenerate with: gen-pipeline"), "{log}");
-    assert!(log.lines().any(|l| l.contains("| +") && l.contains("registry.example.com/acme/go-server/extra")), "diff lacks the new stage:\n{log}");
-    assert!(!log.contains("SELF-TEST slug="), "the step after the failed check ran:\n{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("| +") && l.contains("registry.example.com/acme/go-server/extra")),
+        "diff lacks the new stage:\n{log}"
+    );
+    assert!(
+        !log.contains("SELF-TEST slug="),
+        "the step after the failed check ran:\n{log}"
+    );
 
     // `command: generate` through the action rewrites the pipelines; a `check` after it passes.
     let regen = std::fs::read_to_string(copy.path().join(".github/workflows/self-test.yml"))
@@ -156,8 +247,17 @@ fn act_runs_the_action_in_sync_and_fails_when_stale() {
         .replace("      - name: action outputs", "      - uses: ./\n        with:\n          config: examples/go-distroless/gen-pipeline.yml\n      - name: action outputs");
     std::fs::write(copy.path().join(".github/workflows/regen.yml"), &regen).unwrap();
     let (ok, log) = act_workflow(copy.path(), ".github/workflows/regen.yml");
-    assert!(ok && log.contains("wrote examples/go-distroless/pipelines/github-images.yml (github)"), "{log}");
-    assert!(log.contains("+ gen-pipeline check --config examples/go-distroless/gen-pipeline.yml"), "{log}");
-    assert!(log.contains("examples/go-distroless/pipelines/gitlab-ci.yml: in sync"), "{log}");
+    assert!(
+        ok && log.contains("wrote examples/go-distroless/pipelines/github-images.yml (github)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("+ gen-pipeline check --config examples/go-distroless/gen-pipeline.yml"),
+        "{log}"
+    );
+    assert!(
+        log.contains("examples/go-distroless/pipelines/gitlab-ci.yml: in sync"),
+        "{log}"
+    );
     // (act's host executor runs in its own copy of the workspace: the rewritten files stay there.)
 }

@@ -4,7 +4,6 @@ use std::process::Command;
 
 use crate::tools::{copy_tree, gen_pipeline, git_init_commit, repo_root};
 
-
 #[test]
 fn templates_dir_overrides_one_ci_and_keeps_the_rest_embedded() {
     let tmp = tempfile::tempdir().unwrap();
@@ -16,26 +15,57 @@ fn templates_dir_overrides_one_ci_and_keeps_the_rest_embedded() {
         "# custom\n{% for job in plan.jobs %}\n{{ job.id }}:\n  script:\n    - echo {{ job.repository | q }}\n{% endfor %}\n",
     )
     .unwrap();
-    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gen_pipeline()
+        .current_dir(tmp.path())
+        .args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("# custom\n"), "{text}");
-    assert!(text.contains("app1:\n  script:\n    - echo \"ghcr.io/acme/python-two-apps/app1\""), "{text}");
+    assert!(
+        text.contains("app1:\n  script:\n    - echo \"ghcr.io/acme/python-two-apps/app1\""),
+        "{text}"
+    );
     // Not overridden: the embedded GitHub template.
-    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "github", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
+    let out = gen_pipeline()
+        .current_dir(tmp.path())
+        .args(["--ci", "github", "--templates", "ci-templates", "-o", "-"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("docker/build-push-action@"));
     // A template with an undefined variable fails (strict), exit code 1 with the template named.
     std::fs::write(custom.join("pipeline.yml.j2"), "x: {{ plan.nope }}\n").unwrap();
-    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"]).output().unwrap();
+    let out = gen_pipeline()
+        .current_dir(tmp.path())
+        .args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("gitlab/pipeline.yml.j2"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("gitlab/pipeline.yml.j2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A template that renders invalid YAML is rejected before anything is written.
     std::fs::write(custom.join("pipeline.yml.j2"), "a: [b\n").unwrap();
     let target = tmp.path().join("out.yml");
-    let out = gen_pipeline().current_dir(tmp.path()).args(["--ci", "gitlab", "--templates", "ci-templates", "-o"]).arg(&target).output().unwrap();
+    let out = gen_pipeline()
+        .current_dir(tmp.path())
+        .args(["--ci", "gitlab", "--templates", "ci-templates", "-o"])
+        .arg(&target)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid YAML"));
-    assert!(!target.exists(), "a failed render must not leave a file behind");
+    assert!(
+        !target.exists(),
+        "a failed render must not leave a file behind"
+    );
 }
 
 #[test]
@@ -44,18 +74,51 @@ fn init_writes_a_config_that_generates() {
     copy_tree(&repo_root().join("examples/node-monorepo"), tmp.path());
     std::fs::remove_file(tmp.path().join("gen-pipeline.yml")).unwrap();
     git_init_commit(tmp.path(), "main");
-    let st = Command::new("git").current_dir(tmp.path()).args(["remote", "set-url", "origin", "git@github.com:Acme/Node-Mono.git"]).status().unwrap();
+    let st = Command::new("git")
+        .current_dir(tmp.path())
+        .args([
+            "remote",
+            "set-url",
+            "origin",
+            "git@github.com:Acme/Node-Mono.git",
+        ])
+        .status()
+        .unwrap();
     assert!(st.success());
-    let out = gen_pipeline().current_dir(tmp.path()).arg("init").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gen_pipeline()
+        .current_dir(tmp.path())
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg = std::fs::read_to_string(tmp.path().join("gen-pipeline.yml")).unwrap();
     assert!(cfg.contains("image: ghcr.io/acme/node-mono"), "{cfg}");
-    assert!(cfg.contains("# stages found: deps, web, api, worker"), "{cfg}");
+    assert!(
+        cfg.contains("# stages found: deps, web, api, worker"),
+        "{cfg}"
+    );
     // A second init refuses to overwrite.
-    assert_eq!(gen_pipeline().current_dir(tmp.path()).arg("init").output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        gen_pipeline()
+            .current_dir(tmp.path())
+            .arg("init")
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
     // The written config drives a bare `gen-pipeline`.
     let out = gen_pipeline().current_dir(tmp.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let wf = std::fs::read_to_string(tmp.path().join(".github/workflows/images.yml")).unwrap();
     assert!(wf.contains("ghcr.io/acme/node-mono/deps"));
 }
@@ -65,28 +128,60 @@ fn help_version_and_completions() {
     let out = gen_pipeline().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(help.contains("Examples:") && help.contains("gen-pipeline --ci drone > .drone.yml"), "{help}");
+    assert!(
+        help.contains("Examples:") && help.contains("gen-pipeline --ci drone > .drone.yml"),
+        "{help}"
+    );
     assert!(help.contains("Exit codes: 0 ok, 1 drift (check), 2 bad input or usage."));
     let out = gen_pipeline().arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("gen-pipeline {}", env!("CARGO_PKG_VERSION")));
-    let out = gen_pipeline().args(["completions", "bash"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("gen-pipeline {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = gen_pipeline()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("complete -F _gen__pipeline"));
     // Usage errors exit 2.
-    assert_eq!(gen_pipeline().args(["--split", "some", "-f", "x"]).output().unwrap().status.code(), Some(2));
-    assert_eq!(gen_pipeline().args(["--bogus"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        gen_pipeline()
+            .args(["--split", "some", "-f", "x"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        gen_pipeline()
+            .args(["--bogus"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn slug_command_matches_gitlab() {
-    for (name, want) in [("feature/JIRA-12_fix", "feature-jira-12-fix"), ("-Main-", "main"), ("v1.2.3", "v1-2-3")] {
+    for (name, want) in [
+        ("feature/JIRA-12_fix", "feature-jira-12-fix"),
+        ("-Main-", "main"),
+        ("v1.2.3", "v1-2-3"),
+    ] {
         let out = gen_pipeline().args(["slug", name]).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
     }
     // A name that reduces to nothing: empty as GitLab has it, or the pipelines' sha fallback.
     let out = gen_pipeline().args(["slug", "///"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "\n");
-    let out = gen_pipeline().args(["slug", "///", "--sha", "ABCDEF0123456789"]).output().unwrap();
+    let out = gen_pipeline()
+        .args(["slug", "///", "--sha", "ABCDEF0123456789"])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sha-abcdef0");
 }
 
@@ -96,39 +191,129 @@ fn plan_json_reads_the_named_config_only() {
     // --config: its Dockerfile, image and policy.
     let out = gen_pipeline()
         .current_dir(&root)
-        .args(["plan", "--config", "examples/python-two-apps/gen-pipeline.yml", "--format", "json", "--branch", "dev", "--sha", "0123456789abcdef", "--default-branch", "main"])
+        .args([
+            "plan",
+            "--config",
+            "examples/python-two-apps/gen-pipeline.yml",
+            "--format",
+            "json",
+            "--branch",
+            "dev",
+            "--sha",
+            "0123456789abcdef",
+            "--default-branch",
+            "main",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ref"]["slug"], "dev");
     assert_eq!(v["ref"]["kind"], "branch");
-    let jobs: Vec<&str> = v["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let jobs: Vec<&str> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     assert_eq!(jobs, ["base", "app1", "app2"]);
-    assert_eq!(v["jobs"][1]["tags"][0], "ghcr.io/acme/python-two-apps/app1:dev");
-    assert_eq!(v["jobs"][1]["cache_to"], "ghcr.io/acme/python-two-apps/cache:app1.dev");
-    assert_eq!(v["jobs"][1]["cache_from"][1], "ghcr.io/acme/python-two-apps/cache:app1.main");
+    assert_eq!(
+        v["jobs"][1]["tags"][0],
+        "ghcr.io/acme/python-two-apps/app1:dev"
+    );
+    assert_eq!(
+        v["jobs"][1]["cache_to"],
+        "ghcr.io/acme/python-two-apps/cache:app1.dev"
+    );
+    assert_eq!(
+        v["jobs"][1]["cache_from"][1],
+        "ghcr.io/acme/python-two-apps/cache:app1.main"
+    );
     // Without --config, ./gen-pipeline.yml (the project's own) is not applied to another Dockerfile.
-    let out = gen_pipeline().current_dir(&root).args(["plan", "-f", "examples/python-two-apps/Dockerfile", "--format", "json", "--image", "registry.example.com/x"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gen_pipeline()
+        .current_dir(&root)
+        .args([
+            "plan",
+            "-f",
+            "examples/python-two-apps/Dockerfile",
+            "--format",
+            "json",
+            "--image",
+            "registry.example.com/x",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["jobs"][0]["tags"][0].as_str().unwrap().split(':').next(), Some("registry.example.com/x/base"));
+    assert_eq!(
+        v["jobs"][0]["tags"][0].as_str().unwrap().split(':').next(),
+        Some("registry.example.com/x/base")
+    );
 }
 
 #[test]
 fn plan_json_takes_targets_split_and_says_why() {
     let out = gen_pipeline()
         .current_dir(repo_root())
-        .args(["plan", "--config", "examples/python-two-apps/gen-pipeline.yml", "--format", "json", "--target", "app1", "--split", "all"])
+        .args([
+            "plan",
+            "--config",
+            "examples/python-two-apps/gen-pipeline.yml",
+            "--format",
+            "json",
+            "--target",
+            "app1",
+            "--split",
+            "all",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let jobs: Vec<&str> = v["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let jobs: Vec<&str> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     assert_eq!(jobs, ["base", "build-base", "app1"]);
-    let notes: Vec<&str> = v["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
-    assert!(notes.iter().any(|n| n.contains("built in a job of their own") && n.contains("base, build-base")), "{notes:?}");
-    let out = gen_pipeline().current_dir(repo_root()).args(["plan", "--config", "examples/python-two-apps/gen-pipeline.yml", "--format", "json", "--target", "ap1"]).output().unwrap();
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("built in a job of their own") && n.contains("base, build-base")),
+        "{notes:?}"
+    );
+    let out = gen_pipeline()
+        .current_dir(repo_root())
+        .args([
+            "plan",
+            "--config",
+            "examples/python-two-apps/gen-pipeline.yml",
+            "--format",
+            "json",
+            "--target",
+            "ap1",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `app1`?"));
 }

@@ -2,7 +2,9 @@
 //! them against a real registry (needs root, like `.ci/run`). Each pipeline run gets fresh builder
 //! storage per job, like an ephemeral runner, so jobs only share work through the registry.
 
-use crate::e2e_support::{push_base_image, ref_slug, step_stats, BaseImage, Builder, GitlabCiLocal, PipelineRun, Registry};
+use crate::e2e_support::{
+    push_base_image, ref_slug, step_stats, BaseImage, Builder, GitlabCiLocal, PipelineRun, Registry,
+};
 use crate::tools::{copy_tree, repo_root, run_tool};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,13 +19,28 @@ fn fixture() -> std::path::PathBuf {
 
 /// A copy of the fixture with `deps.txt` replaced (when given) and the pipeline for `ci` generated
 /// into `out` (relative to the project) with `--builder buildah`.
-pub(crate) fn project_with(reg: &Registry, base: &BaseImage, ci: &str, out: &str, deps: Option<&str>) -> tempfile::TempDir {
+pub(crate) fn project_with(
+    reg: &Registry,
+    base: &BaseImage,
+    ci: &str,
+    out: &str,
+    deps: Option<&str>,
+) -> tempfile::TempDir {
     project_generated(reg, base, &["--ci", ci, "--builder", "buildah"], out, deps)
 }
 
 /// Like `project_with`, with the generator flags before `-f Dockerfile -o OUT --image --build-arg` given.
-pub(crate) fn project_generated(reg: &Registry, base: &BaseImage, flags: &[&str], out: &str, deps: Option<&str>) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("gp-e2e-project-").tempdir().unwrap();
+pub(crate) fn project_generated(
+    reg: &Registry,
+    base: &BaseImage,
+    flags: &[&str],
+    out: &str,
+    deps: Option<&str>,
+) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("gp-e2e-project-")
+        .tempdir()
+        .unwrap();
     copy_tree(&fixture(), dir.path());
     if let Some(d) = deps {
         std::fs::write(dir.path().join("deps.txt"), d).unwrap();
@@ -57,7 +74,10 @@ fn handed_digests(log: &str) -> BTreeMap<String, String> {
         for stage in ["deps", "app1", "app2"] {
             let key = format!("GP_DIGEST_{}=", stage.to_uppercase());
             if let Some(at) = l.find(&key) {
-                let v: String = l[at + key.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == ':').collect();
+                let v: String = l[at + key.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
+                    .collect();
                 if v.starts_with("sha256:") && v.len() == 71 {
                     m.insert(stage.to_string(), v);
                 }
@@ -78,22 +98,42 @@ fn job_output(log: &str, job: &str) -> String {
 
 /// The checks shared by every CI: all three images pushed with the branch's tags; deps on the base;
 /// each app built on the exact deps digest of this run. Returns the pushed digests by stage.
-pub(crate) fn check_images(reg: &Registry, base: &BaseImage, branch: &str, sha: &str) -> BTreeMap<String, String> {
+pub(crate) fn check_images(
+    reg: &Registry,
+    base: &BaseImage,
+    branch: &str,
+    sha: &str,
+) -> BTreeMap<String, String> {
     let slug = ref_slug(branch);
     let short = format!("sha-{}", &sha[..7]);
     let mut digests = BTreeMap::new();
     for stage in ["deps", "app1", "app2"] {
         let repo = format!("group/project/{stage}");
         let tags = reg.tags(&repo);
-        assert!(tags.contains(&slug) && tags.contains(&short), "{repo}: tags {tags:?} lack {slug}/{short}");
+        assert!(
+            tags.contains(&slug) && tags.contains(&short),
+            "{repo}: tags {tags:?} lack {slug}/{short}"
+        );
         if branch == "main" {
-            assert!(tags.contains(&"latest".to_string()), "{repo}: no latest in {tags:?}");
+            assert!(
+                tags.contains(&"latest".to_string()),
+                "{repo}: no latest in {tags:?}"
+            );
         }
         let d = reg.manifest_digest(&repo, &short);
-        assert_eq!(reg.manifest_digest(&repo, &slug), d, "{repo}: {slug} and {short} differ");
+        assert_eq!(
+            reg.manifest_digest(&repo, &slug),
+            d,
+            "{repo}: {slug} and {short} differ"
+        );
         digests.insert(stage.to_string(), d);
     }
-    assert!(reg.built_on("group/project/deps", &digests["deps"], "library/busybox", &base.digest));
+    assert!(reg.built_on(
+        "group/project/deps",
+        &digests["deps"],
+        "library/busybox",
+        &base.digest
+    ));
     for app in ["app1", "app2"] {
         let repo = format!("group/project/{app}");
         assert!(
@@ -106,18 +146,35 @@ pub(crate) fn check_images(reg: &Registry, base: &BaseImage, branch: &str, sha: 
 }
 
 fn head_sha(run: &PipelineRun) -> String {
-    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(run.checkout.path()).args(["rev-parse", "HEAD"]));
+    let (desc, o) = run_tool(
+        Command::new("git")
+            .arg("-C")
+            .arg(run.checkout.path())
+            .args(["rev-parse", "HEAD"]),
+    );
     assert!(o.status.success(), "{desc}");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-fn gitlab_run(reg: &Registry, base: &BaseImage, branch: &str, deps: Option<&str>) -> (PipelineRun, BTreeMap<String, String>) {
+fn gitlab_run(
+    reg: &Registry,
+    base: &BaseImage,
+    branch: &str,
+    deps: Option<&str>,
+) -> (PipelineRun, BTreeMap<String, String>) {
     let project = project_with(reg, base, "gitlab", ".gitlab-ci.yml", deps);
     let t = Instant::now();
-    let run = GitlabCiLocal::for_registry(reg, branch).run(project.path(), &Builder::fresh_per_job());
-    eprintln!("gitlab pipeline on {branch}: {:.1}s", t.elapsed().as_secs_f64());
+    let run =
+        GitlabCiLocal::for_registry(reg, branch).run(project.path(), &Builder::fresh_per_job());
+    eprintln!(
+        "gitlab pipeline on {branch}: {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     for job in ["deps", "app1", "app2"] {
-        assert!(run.log.contains(&job.to_string()), "no job {job} in the log");
+        assert!(
+            run.log.contains(&job.to_string()),
+            "no job {job} in the log"
+        );
     }
     assert!(!run.log.contains("Job failed"), "{}", run.log);
     let sha = head_sha(&run);
@@ -126,7 +183,10 @@ fn gitlab_run(reg: &Registry, base: &BaseImage, branch: &str, deps: Option<&str>
     let handed = handed_digests(&run.log);
     for (stage, d) in &digests {
         if let Some(h) = handed.get(stage) {
-            assert_eq!(h, d, "{stage}: handed-on digest differs from the registry's");
+            assert_eq!(
+                h, d,
+                "{stage}: handed-on digest differs from the registry's"
+            );
         }
     }
     (run, digests)
@@ -137,10 +197,21 @@ fn gitlab_generated_pipeline_runs_on_main() {
     let reg = Registry::start();
     let base = push_base_image(&reg);
     let (run, _) = gitlab_run(&reg, &base, "main", None);
-    assert!(run.log.contains("PASS") || run.log.contains("Job succeeded") || run.log.contains("pipeline complete"), "{}", run.log);
+    assert!(
+        run.log.contains("PASS")
+            || run.log.contains("Job succeeded")
+            || run.log.contains("pipeline complete"),
+        "{}",
+        run.log
+    );
     // Per-stage caches for this branch were written to the registry.
     for stage in ["deps", "app1", "app2"] {
-        assert!(!reg.tags(&format!("group/project/cache/{stage}.main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
+        assert!(
+            !reg.tags(&format!("group/project/cache/{stage}.main"))
+                .is_empty(),
+            "no cache for {stage}: {:?}",
+            reg.catalog()
+        );
     }
 }
 
@@ -151,20 +222,37 @@ fn gitlab_dev_branch_never_leaks_into_main() {
     // dev changes the dependency input first, then main runs with the original one.
     let (_dev_run, dev) = gitlab_run(&reg, &base, "dev", Some("libfoo 9.9-dev\nlibbar 2.3\n"));
     let (_main_run, main) = gitlab_run(&reg, &base, "main", None);
-    assert_ne!(dev["deps"], main["deps"], "dev and main deps images must differ");
+    assert_ne!(
+        dev["deps"], main["deps"],
+        "dev and main deps images must differ"
+    );
     let dev_deps = reg.layers("group/project/deps", &dev["deps"]);
     let main_deps = reg.layers("group/project/deps", &main["deps"]);
     // The layers only dev's deps has (its changed deps.txt and what was built from it).
     let dev_only: Vec<&String> = dev_deps.iter().filter(|l| !main_deps.contains(l)).collect();
-    assert!(!dev_only.is_empty(), "dev's deps has no layer of its own: {dev_deps:?} vs {main_deps:?}");
+    assert!(
+        !dev_only.is_empty(),
+        "dev's deps has no layer of its own: {dev_deps:?} vs {main_deps:?}"
+    );
     for app in ["app1", "app2"] {
         let repo = format!("group/project/{app}");
         let main_app = reg.layers(&repo, &main[app]);
         let dev_app = reg.layers(&repo, &dev[app]);
-        assert_eq!(&main_app[..main_deps.len()], &main_deps[..], "main {app} is not on main's deps");
-        assert_eq!(&dev_app[..dev_deps.len()], &dev_deps[..], "dev {app} is not on dev's deps");
+        assert_eq!(
+            &main_app[..main_deps.len()],
+            &main_deps[..],
+            "main {app} is not on main's deps"
+        );
+        assert_eq!(
+            &dev_app[..dev_deps.len()],
+            &dev_deps[..],
+            "dev {app} is not on dev's deps"
+        );
         for l in &dev_only {
-            assert!(!main_app.contains(l), "main {app} contains dev's deps layer {l}");
+            assert!(
+                !main_app.contains(l),
+                "main {app} contains dev's deps layer {l}"
+            );
         }
         // The file built from deps.txt says which input it came from.
         assert_ne!(main_app, dev_app);
@@ -173,8 +261,17 @@ fn gitlab_dev_branch_never_leaks_into_main() {
     // branch cache marker is found), not rebuilt from main's.
     let (dev_run2, dev2) = gitlab_run(&reg, &base, "dev", Some("libfoo 9.9-dev\nlibbar 2.3\n"));
     let stats = step_stats(&job_output(&dev_run2.log, "deps"));
-    assert_eq!((stats.run_executed, stats.run_cached), (0, 1), "dev's deps RUN not from dev's cache:\n{}", dev_run2.log);
-    assert_eq!(reg.layers("group/project/deps", &dev2["deps"]), dev_deps, "dev's deps layers changed on a cached run");
+    assert_eq!(
+        (stats.run_executed, stats.run_cached),
+        (0, 1),
+        "dev's deps RUN not from dev's cache:\n{}",
+        dev_run2.log
+    );
+    assert_eq!(
+        reg.layers("group/project/deps", &dev2["deps"]),
+        dev_deps,
+        "dev's deps layers changed on a cached run"
+    );
     // Tags: main's images moved `main`/`latest`; dev's sit under `dev` only.
     for stage in ["deps", "app1", "app2"] {
         let repo = format!("group/project/{stage}");
@@ -201,9 +298,13 @@ fn run_drone(
 ) -> (String, crate::e2e_woodpecker::Workspace) {
     let ws = crate::e2e_woodpecker::Workspace::of(project, branch, file);
     let text = std::fs::read_to_string(ws.checkout.join(file)).unwrap();
-    let docs: Vec<serde_yaml::Value> =
-        serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
-    let pipeline = docs.iter().find(|d| d["kind"].as_str() == Some("pipeline")).expect("no pipeline document");
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let pipeline = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("pipeline"))
+        .expect("no pipeline document");
     let steps = pipeline["steps"].as_sequence().expect("no steps");
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
     let mut env: Vec<(String, String)> = [
@@ -220,7 +321,13 @@ fn run_drone(
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
-    let runner = crate::e2e_woodpecker::StepRunner { ci: "drone", env, step_name_var: "DRONE_STEP_NAME", secrets, builder };
+    let runner = crate::e2e_woodpecker::StepRunner {
+        ci: "drone",
+        env,
+        step_name_var: "DRONE_STEP_NAME",
+        secrets,
+        builder,
+    };
     // The first pipeline document is the push pipeline: every step of it runs.
     let run = runner.run(&ws.checkout, steps, |_| true);
     (run.log, ws)
@@ -231,10 +338,19 @@ fn drone_generated_pipeline_runs_steps_in_order() {
     let reg = Registry::start();
     let base = push_base_image(&reg);
     let project = project_with(&reg, &base, "drone", ".drone.yml", None);
-    let secrets = BTreeMap::from([("registry_username", reg.user().to_string()), ("registry_password", reg.password().to_string())]);
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
     let t = Instant::now();
     // Drone steps share the workspace and, in the daemonless flavor, one builder storage.
-    let (log, ws) = run_drone(project.path(), ".drone.yml", "main", &secrets, &Builder::fresh());
+    let (log, ws) = run_drone(
+        project.path(),
+        ".drone.yml",
+        "main",
+        &secrets,
+        &Builder::fresh(),
+    );
     eprintln!("drone pipeline on main: {:.1}s", t.elapsed().as_secs_f64());
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
     let digests = check_images(&reg, &base, "main", &sha);
@@ -242,8 +358,14 @@ fn drone_generated_pipeline_runs_steps_in_order() {
     ws.assert_checkout_clean(&log);
     // The digest files handed between steps are the registry's digests.
     for (stage, d) in &digests {
-        let f = ws.state().join(format!("digests/GP_DIGEST_{}", stage.to_uppercase()));
-        assert_eq!(std::fs::read_to_string(&f).unwrap_or_default().trim(), d, "{stage}\n{log}");
+        let f = ws
+            .state()
+            .join(format!("digests/GP_DIGEST_{}", stage.to_uppercase()));
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap_or_default().trim(),
+            d,
+            "{stage}\n{log}"
+        );
     }
     for stage in ["deps", "app1", "app2"] {
         assert!(log.contains(&format!("==> step {stage} ")), "{log}");

@@ -32,8 +32,12 @@ fn build_contexts(lines: &[&str]) -> BTreeMap<String, (String, String)> {
         let words: Vec<&str> = l.split_whitespace().collect();
         for w in words.windows(2).filter(|w| w[0] == "--build-context") {
             let (name, value) = w[1].split_once('=').unwrap();
-            let image = value.strip_prefix("docker-image://").unwrap_or_else(|| panic!("not an image context: {value}"));
-            let (repo, digest) = image.split_once('@').unwrap_or_else(|| panic!("context not pinned by digest: {value}"));
+            let image = value
+                .strip_prefix("docker-image://")
+                .unwrap_or_else(|| panic!("not an image context: {value}"));
+            let (repo, digest) = image
+                .split_once('@')
+                .unwrap_or_else(|| panic!("context not pinned by digest: {value}"));
             m.insert(name.to_string(), (repo.to_string(), digest.to_string()));
         }
     }
@@ -44,16 +48,30 @@ fn build_contexts(lines: &[&str]) -> BTreeMap<String, (String, String)> {
 fn github_generated_workflow_runs_under_act_on_main() {
     let reg = Registry::start();
     let base = push_base_image(&reg);
-    let project = project_generated(&reg, &base, &["--ci", "github"], ".github/workflows/images.yml", None);
-    let workflow = std::fs::read_to_string(project.path().join(".github/workflows/images.yml")).unwrap();
+    let project = project_generated(
+        &reg,
+        &base,
+        &["--ci", "github"],
+        ".github/workflows/images.yml",
+        None,
+    );
+    let workflow =
+        std::fs::read_to_string(project.path().join(".github/workflows/images.yml")).unwrap();
     // The generator pins every action to a full commit SHA; the stand-ins are mapped to exactly those.
     for action in crate::e2e_support::STAND_IN_ACTIONS {
         let pin = workflow
             .lines()
-            .find_map(|l| l.trim().trim_start_matches("- ").strip_prefix(&format!("uses: {action}@")))
+            .find_map(|l| {
+                l.trim()
+                    .trim_start_matches("- ")
+                    .strip_prefix(&format!("uses: {action}@"))
+            })
             .unwrap_or_else(|| panic!("{action} not used:\n{workflow}"));
         let sha = pin.split_whitespace().next().unwrap();
-        assert!(sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{action} not pinned to a SHA: {pin}");
+        assert!(
+            sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{action} not pinned to a SHA: {pin}"
+        );
     }
 
     let mut act = Act::for_registry(&reg, "main");
@@ -67,36 +85,61 @@ fn github_generated_workflow_runs_under_act_on_main() {
     let t = Instant::now();
     let builder = Builder::fresh_per_job();
     let run = act.run(project.path(), &builder);
-    eprintln!("github workflow under act on main: {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "github workflow under act on main: {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let log = &run.log;
 
     // Every build job succeeded; the fork-PR job did not run on a push.
     for job in ["build deps", "build app1", "build app2"] {
         let lines = job_log(log, job);
-        assert!(lines.iter().any(|l| l.contains("🏁  Job succeeded")), "{job} did not succeed:\n{log}");
+        assert!(
+            lines.iter().any(|l| l.contains("🏁  Job succeeded")),
+            "{job} did not succeed:\n{log}"
+        );
     }
     let fork = "build (pull request from a fork, no push)";
     let fork_lines = job_log(log, fork);
     assert!(
-        fork_lines.iter().any(|l| l.contains(&format!("Skipping job '{fork}' due to 'github.event_name == 'pull_request'"))),
+        fork_lines.iter().any(|l| l.contains(&format!(
+            "Skipping job '{fork}' due to 'github.event_name == 'pull_request'"
+        ))),
         "act did not skip the fork-PR job on its `if`:\n{}",
         fork_lines.join("\n")
     );
-    assert!(!fork_lines.iter().any(|l| l.contains("Job succeeded") || l.contains("⭐ Run")), "the fork-PR job ran on a push");
+    assert!(
+        !fork_lines
+            .iter()
+            .any(|l| l.contains("Job succeeded") || l.contains("⭐ Run")),
+        "the fork-PR job ran on a push"
+    );
     // actions/checkout is not cloned: act uses the local working copy for it.
     for job in ["build deps", "build app1", "build app2"] {
         assert!(
-            job_log(log, job).iter().any(|l| l.contains("Skipping local actions/checkout because workdir was already copied")),
+            job_log(log, job).iter().any(|l| l
+                .contains("Skipping local actions/checkout because workdir was already copied")),
             "{job}: actions/checkout not handled locally"
         );
     }
     // Fresh storage per job: each build job had its own buildah root.
     for job in ["deps", "app1", "app2"] {
-        assert!(builder.dir().join("jobs").join(job).join("root").is_dir(), "no per-job storage for {job}");
+        assert!(
+            builder.dir().join("jobs").join(job).join("root").is_dir(),
+            "no per-job storage for {job}"
+        );
     }
-    assert!(!builder.dir().join("jobs/fork-pr").exists(), "the fork-PR job used the builder");
+    assert!(
+        !builder.dir().join("jobs/fork-pr").exists(),
+        "the fork-PR job used the builder"
+    );
 
-    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(run.checkout.path()).args(["rev-parse", "HEAD"]));
+    let (desc, o) = run_tool(
+        Command::new("git")
+            .arg("-C")
+            .arg(run.checkout.path())
+            .args(["rev-parse", "HEAD"]),
+    );
     assert!(o.status.success(), "{desc}");
     let sha = String::from_utf8_lossy(&o.stdout).trim().to_string();
     // Tags main/latest/sha-<short>; deps on the base; each app on this run's deps digest.
@@ -105,21 +148,45 @@ fn github_generated_workflow_runs_under_act_on_main() {
     // Each job's `digest` output is the registry's digest of what it pushed.
     let outputs = act_outputs(log);
     for stage in ["deps", "app1", "app2"] {
-        let out = outputs.get(&format!("build {stage}")).unwrap_or_else(|| panic!("no outputs for {stage}: {outputs:?}"));
-        assert_eq!(out.get("digest"), Some(&digests[stage]), "{stage}: step output digest vs registry");
+        let out = outputs
+            .get(&format!("build {stage}"))
+            .unwrap_or_else(|| panic!("no outputs for {stage}: {outputs:?}"));
+        assert_eq!(
+            out.get("digest"),
+            Some(&digests[stage]),
+            "{stage}: step output digest vs registry"
+        );
     }
     // The digest that reached each app through `needs.deps.outputs.digest` (the build-contexts line
     // the build step received) is the registry's deps digest, and the app is built on it.
     for app in ["app1", "app2"] {
         let ctx = build_contexts(&job_log(log, &format!("build {app}")));
-        let (repo, digest) = ctx.get("deps").unwrap_or_else(|| panic!("{app}: no deps build context: {ctx:?}\n{log}"));
+        let (repo, digest) = ctx
+            .get("deps")
+            .unwrap_or_else(|| panic!("{app}: no deps build context: {ctx:?}\n{log}"));
         assert_eq!(repo, &reg.image("group/project/deps"));
-        assert_eq!(digest, &digests["deps"], "{app}: deps digest via needs differs from the registry's");
-        assert!(reg.built_on(&format!("group/project/{app}"), &digests[app], "group/project/deps", digest));
+        assert_eq!(
+            digest, &digests["deps"],
+            "{app}: deps digest via needs differs from the registry's"
+        );
+        assert!(reg.built_on(
+            &format!("group/project/{app}"),
+            &digests[app],
+            "group/project/deps",
+            digest
+        ));
     }
-    assert!(build_contexts(&job_log(log, "build deps")).is_empty(), "deps got a build context");
+    assert!(
+        build_contexts(&job_log(log, "build deps")).is_empty(),
+        "deps got a build context"
+    );
     // Per-stage, per-branch caches were written.
     for stage in ["deps", "app1", "app2"] {
-        assert!(!reg.tags(&format!("group/project/cache/{stage}.main")).is_empty(), "no cache for {stage}: {:?}", reg.catalog());
+        assert!(
+            !reg.tags(&format!("group/project/cache/{stage}.main"))
+                .is_empty(),
+            "no cache for {stage}: {:?}",
+            reg.catalog()
+        );
     }
 }

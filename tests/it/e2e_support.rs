@@ -66,14 +66,25 @@ impl Registry {
         let mut attempt = 0;
         let (state, out) = loop {
             attempt += 1;
-            let state = tempfile::Builder::new().prefix("gp-registry-").tempdir().unwrap();
-            let (desc, o) = run_tool(Command::new(script("registry.sh")).arg("start").arg(state.path()));
+            let state = tempfile::Builder::new()
+                .prefix("gp-registry-")
+                .tempdir()
+                .unwrap();
+            let (desc, o) = run_tool(
+                Command::new(script("registry.sh"))
+                    .arg("start")
+                    .arg(state.path()),
+            );
             if o.status.success() || attempt == 3 {
                 break (state, ok((desc, o)));
             }
         };
         let env = parse_env(&out);
-        let get = |k: &str| env.get(k).unwrap_or_else(|| panic!("registry.sh did not print {k}:\n{out}")).clone();
+        let get = |k: &str| {
+            env.get(k)
+                .unwrap_or_else(|| panic!("registry.sh did not print {k}:\n{out}"))
+                .clone()
+        };
         Registry {
             host: get("REGISTRY"),
             user: get("REGISTRY_USER"),
@@ -111,7 +122,12 @@ impl Registry {
     }
 
     /// GET (or HEAD) `https://<host><path>` with basic auth; returns (status, headers lower-cased, body).
-    pub fn api(&self, method: &str, path: &str, accept: &[&str]) -> (u16, BTreeMap<String, String>, String) {
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        accept: &[&str],
+    ) -> (u16, BTreeMap<String, String>, String) {
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "-D", "-", "-X", method])
             .arg("--cacert")
@@ -149,8 +165,12 @@ impl Registry {
     /// Repositories, from `/v2/_catalog` (sorted).
     pub fn catalog(&self) -> Vec<String> {
         let v = self.get_json("/v2/_catalog?n=1000", &[]);
-        let mut r: Vec<String> =
-            v["repositories"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect();
+        let mut r: Vec<String> = v["repositories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect();
         r.sort();
         r
     }
@@ -163,8 +183,12 @@ impl Registry {
         }
         assert_eq!(status, 200, "tags of {repo}: {status} {body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let mut r: Vec<String> =
-            v["tags"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect();
+        let mut r: Vec<String> = v["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect();
         r.sort();
         r
     }
@@ -194,7 +218,9 @@ impl Registry {
             Some(list) => {
                 let pick = list
                     .iter()
-                    .find(|e| e["platform"]["architecture"] == "amd64" && e["platform"]["os"] == "linux")
+                    .find(|e| {
+                        e["platform"]["architecture"] == "amd64" && e["platform"]["os"] == "linux"
+                    })
                     .or_else(|| list.first())
                     .unwrap_or_else(|| panic!("empty index for {repo}@{reference}"));
                 self.manifest(repo, pick["digest"].as_str().unwrap()).1
@@ -206,7 +232,12 @@ impl Registry {
     /// Layer digests of `repo:reference`, bottom first.
     pub fn layers(&self, repo: &str, reference: &str) -> Vec<String> {
         let m = self.image_manifest(repo, reference);
-        m["layers"].as_array().into_iter().flatten().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+        m["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// The image config blob of `repo:reference` (`config.Env`, `rootfs.diff_ids`, `history`, ...).
@@ -218,7 +249,13 @@ impl Registry {
 
     /// True when the image `repo:reference` was built on top of `base_repo@base_digest`: the base's
     /// layers are a strict-or-equal prefix of the image's layers.
-    pub fn built_on(&self, repo: &str, reference: &str, base_repo: &str, base_digest: &str) -> bool {
+    pub fn built_on(
+        &self,
+        repo: &str,
+        reference: &str,
+        base_repo: &str,
+        base_digest: &str,
+    ) -> bool {
         let base = self.layers(base_repo, base_digest);
         let img = self.layers(repo, reference);
         !base.is_empty() && img.len() >= base.len() && img[..base.len()] == base[..]
@@ -262,8 +299,12 @@ const MANIFEST_TYPES: &[&str] = &[
 pub fn traffic_from_log(lines: &[String]) -> Traffic {
     let mut t = Traffic::default();
     for l in lines {
-        let Some((_, rest)) = l.split_once('"') else { continue };
-        let Some((req, rest)) = rest.split_once('"') else { continue };
+        let Some((_, rest)) = l.split_once('"') else {
+            continue;
+        };
+        let Some((req, rest)) = rest.split_once('"') else {
+            continue;
+        };
         let mut req = req.split_whitespace();
         let (method, uri) = (req.next().unwrap_or(""), req.next().unwrap_or(""));
         let mut nums = rest.split_whitespace();
@@ -284,12 +325,19 @@ pub fn traffic_from_log(lines: &[String]) -> Traffic {
 
 /// distribution's `_state` query parameter is URL-escaped base64url(HMAC || JSON) with `"Offset":N`.
 fn upload_offset(uri: &str) -> Option<u64> {
-    let state = uri.split(['?', '&']).find_map(|p| p.strip_prefix("_state="))?;
+    let state = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("_state="))?;
     let state = state.replace("%3D", "=").replace("%3d", "=");
     let raw = base64url_decode(state.trim_end_matches('='))?;
     let text = String::from_utf8_lossy(&raw);
     let at = text.find("\"Offset\":")? + "\"Offset\":".len();
-    text[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .ok()
 }
 
 fn base64url_decode(s: &str) -> Option<Vec<u8>> {
@@ -339,8 +387,13 @@ impl Builder {
     }
 
     fn make(per_job: bool) -> Builder {
-        let dir = tempfile::Builder::new().prefix("gp-builder-").tempdir().unwrap();
-        ok(run_tool(Command::new(script("fresh-builder.sh")).arg(dir.path())));
+        let dir = tempfile::Builder::new()
+            .prefix("gp-builder-")
+            .tempdir()
+            .unwrap();
+        ok(run_tool(
+            Command::new(script("fresh-builder.sh")).arg(dir.path()),
+        ));
         let path = format!(
             "{}:{}",
             dir.path().join("bin").display(),
@@ -349,8 +402,14 @@ impl Builder {
         let env = BTreeMap::from([
             ("PATH".to_string(), path),
             ("BUILDAH_ISOLATION".to_string(), "chroot".to_string()),
-            ("REGISTRY_AUTH_FILE".to_string(), dir.path().join("auth.json").display().to_string()),
-            ("GP_BUILDER_PER_JOB".to_string(), if per_job { "1" } else { "0" }.to_string()),
+            (
+                "REGISTRY_AUTH_FILE".to_string(),
+                dir.path().join("auth.json").display().to_string(),
+            ),
+            (
+                "GP_BUILDER_PER_JOB".to_string(),
+                if per_job { "1" } else { "0" }.to_string(),
+            ),
         ]);
         Builder { dir, env }
     }
@@ -377,8 +436,16 @@ impl Builder {
     #[track_caller]
     pub fn buildah<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
         let (desc, out) = run_tool(self.command(self.bin_dir().join("buildah")).args(args));
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "`{desc}` failed ({}):\n{text}", out.status);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "`{desc}` failed ({}):\n{text}",
+            out.status
+        );
         text
     }
     /// `buildah login -u U --password-stdin HOST` into this builder's auth file.
@@ -392,7 +459,12 @@ impl Builder {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(reg.password().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(reg.password().as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         ok(("buildah login".into(), out));
     }
@@ -424,10 +496,19 @@ pub fn push_base_image(reg: &Registry) -> BaseImage {
     let reference = format!("{}/library/busybox:1", reg.host());
     let out = ok(run_tool(b.command(script("base-image.sh")).arg(&reference)));
     let pinned = out.trim().lines().last().unwrap_or("").to_string();
-    let (repository, digest) =
-        pinned.split_once('@').unwrap_or_else(|| panic!("base-image.sh printed no digest:\n{out}"));
-    assert_eq!(reg.manifest_digest("library/busybox", "1"), digest, "registry disagrees with --digestfile");
-    BaseImage { reference, repository: repository.to_string(), digest: digest.to_string() }
+    let (repository, digest) = pinned
+        .split_once('@')
+        .unwrap_or_else(|| panic!("base-image.sh printed no digest:\n{out}"));
+    assert_eq!(
+        reg.manifest_digest("library/busybox", "1"),
+        digest,
+        "registry disagrees with --digestfile"
+    );
+    BaseImage {
+        reference,
+        repository: repository.to_string(),
+        digest: digest.to_string(),
+    }
 }
 
 /// Counts of buildah build-output lines, to tell which steps ran and which came from cache.
@@ -484,7 +565,11 @@ pub fn step_stats(output: &str) -> StepStats {
 // Pipeline runners: act (GitHub Actions) and gitlab-ci-local (GitLab CI), on the host.
 
 /// The actions that have a local stand-in under `tests/fixtures/actions/`.
-pub const STAND_IN_ACTIONS: &[&str] = &["docker/setup-buildx-action", "docker/login-action", "docker/build-push-action"];
+pub const STAND_IN_ACTIONS: &[&str] = &[
+    "docker/setup-buildx-action",
+    "docker/login-action",
+    "docker/build-push-action",
+];
 
 /// `--local-repository owner/repo@REF=DIR` for every stand-in action the workflow text uses. act
 /// matches `owner/repo@REF` literally, so REF is taken from the workflow (a full SHA when pinned).
@@ -493,16 +578,22 @@ pub fn act_local_repository_args(workflow: &str) -> Vec<String> {
     let mut out = std::collections::BTreeSet::new();
     for line in workflow.lines() {
         let l = line.trim_start().trim_start_matches("- ").trim_start();
-        let Some(rest) = l.strip_prefix("uses:") else { continue };
+        let Some(rest) = l.strip_prefix("uses:") else {
+            continue;
+        };
         let spec = rest.trim().trim_matches(|c| c == '"' || c == '\'');
         let spec = spec.split_whitespace().next().unwrap_or("");
-        let Some((action, r#ref)) = spec.split_once('@') else { continue };
+        let Some((action, r#ref)) = spec.split_once('@') else {
+            continue;
+        };
         if STAND_IN_ACTIONS.contains(&action) {
             let name = action.rsplit('/').next().unwrap();
             out.insert(format!("{action}@{ref}={}", dir.join(name).display()));
         }
     }
-    out.into_iter().flat_map(|a| ["--local-repository".to_string(), a]).collect()
+    out.into_iter()
+        .flat_map(|a| ["--local-repository".to_string(), a])
+        .collect()
 }
 
 /// Outputs set by steps, per job, parsed from act's log (`[<workflow>/<job>] ... ::set-output:: k=v`).
@@ -510,12 +601,28 @@ pub fn act_local_repository_args(workflow: &str) -> Vec<String> {
 pub fn act_outputs(log: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut jobs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for line in log.lines() {
-        let Some(rest) = line.strip_prefix('[') else { continue };
-        let Some((label, rest)) = rest.split_once(']') else { continue };
-        let Some((_, kv)) = rest.split_once("::set-output:: ") else { continue };
-        let Some((k, v)) = kv.split_once('=') else { continue };
-        let job = label.trim().rsplit('/').next().unwrap_or("").trim().to_string();
-        jobs.entry(job).or_default().insert(k.to_string(), v.to_string());
+        let Some(rest) = line.strip_prefix('[') else {
+            continue;
+        };
+        let Some((label, rest)) = rest.split_once(']') else {
+            continue;
+        };
+        let Some((_, kv)) = rest.split_once("::set-output:: ") else {
+            continue;
+        };
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        let job = label
+            .trim()
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        jobs.entry(job)
+            .or_default()
+            .insert(k.to_string(), v.to_string());
     }
     jobs
 }
@@ -541,7 +648,10 @@ impl PipelineRun {
 
 /// Copies `project` into a fresh git checkout on `branch` (one commit, `origin` remote).
 pub fn checkout_of(project: &Path, branch: &str) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("gp-checkout-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("gp-checkout-")
+        .tempdir()
+        .unwrap();
     crate::tools::copy_tree(project, dir.path());
     crate::tools::git_init_commit(dir.path(), branch);
     dir
@@ -549,8 +659,16 @@ pub fn checkout_of(project: &Path, branch: &str) -> tempfile::TempDir {
 
 fn run_logged(mut cmd: Command, what: &str) -> String {
     let (desc, out) = run_tool(&mut cmd);
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{what} failed ({}): `{desc}`\n{log}", out.status);
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): `{desc}`\n{log}",
+        out.status
+    );
     log
 }
 
@@ -582,14 +700,21 @@ impl Act {
     pub fn command(&self, checkout: &Path, builder: &Builder) -> Command {
         let mut workflows = String::new();
         let wf_dir = checkout.join(".github/workflows");
-        for e in std::fs::read_dir(&wf_dir).unwrap_or_else(|e| panic!("{}: {e}", wf_dir.display())) {
+        for e in std::fs::read_dir(&wf_dir).unwrap_or_else(|e| panic!("{}: {e}", wf_dir.display()))
+        {
             workflows.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap_or_default());
             workflows.push('\n');
         }
         let mut cmd = builder.command("act");
         cmd.current_dir(checkout)
             .arg(&self.event)
-            .args(["-P", "ubuntu-latest=-self-hosted", "--no-cache-server", "--defaultbranch", "main"])
+            .args([
+                "-P",
+                "ubuntu-latest=-self-hosted",
+                "--no-cache-server",
+                "--defaultbranch",
+                "main",
+            ])
             .args(act_local_repository_args(&workflows));
         for (k, v) in &self.vars {
             cmd.arg("--var").arg(format!("{k}={v}"));
@@ -620,8 +745,12 @@ pub struct GitlabCiLocal {
 
 /// GitLab's `CI_COMMIT_REF_SLUG`: lower-cased, non-`[a-z0-9]` -> `-`, at most 63 chars, no `-` at the ends.
 pub fn ref_slug(name: &str) -> String {
-    let s: String =
-        name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(63).collect();
+    let s: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(63)
+        .collect();
     s.trim_matches('-').to_string()
 }
 
@@ -641,7 +770,11 @@ impl GitlabCiLocal {
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
-        GitlabCiLocal { branch: branch.into(), variables, extra_args: Vec::new() }
+        GitlabCiLocal {
+            branch: branch.into(),
+            variables,
+            extra_args: Vec::new(),
+        }
     }
 
     pub fn command(&self, checkout: &Path, builder: &Builder) -> Command {

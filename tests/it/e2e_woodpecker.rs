@@ -45,22 +45,46 @@ impl StepRunner<'_> {
     /// Runs `steps` (each with `name`, optional `depends_on`, `environment`, `commands`) in the
     /// workspace `ws`; `runs(step)` says whether the step's `when` admits this pipeline (a skipped
     /// step counts as done for its dependents). Panics with the log when a step fails.
-    pub(crate) fn run(&self, ws: &Path, steps: &[Value], runs: impl Fn(&Value) -> bool) -> StepsRun {
-        let name = |s: &Value| s["name"].as_str().unwrap_or_else(|| panic!("step without a name: {s:?}")).to_string();
+    pub(crate) fn run(
+        &self,
+        ws: &Path,
+        steps: &[Value],
+        runs: impl Fn(&Value) -> bool,
+    ) -> StepsRun {
+        let name = |s: &Value| {
+            s["name"]
+                .as_str()
+                .unwrap_or_else(|| panic!("step without a name: {s:?}"))
+                .to_string()
+        };
         let mut done: Vec<String> = Vec::new();
-        let mut out = StepsRun { log: String::new(), ran: Vec::new(), skipped: Vec::new() };
+        let mut out = StepsRun {
+            log: String::new(),
+            ran: Vec::new(),
+            skipped: Vec::new(),
+        };
         while done.len() < steps.len() {
             let next = steps
                 .iter()
                 .find(|s| {
                     !done.contains(&name(s))
-                        && s["depends_on"].as_sequence().into_iter().flatten().all(|d| done.contains(&d.as_str().unwrap().to_string()))
+                        && s["depends_on"]
+                            .as_sequence()
+                            .into_iter()
+                            .flatten()
+                            .all(|d| done.contains(&d.as_str().unwrap().to_string()))
                 })
-                .unwrap_or_else(|| panic!("{}: depends_on cycle or unknown step after {done:?}", self.ci));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: depends_on cycle or unknown step after {done:?}",
+                        self.ci
+                    )
+                });
             let step = name(next);
             done.push(step.clone());
             if !runs(next) {
-                out.log.push_str(&format!("==> step {step} skipped (when)\n"));
+                out.log
+                    .push_str(&format!("==> step {step} skipped (when)\n"));
                 out.skipped.push(step);
                 continue;
             }
@@ -73,8 +97,14 @@ impl StepRunner<'_> {
                     let k = k.as_str().unwrap();
                     let v = match v {
                         Value::Mapping(m) => {
-                            let id = m.get("from_secret").and_then(|x| x.as_str()).unwrap_or_else(|| panic!("{step}: {k}: {v:?}"));
-                            self.secrets.get(id).unwrap_or_else(|| panic!("secret {id} not provided")).clone()
+                            let id = m
+                                .get("from_secret")
+                                .and_then(|x| x.as_str())
+                                .unwrap_or_else(|| panic!("{step}: {k}: {v:?}"));
+                            self.secrets
+                                .get(id)
+                                .unwrap_or_else(|| panic!("secret {id} not provided"))
+                                .clone()
                         }
                         Value::String(s) => s.clone(),
                         other => serde_yaml::to_string(other).unwrap().trim().to_string(),
@@ -82,14 +112,31 @@ impl StepRunner<'_> {
                     cmd.env(k, v);
                 }
             }
-            let commands: Vec<String> =
-                next["commands"].as_sequence().into_iter().flatten().map(|c| c.as_str().unwrap().replace("$$", "$")).collect();
+            let commands: Vec<String> = next["commands"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|c| c.as_str().unwrap().replace("$$", "$"))
+                .collect();
             let script = format!("set -e\n{}", commands.join("\n"));
             let t = Instant::now();
             let (_, o) = run_tool(cmd.arg("-c").arg(&script));
-            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-            out.log.push_str(&format!("==> step {step} ({:.1}s)\n{text}", t.elapsed().as_secs_f64()));
-            assert!(o.status.success(), "{} step {step} failed ({}):\n{}", self.ci, o.status, out.log);
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            out.log.push_str(&format!(
+                "==> step {step} ({:.1}s)\n{text}",
+                t.elapsed().as_secs_f64()
+            ));
+            assert!(
+                o.status.success(),
+                "{} step {step} failed ({}):\n{}",
+                self.ci,
+                o.status,
+                out.log
+            );
             out.ran.push(step);
         }
         out
@@ -115,14 +162,29 @@ impl Workspace {
             .find(|d: &Value| !d["workspace"].is_null())
             .unwrap_or_else(|| panic!("{file}: no `workspace:`"));
         let ws = &doc["workspace"];
-        assert!(ws["base"].as_str().is_some_and(|b| b.starts_with('/')), "{file}: workspace base {:?}", ws["base"]);
-        let path = ws["path"].as_str().unwrap_or_else(|| panic!("{file}: no workspace path"));
-        assert!(!path.is_empty() && !path.starts_with('/') && !path.contains(".."), "{file}: workspace path {path:?}");
-        let volume = tempfile::Builder::new().prefix("gp-volume-").tempdir().unwrap();
+        assert!(
+            ws["base"].as_str().is_some_and(|b| b.starts_with('/')),
+            "{file}: workspace base {:?}",
+            ws["base"]
+        );
+        let path = ws["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file}: no workspace path"));
+        assert!(
+            !path.is_empty() && !path.starts_with('/') && !path.contains(".."),
+            "{file}: workspace path {path:?}"
+        );
+        let volume = tempfile::Builder::new()
+            .prefix("gp-volume-")
+            .tempdir()
+            .unwrap();
         let checkout = volume.path().join(path);
         crate::tools::copy_tree(project, &checkout);
         crate::tools::git_init_commit(&checkout, branch);
-        Workspace { _volume: volume, checkout }
+        Workspace {
+            _volume: volume,
+            checkout,
+        }
     }
 
     /// gen-pipeline's state directory (`GP_STATE`): beside the checkout, in the volume.
@@ -134,7 +196,10 @@ impl Workspace {
     /// credentials or docker config anywhere in it, no file git does not know), and the state is
     /// in the volume instead.
     pub(crate) fn assert_checkout_clean(&self, log: &str) {
-        assert!(!self.checkout.join(".gen-pipeline").exists(), "a .gen-pipeline directory in the checkout\n{log}");
+        assert!(
+            !self.checkout.join(".gen-pipeline").exists(),
+            "a .gen-pipeline directory in the checkout\n{log}"
+        );
         fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
             for e in std::fs::read_dir(dir).unwrap() {
                 let e = e.unwrap();
@@ -143,24 +208,46 @@ impl Workspace {
                     if name != ".git" {
                         walk(&e.path(), found);
                     }
-                } else if ["auth.json", "config.json", "storage.conf", "lib.sh"].contains(&name.as_str()) {
+                } else if ["auth.json", "config.json", "storage.conf", "lib.sh"]
+                    .contains(&name.as_str())
+                {
                     found.push(e.path());
                 }
             }
         }
         let mut found = Vec::new();
         walk(&self.checkout, &mut found);
-        assert!(found.is_empty(), "gen-pipeline files in the checkout: {found:?}\n{log}");
-        let (desc, o) = run_tool(Command::new("git").arg("-C").arg(&self.checkout).args(["status", "--porcelain", "--ignored"]));
+        assert!(
+            found.is_empty(),
+            "gen-pipeline files in the checkout: {found:?}\n{log}"
+        );
+        let (desc, o) = run_tool(Command::new("git").arg("-C").arg(&self.checkout).args([
+            "status",
+            "--porcelain",
+            "--ignored",
+        ]));
         assert!(o.status.success(), "{desc}");
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "the run wrote into the checkout\n{log}");
-        assert!(self.state().join("lib.sh").is_file(), "no state directory at {}\n{log}", self.state().display());
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "",
+            "the run wrote into the checkout\n{log}"
+        );
+        assert!(
+            self.state().join("lib.sh").is_file(),
+            "no state directory at {}\n{log}",
+            self.state().display()
+        );
     }
 }
 
 /// The commit checked out in `dir`.
 pub(crate) fn git_head(dir: &Path) -> String {
-    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]));
+    let (desc, o) = run_tool(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "HEAD"]),
+    );
     assert!(o.status.success(), "{desc}");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
@@ -203,18 +290,29 @@ fn woodpecker_when_admits(step: &Value, event: &str, branch: &str) -> bool {
         other => panic!("unexpected when: {other:?}"),
     };
     conditions.iter().any(|c| {
-        c.as_mapping().unwrap().iter().all(|(k, v)| match k.as_str().unwrap() {
-            "event" => one_or_many(v).iter().any(|e| e == event),
-            "branch" => one_or_many(v).iter().any(|b| b == branch),
-            // Every earlier step succeeded (the driver stops at a failure).
-            "status" => one_or_many(v).iter().any(|s| s == "success"),
-            other => panic!("the stand-in driver does not evaluate `when: {other}` ({:?})", step["name"]),
-        })
+        c.as_mapping()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| match k.as_str().unwrap() {
+                "event" => one_or_many(v).iter().any(|e| e == event),
+                "branch" => one_or_many(v).iter().any(|b| b == branch),
+                // Every earlier step succeeded (the driver stops at a failure).
+                "status" => one_or_many(v).iter().any(|s| s == "success"),
+                other => panic!(
+                    "the stand-in driver does not evaluate `when: {other}` ({:?})",
+                    step["name"]
+                ),
+            })
     })
 }
 
 /// Runs the `.woodpecker.yml` of `project` as Woodpecker would for a push to `branch`.
-fn run_woodpecker(project: &Path, branch: &str, secrets: &BTreeMap<&str, String>, builder: &Builder) -> (StepsRun, Workspace) {
+fn run_woodpecker(
+    project: &Path,
+    branch: &str,
+    secrets: &BTreeMap<&str, String>,
+    builder: &Builder,
+) -> (StepsRun, Workspace) {
     let ws = Workspace::of(project, branch, ".woodpecker.yml");
     let text = std::fs::read_to_string(ws.checkout.join(".woodpecker.yml")).unwrap();
     let doc: Value = serde_yaml::from_str(&text).unwrap();
@@ -237,8 +335,16 @@ fn run_woodpecker(project: &Path, branch: &str, secrets: &BTreeMap<&str, String>
     ]
     .map(|(k, v)| (k.to_string(), v))
     .into();
-    let runner = StepRunner { ci: "woodpecker", env, step_name_var: "CI_STEP_NAME", secrets, builder };
-    let run = runner.run(&ws.checkout, &steps, |s| woodpecker_when_admits(s, "push", branch));
+    let runner = StepRunner {
+        ci: "woodpecker",
+        env,
+        step_name_var: "CI_STEP_NAME",
+        secrets,
+        builder,
+    };
+    let run = runner.run(&ws.checkout, &steps, |s| {
+        woodpecker_when_admits(s, "push", branch)
+    });
     (run, ws)
 }
 
@@ -246,12 +352,36 @@ fn run_woodpecker(project: &Path, branch: &str, secrets: &BTreeMap<&str, String>
 fn woodpecker_when_filters() {
     let step = |y: &str| -> Value { serde_yaml::from_str(y).unwrap() };
     assert!(woodpecker_when_admits(&step("name: a"), "push", "main"));
-    assert!(woodpecker_when_admits(&step("when: [{event: [push, tag]}]"), "push", "main"));
-    assert!(!woodpecker_when_admits(&step("when: [{event: pull_request}]"), "push", "main"));
-    assert!(woodpecker_when_admits(&step("when: [{event: pull_request}, {event: push}]"), "push", "main"));
-    assert!(!woodpecker_when_admits(&step("when: {event: push, branch: dev}"), "push", "main"));
-    assert!(woodpecker_when_admits(&step("when: [{event: [push, tag], status: [success, failure]}]"), "push", "main"));
-    assert!(!woodpecker_when_admits(&step("when: {status: failure}"), "push", "main"));
+    assert!(woodpecker_when_admits(
+        &step("when: [{event: [push, tag]}]"),
+        "push",
+        "main"
+    ));
+    assert!(!woodpecker_when_admits(
+        &step("when: [{event: pull_request}]"),
+        "push",
+        "main"
+    ));
+    assert!(woodpecker_when_admits(
+        &step("when: [{event: pull_request}, {event: push}]"),
+        "push",
+        "main"
+    ));
+    assert!(!woodpecker_when_admits(
+        &step("when: {event: push, branch: dev}"),
+        "push",
+        "main"
+    ));
+    assert!(woodpecker_when_admits(
+        &step("when: [{event: [push, tag], status: [success, failure]}]"),
+        "push",
+        "main"
+    ));
+    assert!(!woodpecker_when_admits(
+        &step("when: {status: failure}"),
+        "push",
+        "main"
+    ));
 }
 
 #[test]
@@ -259,19 +389,34 @@ fn woodpecker_generated_pipeline_runs_steps_in_order() {
     let reg = Registry::start();
     let base = push_base_image(&reg);
     let project = project_with(&reg, &base, "woodpecker", ".woodpecker.yml", None);
-    let secrets = BTreeMap::from([("registry_username", reg.user().to_string()), ("registry_password", reg.password().to_string())]);
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
     let t = Instant::now();
     // Woodpecker steps share the workspace and, in the daemonless flavor, the builder storage kept
     // in it: one fresh builder for the run (a fresh runner), shared by its steps.
     let (run, ws) = run_woodpecker(project.path(), "main", &secrets, &Builder::fresh());
-    eprintln!("woodpecker pipeline on main: {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "woodpecker pipeline on main: {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let log = &run.log;
 
     // depends_on order: the login step first, deps before both apps, cleanup last; the fork-PR step
     // (`when: event: pull_request`) skipped on a push.
-    let pos = |s: &str| run.ran.iter().position(|r| r == s).unwrap_or_else(|| panic!("step {s} did not run: {:?}\n{log}", run.ran));
+    let pos = |s: &str| {
+        run.ran
+            .iter()
+            .position(|r| r == s)
+            .unwrap_or_else(|| panic!("step {s} did not run: {:?}\n{log}", run.ran))
+    };
     assert_eq!(pos("builder"), 0, "{:?}", run.ran);
-    assert!(pos("deps") < pos("app1") && pos("deps") < pos("app2"), "{:?}", run.ran);
+    assert!(
+        pos("deps") < pos("app1") && pos("deps") < pos("app2"),
+        "{:?}",
+        run.ran
+    );
     assert_eq!(pos("cleanup"), run.ran.len() - 1, "{:?}", run.ran);
     assert_eq!(run.skipped, ["fork-pr"], "{log}");
 
@@ -281,8 +426,14 @@ fn woodpecker_generated_pipeline_runs_steps_in_order() {
     ws.assert_checkout_clean(log);
     // The digest files handed between steps (read by the apps' --build-context) are the registry's.
     for (stage, d) in &digests {
-        let f = ws.state().join(format!("digests/GP_DIGEST_{}", stage.to_uppercase()));
-        assert_eq!(std::fs::read_to_string(&f).unwrap_or_default().trim(), d, "{stage}\n{log}");
+        let f = ws
+            .state()
+            .join(format!("digests/GP_DIGEST_{}", stage.to_uppercase()));
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap_or_default().trim(),
+            d,
+            "{stage}\n{log}"
+        );
     }
     // Per-stage caches for main were written (buildah's cache repository per stage and ref: named
     // `cache/<stage><sep>main`, the separator being the cache-key policy's, see src/refs.rs).
@@ -291,7 +442,10 @@ fn woodpecker_generated_pipeline_runs_steps_in_order() {
         let prefix = format!("group/project/cache/{stage}");
         let repo = catalog
             .iter()
-            .find(|r| r.strip_prefix(&prefix).is_some_and(|rest| rest.len() == 5 && rest.ends_with("main")))
+            .find(|r| {
+                r.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.len() == 5 && rest.ends_with("main"))
+            })
             .unwrap_or_else(|| panic!("no cache for {stage}: {catalog:?}"));
         assert!(!reg.tags(repo).is_empty(), "empty cache {repo}");
     }

@@ -6,12 +6,15 @@ use gen_pipeline::graph::{build_with_source, EdgeKind, EdgeTarget, GraphOptions,
 
 fn graph(src: &str) -> StageGraph {
     let df = parse(src).unwrap_or_else(|e| panic!("parse: {e}"));
-    build_with_source(&df, src, &GraphOptions::default()).unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
+    build_with_source(&df, src, &GraphOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.diag.render("error", "Dockerfile", src)))
 }
 
 fn error(src: &str) -> gen_pipeline::diag::Diagnostic {
     let df = parse(src).unwrap_or_else(|e| panic!("parse: {e}"));
-    build_with_source(&df, src, &GraphOptions::default()).expect_err("expected a graph error").diag
+    build_with_source(&df, src, &GraphOptions::default())
+        .expect_err("expected a graph error")
+        .diag
 }
 
 #[test]
@@ -33,7 +36,11 @@ fn continuation_lines_and_heredocs() {
     assert_eq!(g.stages[0].base, "alpine:3.20");
     assert_eq!(g.stages[1].line, 7);
     assert_eq!(g.stages[1].depends_on, vec![0]);
-    let mount = g.stages[1].edges.iter().find(|e| e.kind == EdgeKind::Mount).unwrap();
+    let mount = g.stages[1]
+        .edges
+        .iter()
+        .find(|e| e.kind == EdgeKind::Mount)
+        .unwrap();
     assert_eq!(mount.target, EdgeTarget::Stage(0));
     assert_eq!(mount.span, Span { line: 9, col: 28 });
     assert_eq!(g.stages[2].depends_on, vec![1]);
@@ -49,9 +56,14 @@ fn from_error_on_a_continued_line_points_at_that_line() {
 
 #[test]
 fn onbuild_and_lowercase_instructions() {
-    let g = graph("from alpine as a\nfrom alpine\nonbuild copy --from=a /x /y\ncopy --from=A /x /y\n");
+    let g =
+        graph("from alpine as a\nfrom alpine\nonbuild copy --from=a /x /y\ncopy --from=A /x /y\n");
     assert_eq!(g.stages[1].depends_on, vec![0]);
-    assert_eq!(g.stages[1].edges.len(), 2, "FROM image edge + one COPY edge; ONBUILD adds none");
+    assert_eq!(
+        g.stages[1].edges.len(),
+        2,
+        "FROM image edge + one COPY edge; ONBUILD adds none"
+    );
 }
 
 #[test]
@@ -67,10 +79,28 @@ mod no_panic {
     use proptest::prelude::*;
 
     const LINES: &[&str] = &[
-        "FROM alpine AS a", "FROM a AS b", "from ${X:-a}", "COPY --from=a /x /y", "COPY --from=1 /x /y", "COPY --from=$X /x /y",
-        "RUN --mount=type=bind,from=b,target=/x true", "RUN <<EOF", "EOF", "ARG X=a", "ARG", "ONBUILD COPY --from=b . .",
-        "FROM", "FROM --platform=$BUILDPLATFORM a AS c", "\\", "# escape=`", "COPY [\"--from=a\"]", "ADD --from=a x y", "\"",
-        "${", "FROM a AS", "bogus x",
+        "FROM alpine AS a",
+        "FROM a AS b",
+        "from ${X:-a}",
+        "COPY --from=a /x /y",
+        "COPY --from=1 /x /y",
+        "COPY --from=$X /x /y",
+        "RUN --mount=type=bind,from=b,target=/x true",
+        "RUN <<EOF",
+        "EOF",
+        "ARG X=a",
+        "ARG",
+        "ONBUILD COPY --from=b . .",
+        "FROM",
+        "FROM --platform=$BUILDPLATFORM a AS c",
+        "\\",
+        "# escape=`",
+        "COPY [\"--from=a\"]",
+        "ADD --from=a x y",
+        "\"",
+        "${",
+        "FROM a AS",
+        "bogus x",
     ];
 
     proptest! {

@@ -8,14 +8,18 @@ use serde_yaml::Value;
 
 use crate::tools::{check_all, gen_pipeline, repo_root};
 
-const EXAMPLES: [&str; 4] = ["python-two-apps", "go-distroless", "node-monorepo", "rust-workspace"];
+const EXAMPLES: [&str; 4] = [
+    "python-two-apps",
+    "go-distroless",
+    "node-monorepo",
+    "rust-workspace",
+];
 const CIS: [(&str, &str); 4] = [
     ("github", "pipelines/github-images.yml"),
     ("gitlab", "pipelines/gitlab-ci.yml"),
     ("drone", "pipelines/drone.yml"),
     ("woodpecker", "pipelines/woodpecker.yml"),
 ];
-
 
 fn example_file(ex: &str, rel: &str) -> PathBuf {
     repo_root().join("examples").join(ex).join(rel)
@@ -34,7 +38,11 @@ fn committed_example_pipelines_are_current() {
     for ex in EXAMPLES {
         let out = gen_pipeline()
             .current_dir(repo_root())
-            .args(["check", "--config", &format!("examples/{ex}/gen-pipeline.yml")])
+            .args([
+                "check",
+                "--config",
+                &format!("examples/{ex}/gen-pipeline.yml"),
+            ])
             .output()
             .unwrap();
         assert!(
@@ -61,10 +69,21 @@ fn snapshots() {
         for (ci, _) in CIS {
             let out = gen_pipeline()
                 .current_dir(repo_root())
-                .args(["--config", &format!("examples/{ex}/gen-pipeline.yml"), "--ci", ci, "-o", "-"])
+                .args([
+                    "--config",
+                    &format!("examples/{ex}/gen-pipeline.yml"),
+                    "--ci",
+                    ci,
+                    "-o",
+                    "-",
+                ])
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let text = String::from_utf8(out.stdout).unwrap();
             insta::assert_snapshot!(format!("{ex}-{ci}"), text);
         }
@@ -76,7 +95,13 @@ fn s(v: &Value) -> String {
 }
 
 fn seq(v: &Value) -> Vec<String> {
-    v.as_sequence().map(|a| a.iter().map(|x| x.get("job").map(s).unwrap_or_else(|| s(x))).collect()).unwrap_or_default()
+    v.as_sequence()
+        .map(|a| {
+            a.iter()
+                .map(|x| x.get("job").map(s).unwrap_or_else(|| s(x)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every `${{ needs.X.outputs.digest }}` in a job's build-contexts names a job it needs that
@@ -89,7 +114,13 @@ fn github_wiring() {
         let ids: BTreeSet<String> = jobs.keys().map(s).collect();
         let mut cache_tos = BTreeSet::new();
         let repo_of = |job: &Value| -> String {
-            job["steps"].as_sequence().unwrap().iter().find(|st| st.get("id").map(s).as_deref() == Some("ref")).map(|st| s(&st["env"]["GP_REPOSITORY"])).unwrap_or_default()
+            job["steps"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|st| st.get("id").map(s).as_deref() == Some("ref"))
+                .map(|st| s(&st["env"]["GP_REPOSITORY"]))
+                .unwrap_or_default()
         };
         for (id, job) in jobs {
             let needs = seq(&job["needs"]);
@@ -104,17 +135,37 @@ fn github_wiring() {
                 if let Some(ctx) = w.get("build-contexts") {
                     for line in s(ctx).lines().filter(|l| !l.trim().is_empty()) {
                         let (stage, rest) = line.split_once("=docker-image://").expect(line);
-                        let (repo, digest) = rest.split_once('@').unwrap_or_else(|| panic!("{ex}: {line} is not pinned by digest"));
-                        let up = digest.strip_prefix("${{ needs.").and_then(|d| d.strip_suffix(".outputs.digest }}")).expect(line);
-                        assert!(needs.contains(&up.to_string()), "{ex}: {} uses {up} without needing it", s(id));
-                        assert!(!jobs[up]["outputs"]["digest"].is_null(), "{ex}: {up} exports no digest");
-                        assert_eq!(repo, repo_of(&jobs[up]), "{ex}: context {stage} must be the image job {up} pushed");
+                        let (repo, digest) = rest
+                            .split_once('@')
+                            .unwrap_or_else(|| panic!("{ex}: {line} is not pinned by digest"));
+                        let up = digest
+                            .strip_prefix("${{ needs.")
+                            .and_then(|d| d.strip_suffix(".outputs.digest }}"))
+                            .expect(line);
+                        assert!(
+                            needs.contains(&up.to_string()),
+                            "{ex}: {} uses {up} without needing it",
+                            s(id)
+                        );
+                        assert!(
+                            !jobs[up]["outputs"]["digest"].is_null(),
+                            "{ex}: {up} exports no digest"
+                        );
+                        assert_eq!(
+                            repo,
+                            repo_of(&jobs[up]),
+                            "{ex}: context {stage} must be the image job {up} pushed"
+                        );
                     }
                 }
             }
         }
         let built = jobs.iter().filter(|(_, j)| !j["outputs"].is_null()).count();
-        assert_eq!(cache_tos.len(), built, "{ex}: cache keys must differ per stage");
+        assert_eq!(
+            cache_tos.len(),
+            built,
+            "{ex}: cache keys must differ per stage"
+        );
     }
 }
 
@@ -145,14 +196,30 @@ fn gitlab_wiring() {
             }
             let needs = seq(&job["needs"]);
             for n in &needs {
-                assert!(exported.values().any(|j| j == n), "{ex}: {id} needs missing job {n}");
+                assert!(
+                    exported.values().any(|j| j == n),
+                    "{ex}: {id} needs missing job {n}"
+                );
             }
-            let script = job["script"].as_sequence().unwrap().iter().map(s).collect::<Vec<_>>().join("\n");
+            let script = job["script"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(s)
+                .collect::<Vec<_>>()
+                .join("\n");
             for part in script.split("--build-context ").skip(1) {
                 let ctx = part.split_whitespace().next().unwrap().trim_matches('"');
-                let (_, var) = ctx.split_once("@$").unwrap_or_else(|| panic!("{ex}: {ctx} is not pinned by digest"));
-                let producer = exported.get(var).unwrap_or_else(|| panic!("{ex}: nothing exports {var}"));
-                assert!(needs.contains(producer), "{ex}: {id} reads {var} without needing {producer}");
+                let (_, var) = ctx
+                    .split_once("@$")
+                    .unwrap_or_else(|| panic!("{ex}: {ctx} is not pinned by digest"));
+                let producer = exported
+                    .get(var)
+                    .unwrap_or_else(|| panic!("{ex}: nothing exports {var}"));
+                assert!(
+                    needs.contains(producer),
+                    "{ex}: {id} reads {var} without needing {producer}"
+                );
             }
         }
     }
@@ -174,18 +241,36 @@ fn drone_and_woodpecker_wiring() {
             for st in steps {
                 let deps = seq(&st["depends_on"]);
                 for d in &deps {
-                    assert!(names.contains(d), "{ex} {ci}: {} depends on missing step {d}", s(&st["name"]));
+                    assert!(
+                        names.contains(d),
+                        "{ex} {ci}: {} depends on missing step {d}",
+                        s(&st["name"])
+                    );
                 }
-                let cmds = st["commands"].as_sequence().unwrap().iter().map(s).collect::<Vec<_>>().join("\n");
+                let cmds = st["commands"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(s)
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 for part in cmds.split("--build-context ").skip(1) {
                     let ctx = part.lines().next().unwrap();
                     let file = ctx
                         .split_once("@$$(cat ")
                         .and_then(|(_, f)| f.split_once(')'))
                         .map(|(f, _)| f)
-                        .unwrap_or_else(|| panic!("{ex} {ci}: {ctx} is not pinned by a digest file"));
-                    let producer = writes.get(file).unwrap_or_else(|| panic!("{ex} {ci}: nothing writes {file}"));
-                    assert!(deps.contains(producer), "{ex} {ci}: {} reads {file} without depending on {producer}", s(&st["name"]));
+                        .unwrap_or_else(|| {
+                            panic!("{ex} {ci}: {ctx} is not pinned by a digest file")
+                        });
+                    let producer = writes
+                        .get(file)
+                        .unwrap_or_else(|| panic!("{ex} {ci}: nothing writes {file}"));
+                    assert!(
+                        deps.contains(producer),
+                        "{ex} {ci}: {} reads {file} without depending on {producer}",
+                        s(&st["name"])
+                    );
                 }
             }
         }
@@ -197,18 +282,32 @@ fn drone_and_woodpecker_wiring() {
 fn check_detects_drift_and_generate_fixes_it() {
     let tmp = tempfile::tempdir().unwrap();
     crate::tools::copy_tree(&repo_root().join("examples/python-two-apps"), tmp.path());
-    let run = |args: &[&str]| gen_pipeline().current_dir(tmp.path()).args(args).output().unwrap();
+    let run = |args: &[&str]| {
+        gen_pipeline()
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
     // Outside the repository the paths differ from the committed ones: regenerate first.
     assert_eq!(run(&["check"]).status.code(), Some(1));
     assert_eq!(run(&[]).status.code(), Some(0));
-    assert_eq!(run(&["check"]).status.code(), Some(0), "{}", String::from_utf8_lossy(&run(&["check"]).stderr));
+    assert_eq!(
+        run(&["check"]).status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run(&["check"]).stderr)
+    );
     let df = tmp.path().join("Dockerfile");
     let text = std::fs::read_to_string(&df).unwrap();
     std::fs::write(&df, format!("{text}\nFROM base AS app3\nRUN echo three\n")).unwrap();
     let out = run(&["check"]);
     assert_eq!(out.status.code(), Some(1));
     let diff = String::from_utf8_lossy(&out.stdout);
-    assert!(diff.contains("+  app3:") || diff.contains("+app3:"), "{diff}");
+    assert!(
+        diff.contains("+  app3:") || diff.contains("+app3:"),
+        "{diff}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("regenerate with: gen-pipeline"));
     assert_eq!(run(&[]).status.code(), Some(0));
     assert_eq!(run(&["check"]).status.code(), Some(0));
@@ -219,14 +318,29 @@ fn check_detects_drift_and_generate_fixes_it() {
 fn bad_config_and_unknown_target_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     crate::tools::copy_tree(&repo_root().join("examples/python-two-apps"), tmp.path());
-    std::fs::write(tmp.path().join("gen-pipeline.yml"), "ci: github\nimage: ghcr.io/a/b\ntargetz: [app1]\n").unwrap();
+    std::fs::write(
+        tmp.path().join("gen-pipeline.yml"),
+        "ci: github\nimage: ghcr.io/a/b\ntargetz: [app1]\n",
+    )
+    .unwrap();
     let out = gen_pipeline().current_dir(tmp.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("gen-pipeline.yml:3:1: error: unknown field `targetz`"), "{err}");
+    assert!(
+        err.contains("gen-pipeline.yml:3:1: error: unknown field `targetz`"),
+        "{err}"
+    );
     assert!(err.contains("`targets`"), "{err}");
-    std::fs::write(tmp.path().join("gen-pipeline.yml"), "ci: github\nimage: ghcr.io/a/b\n").unwrap();
-    let out = gen_pipeline().current_dir(tmp.path()).args(["--target", "ap1", "-o", "-"]).output().unwrap();
+    std::fs::write(
+        tmp.path().join("gen-pipeline.yml"),
+        "ci: github\nimage: ghcr.io/a/b\n",
+    )
+    .unwrap();
+    let out = gen_pipeline()
+        .current_dir(tmp.path())
+        .args(["--target", "ap1", "-o", "-"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `app1`?"));
 }
@@ -235,20 +349,45 @@ fn bad_config_and_unknown_target_exit_2() {
 #[test]
 fn buildah_and_dind_flavors_pass_every_checker() {
     let tmp = tempfile::tempdir().unwrap();
-    for (ci, extra) in [("gitlab", "--builder=buildah"), ("drone", "--builder=buildah"), ("woodpecker", "--builder=buildah"), ("drone", "--daemon=dind"), ("woodpecker", "--daemon=dind")] {
+    for (ci, extra) in [
+        ("gitlab", "--builder=buildah"),
+        ("drone", "--builder=buildah"),
+        ("woodpecker", "--builder=buildah"),
+        ("drone", "--daemon=dind"),
+        ("woodpecker", "--daemon=dind"),
+    ] {
         let out_path = tmp.path().join(format!("{ci}{extra}.yml"));
         let out = gen_pipeline()
             .current_dir(repo_root())
-            .args(["--config", "examples/node-monorepo/gen-pipeline.yml", "--ci", ci, extra, "-o"])
+            .args([
+                "--config",
+                "examples/node-monorepo/gen-pipeline.yml",
+                "--ci",
+                ci,
+                extra,
+                "-o",
+            ])
             .arg(&out_path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = std::fs::read_to_string(&out_path).unwrap();
         if extra.contains("buildah") {
-            assert!(text.contains("buildah login") && !text.contains("docker login") && !text.contains("buildx create"), "{ci}");
+            assert!(
+                text.contains("buildah login")
+                    && !text.contains("docker login")
+                    && !text.contains("buildx create"),
+                "{ci}"
+            );
         } else {
-            assert!(text.contains("tcp://docker:2375") && !text.contains("docker.sock"), "{ci}");
+            assert!(
+                text.contains("tcp://docker:2375") && !text.contains("docker.sock"),
+                "{ci}"
+            );
         }
         check_all(ci, &out_path);
     }
@@ -259,18 +398,40 @@ fn buildah_and_dind_flavors_pass_every_checker() {
 #[test]
 fn multi_platform_pipelines_register_emulators_and_pass_every_checker() {
     let tmp = tempfile::tempdir().unwrap();
-    for (ci, marker) in [("github", "docker/setup-qemu-action@"), ("gitlab", "tonistiigi/binfmt"), ("drone", "tonistiigi/binfmt"), ("woodpecker", "tonistiigi/binfmt")] {
+    for (ci, marker) in [
+        ("github", "docker/setup-qemu-action@"),
+        ("gitlab", "tonistiigi/binfmt"),
+        ("drone", "tonistiigi/binfmt"),
+        ("woodpecker", "tonistiigi/binfmt"),
+    ] {
         let out_path = tmp.path().join(format!("{ci}.yml"));
         let out = gen_pipeline()
             .current_dir(repo_root())
-            .args(["--config", "examples/go-distroless/gen-pipeline.yml", "--ci", ci, "--platform", "linux/amd64", "--platform", "linux/arm64", "-o"])
+            .args([
+                "--config",
+                "examples/go-distroless/gen-pipeline.yml",
+                "--ci",
+                ci,
+                "--platform",
+                "linux/amd64",
+                "--platform",
+                "linux/arm64",
+                "-o",
+            ])
             .arg(&out_path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = std::fs::read_to_string(&out_path).unwrap();
         assert!(text.contains(marker), "{ci}: no {marker}");
-        assert!(text.contains("linux/amd64,linux/arm64"), "{ci}: platforms not passed");
+        assert!(
+            text.contains("linux/amd64,linux/arm64"),
+            "{ci}: platforms not passed"
+        );
         check_all(ci, &out_path);
     }
 }

@@ -9,12 +9,21 @@ fn root() -> PathBuf {
 }
 
 fn plan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gen-pipeline")).arg("plan").args(args).current_dir(root()).output().expect("run gen-pipeline")
+    Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+        .arg("plan")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run gen-pipeline")
 }
 
 /// stderr without the `note:` lines the git context adds (they depend on the checkout).
 fn diagnostics(stderr: &[u8]) -> String {
-    String::from_utf8_lossy(stderr).lines().filter(|l| !l.starts_with("note:")).map(|l| format!("{l}\n")).collect()
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| !l.starts_with("note:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// The graph part of the JSON document (`stages`, `images`); `ref` and `jobs` depend on git state
@@ -29,7 +38,10 @@ fn golden(example: &str, format: &str) {
     let out = plan(&["--dockerfile", &dockerfile, "--format", format]);
     let stderr = diagnostics(&out.stderr);
     assert!(out.status.success(), "{example} {format}: {stderr}");
-    assert!(stderr.is_empty(), "{example}: unexpected warnings: {stderr}");
+    assert!(
+        stderr.is_empty(),
+        "{example}: unexpected warnings: {stderr}"
+    );
     let actual = if format == "json" {
         let mut s = serde_json::to_string_pretty(&graph_part(&out.stdout)).unwrap();
         s.push('\n');
@@ -37,21 +49,36 @@ fn golden(example: &str, format: &str) {
     } else {
         String::from_utf8(out.stdout).expect("utf-8 output")
     };
-    let path = root().join("tests/golden/plan").join(format!("{example}.{format}"));
+    let path = root()
+        .join("tests/golden/plan")
+        .join(format!("{example}.{format}"));
     if std::env::var_os("GEN_PIPELINE_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with GEN_PIPELINE_BLESS=1 to create it)", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with GEN_PIPELINE_BLESS=1 to create it)",
+            path.display()
+        )
+    });
     if expected != actual {
         let diff = similar::TextDiff::from_lines(&expected, &actual);
-        panic!("{} differs (GEN_PIPELINE_BLESS=1 to accept):\n{}", path.display(), diff.unified_diff());
+        panic!(
+            "{} differs (GEN_PIPELINE_BLESS=1 to accept):\n{}",
+            path.display(),
+            diff.unified_diff()
+        );
     }
 }
 
-const EXAMPLES: &[&str] = &["python-two-apps", "go-distroless", "node-monorepo", "rust-workspace"];
+const EXAMPLES: &[&str] = &[
+    "python-two-apps",
+    "go-distroless",
+    "node-monorepo",
+    "rust-workspace",
+];
 
 #[test]
 fn golden_json_mermaid_dot_for_every_example() {
@@ -74,7 +101,10 @@ fn every_example_copies_only_files_that_exist() {
                 continue;
             }
             for src in &words[1..words.len() - 1] {
-                assert!(Path::new(&dir).join(src).exists(), "{ex}: COPY source {src} is missing");
+                assert!(
+                    Path::new(&dir).join(src).exists(),
+                    "{ex}: COPY source {src} is missing"
+                );
             }
         }
     }
@@ -82,13 +112,27 @@ fn every_example_copies_only_files_that_exist() {
 
 #[test]
 fn json_shape_for_the_python_example() {
-    let out = plan(&["--dockerfile", "examples/python-two-apps/Dockerfile", "--format", "json"]);
+    let out = plan(&[
+        "--dockerfile",
+        "examples/python-two-apps/Dockerfile",
+        "--format",
+        "json",
+    ]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(&keys[..2], ["stages", "images"], "the graph keys come first, in this order");
+    assert_eq!(
+        &keys[..2],
+        ["stages", "images"],
+        "the graph keys come first, in this order"
+    );
     let stage = &v["stages"][2];
-    let keys: Vec<&str> = stage.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = stage
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["index", "name", "base", "depends_on", "line"]);
     assert_eq!(stage["name"], "app1");
     assert_eq!(stage["depends_on"], serde_json::json!([0, 1]));
@@ -107,7 +151,11 @@ fn build_arg_and_platform_change_the_bases() {
         "--format",
         "json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["stages"][0]["base"], "rust:1.80-slim-bookworm");
 }
@@ -137,18 +185,32 @@ fn bad_from_exits_2_with_file_line_col_and_caret() {
 
 #[test]
 fn variable_in_from_exits_2() {
-    let (_dir, path) = write_temp("Dockerfile", "FROM alpine AS base\nFROM alpine\n  COPY --from=$SRC /x /y\n");
+    let (_dir, path) = write_temp(
+        "Dockerfile",
+        "FROM alpine AS base\nFROM alpine\n  COPY --from=$SRC /x /y\n",
+    );
     let file = path.to_str().unwrap();
     let out = plan(&["--dockerfile", file]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with(&format!("{file}:3:15: error: variable expansion is not supported for --from")), "{stderr}");
-    assert!(stderr.contains("3 |   COPY --from=$SRC /x /y\n  |               ^\n"), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{file}:3:15: error: variable expansion is not supported for --from"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("3 |   COPY --from=$SRC /x /y\n  |               ^\n"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn typo_in_from_is_a_warning_not_an_error() {
-    let (_dir, path) = write_temp("Dockerfile", "FROM alpine AS base\nFROM alpine\nCOPY --from=bse /x /y\n");
+    let (_dir, path) = write_temp(
+        "Dockerfile",
+        "FROM alpine AS base\nFROM alpine\nCOPY --from=bse /x /y\n",
+    );
     let file = path.to_str().unwrap();
     let out = plan(&["--dockerfile", file, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0));
@@ -168,9 +230,12 @@ fn usage_errors_and_missing_files_exit_2() {
     assert_eq!(plan(&["--bogus"]).status.code(), Some(2));
     let out = plan(&["--dockerfile", "/nonexistent/Dockerfile"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot read /nonexistent/Dockerfile"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("error: cannot read /nonexistent/Dockerfile"));
     let (_dir, path) = write_temp("Dockerfile", "RUN echo hi\nFROM alpine\n");
     let out = plan(&["--dockerfile", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(":1:1: error: `RUN` before the first FROM"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(":1:1: error: `RUN` before the first FROM")
+    );
 }

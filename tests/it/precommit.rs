@@ -17,10 +17,20 @@ fn manifest() -> std::path::PathBuf {
 
 #[test]
 fn manifest_is_valid_and_names_both_hooks() {
-    let (desc, out) = run_tool(Command::new("pre-commit").arg("validate-manifest").arg(manifest()));
-    assert!(out.status.success(), "{desc}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (desc, out) = run_tool(
+        Command::new("pre-commit")
+            .arg("validate-manifest")
+            .arg(manifest()),
+    );
+    assert!(
+        out.status.success(),
+        "{desc}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     yamllint(manifest());
-    let hooks: Vec<serde_yaml::Value> = serde_yaml::from_str(&std::fs::read_to_string(manifest()).unwrap()).unwrap();
+    let hooks: Vec<serde_yaml::Value> =
+        serde_yaml::from_str(&std::fs::read_to_string(manifest()).unwrap()).unwrap();
     let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["gen-pipeline-check", "gen-pipeline"]);
     for h in &hooks {
@@ -49,37 +59,69 @@ impl TryRepo {
             .args(extra)
             .env("PRE_COMMIT_HOME", self.home.path())
             .env("CARGO_NET_OFFLINE", "true")
-            .env("CARGO_TARGET_DIR", repo_root().join("target/pre-commit-hook"))
+            .env(
+                "CARGO_TARGET_DIR",
+                repo_root().join("target/pre-commit-hook"),
+            )
             // Only the test's build time: users get the crate's release profile.
             .env("CARGO_PROFILE_RELEASE_LTO", "false")
             .env_remove("GEN_PIPELINE_BIN");
         let (desc, out) = run_tool(&mut cmd);
-        let log = format!("{desc}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let log = format!(
+            "{desc}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out, log)
     }
 }
 
 #[test]
 fn try_repo_check_fails_when_stale_and_regenerate_fixes_it() {
-    let t = TryRepo { hook_repo: hook_repo(), home: tempfile::tempdir().unwrap() };
+    let t = TryRepo {
+        hook_repo: hook_repo(),
+        home: tempfile::tempdir().unwrap(),
+    };
     // A project like a user's: an example Dockerfile and config, pipelines generated and committed.
-    let project = tempfile::Builder::new().prefix("gp-hook-project-").tempdir().unwrap();
+    let project = tempfile::Builder::new()
+        .prefix("gp-hook-project-")
+        .tempdir()
+        .unwrap();
     let p = project.path();
     let example = repo_root().join("examples/go-distroless");
     for f in ["Dockerfile", "gen-pipeline.yml"] {
         std::fs::copy(example.join(f), p.join(f)).unwrap();
     }
     std::fs::write(p.join("notes.txt"), "not a build input\n").unwrap();
-    let gen = Command::new(env!("CARGO_BIN_EXE_gen-pipeline")).current_dir(p).output().unwrap();
-    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    let gen = Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
     git_init_commit(p, "main");
-    let pipelines = ["pipelines/github-images.yml", "pipelines/gitlab-ci.yml", "pipelines/drone.yml", "pipelines/woodpecker.yml"];
-    let before: Vec<String> = pipelines.iter().map(|f| std::fs::read_to_string(p.join(f)).unwrap()).collect();
+    let pipelines = [
+        "pipelines/github-images.yml",
+        "pipelines/gitlab-ci.yml",
+        "pipelines/drone.yml",
+        "pipelines/woodpecker.yml",
+    ];
+    let before: Vec<String> = pipelines
+        .iter()
+        .map(|f| std::fs::read_to_string(p.join(f)).unwrap())
+        .collect();
 
     // 1. In sync: the hook (built by pre-commit from the hook repo) passes.
     let (out, log) = t.run(p, "gen-pipeline-check", &["--all-files"]);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("gen-pipeline check (generated CI pipelines are current)") && log.contains("Passed"), "{log}");
+    assert!(
+        log.contains("gen-pipeline check (generated CI pipelines are current)")
+            && log.contains("Passed"),
+        "{log}"
+    );
 
     // 2. Stale: the Dockerfile gains a stage (a new leaf, so a new job).
     let mut df = std::fs::read_to_string(p.join("Dockerfile")).unwrap();
@@ -88,12 +130,22 @@ fn try_repo_check_fails_when_stale_and_regenerate_fixes_it() {
     git(p, &["commit", "-qam", "lint stage"]);
     let (out, log) = t.run(p, "gen-pipeline-check", &["--all-files"]);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("Failed") && log.contains("pipelines/github-images.yml: out of date"), "{log}");
-    assert!(log.contains("+++ pipelines/github-images.yml (generated)") && log.contains("lint"), "{log}");
+    assert!(
+        log.contains("Failed") && log.contains("pipelines/github-images.yml: out of date"),
+        "{log}"
+    );
+    assert!(
+        log.contains("+++ pipelines/github-images.yml (generated)") && log.contains("lint"),
+        "{log}"
+    );
     assert!(log.contains("regenerate with: gen-pipeline"), "{log}");
     // The check never writes.
     for (f, b) in pipelines.iter().zip(&before) {
-        assert_eq!(&std::fs::read_to_string(p.join(f)).unwrap(), b, "check modified {f}");
+        assert_eq!(
+            &std::fs::read_to_string(p.join(f)).unwrap(),
+            b,
+            "check modified {f}"
+        );
     }
     // `files:` — a commit touching only an unrelated file does not run the hook, even when stale.
     let (out, log) = t.run(p, "gen-pipeline-check", &["--files", "notes.txt"]);

@@ -159,7 +159,13 @@ fn tags_per_ref_kind() {
     let i = info(RefKind::Branch, &long.to_uppercase(), SHA, &long, None);
     assert_eq!(i.slug, format!("br-{}", "a".repeat(60)));
     let periodic = "br-".repeat(21); // slug: 62 characters, `br-br-…-br`
-    let i = info(RefKind::Branch, &periodic.to_uppercase(), SHA, &periodic, None);
+    let i = info(
+        RefKind::Branch,
+        &periodic.to_uppercase(),
+        SHA,
+        &periodic,
+        None,
+    );
     assert_eq!(i.slug, "br-sha-8f14e45");
     // A default branch with a reserved-looking name keeps it.
     assert_eq!(
@@ -173,7 +179,11 @@ fn tags_per_ref_kind() {
         ("pr-12", "ref-pr-12"),
         ("Main", "Main"),
     ] {
-        assert_eq!(t(info(RefKind::Tag, name, SHA, "main", None)), [want], "{name}");
+        assert_eq!(
+            t(info(RefKind::Tag, name, SHA, "main", None)),
+            [want],
+            "{name}"
+        );
     }
     assert_eq!(
         t(info(RefKind::Tag, "latest", SHA, "main", None)),
@@ -266,19 +276,31 @@ fn cache_refs_per_ref_kind() {
     let app_main = info(RefKind::Branch, "app-main", SHA, "main", None);
     let web = cache_refs(repo, "web", &app_main, &pol);
     let web_app = cache_refs(repo, "web-app", &main, &pol);
-    assert_eq!(web.to.as_deref(), Some("ghcr.io/acme/app/cache:web.app-main"));
-    assert_eq!(web_app.to.as_deref(), Some("ghcr.io/acme/app/cache:web-app.main"));
+    assert_eq!(
+        web.to.as_deref(),
+        Some("ghcr.io/acme/app/cache:web.app-main")
+    );
+    assert_eq!(
+        web_app.to.as_deref(),
+        Some("ghcr.io/acme/app/cache:web-app.main")
+    );
     // A branch named like the default one writes its own, escaped cache ref.
     let squat = info(RefKind::Branch, "Main", SHA, "main", None);
     assert_eq!(
         c(&squat, &pol),
-        (s(&["build.br-main", "build.main"]), Some(format!("{repo}:build.br-main")))
+        (
+            s(&["build.br-main", "build.main"]),
+            Some(format!("{repo}:build.br-main"))
+        )
     );
     // A tag named like the default branch, written with write-on-tag, does not write main's.
     let tag_main = info(RefKind::Tag, "main", SHA, "main", None);
     assert_eq!(
         c(&tag_main, &wt),
-        (s(&["build.br-main", "build.main"]), Some(format!("{repo}:build.br-main")))
+        (
+            s(&["build.br-main", "build.main"]),
+            Some(format!("{repo}:build.br-main"))
+        )
     );
 }
 
@@ -568,19 +590,32 @@ fn kind_word(k: RefKind) -> &'static str {
 /// cases or with punctuation, `sha-<hex>`, `pr-<digits>`, the `br-` escape, near misses.
 fn gen_squatter(rng: &mut Rng) -> String {
     let hex = |rng: &mut Rng, n: usize| -> String {
-        (0..n).map(|_| *rng.pick(&['0', '7', 'a', 'f', 'A', 'F', 'g'])).collect()
+        (0..n)
+            .map(|_| *rng.pick(&['0', '7', 'a', 'f', 'A', 'F', 'g']))
+            .collect()
     };
     match rng.below(12) {
-        0 => rng.pick(&["Main", "MAIN", "main_", "main-", "/main", "main.", "-Main-"]).to_string(),
+        0 => rng
+            .pick(&["Main", "MAIN", "main_", "main-", "/main", "main.", "-Main-"])
+            .to_string(),
         1 => {
             let n = 1 + rng.below(9);
             format!("sha-{}", hex(rng, n))
         }
         2 => format!("SHA-{}", hex(rng, 7)),
         3 => format!("pr-{}", rng.below(1000)),
-        4 => rng.pick(&["pr-", "sha-", "pr-1a", "pr_5", "PR-5", "br", "br-", "ref"]).to_string(),
-        5 => format!("br-{}", rng.pick(&["main", "latest", "sha-0123456", "x", "br-main"])),
-        6 => format!("{}{}", "A".repeat(60 + rng.below(8)), rng.pick(&["", "-", "_x"])),
+        4 => rng
+            .pick(&["pr-", "sha-", "pr-1a", "pr_5", "PR-5", "br", "br-", "ref"])
+            .to_string(),
+        5 => format!(
+            "br-{}",
+            rng.pick(&["main", "latest", "sha-0123456", "x", "br-main"])
+        ),
+        6 => format!(
+            "{}{}",
+            "A".repeat(60 + rng.below(8)),
+            rng.pick(&["", "-", "_x"])
+        ),
         7 => "br-".repeat(20 + rng.below(3)).to_uppercase(),
         8 => format!("Br-{}", "br-".repeat(19 + rng.below(3))),
         9 => "main".to_string(),
@@ -622,7 +657,10 @@ fn sh_own_slug_matches_rust_for_generated_refs() {
     let mut rng = Rng(0x5EED_0F0B_5CA7_7E12);
     let refs: Vec<RefInfo> = (0..800).map(|_| gen_ref(&mut rng)).collect();
     // The generator really produces refs that need the escape, and ones that hit the guard.
-    let escaped = refs.iter().filter(|r| r.slug != ref_slug(&r.name, &r.sha)).count();
+    let escaped = refs
+        .iter()
+        .filter(|r| r.slug != ref_slug(&r.name, &r.sha))
+        .count();
     assert!(escaped >= 100, "only {escaped} escaped slugs");
     compare(
         refs.len(),

@@ -56,10 +56,9 @@ fn describe(cmd: &Command) -> String {
 /// Runs `cmd` to completion; panics if the program cannot be started (missing tool).
 pub fn run_tool(cmd: &mut Command) -> (String, Output) {
     let desc = describe(cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{desc}`: {e} (is the tool installed? run .ci/install-tools.sh)"));
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+        panic!("cannot run `{desc}`: {e} (is the tool installed? run .ci/install-tools.sh)")
+    });
     (desc, out)
 }
 
@@ -87,7 +86,11 @@ fn or_panic<T>(r: Result<T, ToolFailure>) -> T {
 }
 
 fn assert_exists(path: &Path) {
-    assert!(path.exists(), "input file {} does not exist", path.display());
+    assert!(
+        path.exists(),
+        "input file {} does not exist",
+        path.display()
+    );
 }
 
 /// Splits a YAML stream into its documents (on `---` lines at column 0). A single document comes
@@ -111,7 +114,10 @@ pub fn split_yaml_documents(text: &str) -> Vec<String> {
         docs.last_mut().unwrap().push_str(line);
     }
     docs.into_iter()
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .collect()
 }
 
@@ -119,10 +125,15 @@ pub fn split_yaml_documents(text: &str) -> Vec<String> {
 /// `schema` is e.g. `vendor.github-workflows`, `vendor.github-actions`, `vendor.gitlab-ci`,
 /// `vendor.drone-ci`, `vendor.woodpecker-ci`. A multi-document file (Drone) is split and every
 /// document is validated on its own (check-jsonschema cannot parse a YAML stream).
-pub fn try_check_jsonschema(schema: &str, path: impl AsRef<Path>, gitlab_transform: bool) -> Result<(), ToolFailure> {
+pub fn try_check_jsonschema(
+    schema: &str,
+    path: impl AsRef<Path>,
+    gitlab_transform: bool,
+) -> Result<(), ToolFailure> {
     let path = path.as_ref();
     assert_exists(path);
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let docs = split_yaml_documents(&text);
     let tmp = tempfile::tempdir().unwrap();
     let targets: Vec<(String, PathBuf)> = if docs.len() <= 1 {
@@ -133,7 +144,10 @@ pub fn try_check_jsonschema(schema: &str, path: impl AsRef<Path>, gitlab_transfo
             .map(|(i, d)| {
                 let p = tmp.path().join(format!("document-{}.yml", i + 1));
                 std::fs::write(&p, d).unwrap();
-                (format!("{} (document {} of {})", path.display(), i + 1, docs.len()), p)
+                (
+                    format!("{} (document {} of {})", path.display(), i + 1, docs.len()),
+                    p,
+                )
             })
             .collect()
     };
@@ -161,7 +175,10 @@ pub fn check_jsonschema(schema: &str, path: impl AsRef<Path>, gitlab_transform: 
 pub fn try_actionlint<P: AsRef<Path>>(paths: &[P]) -> Result<(), ToolFailure> {
     assert!(!paths.is_empty(), "actionlint: no paths given");
     let (_, sc) = run_tool(Command::new("shellcheck").arg("--version"));
-    assert!(sc.status.success(), "shellcheck is not usable; actionlint would silently skip its checks");
+    assert!(
+        sc.status.success(),
+        "shellcheck is not usable; actionlint would silently skip its checks"
+    );
     let mut cmd = Command::new("actionlint");
     cmd.arg("-no-color");
     if let Ok(sc) = which("shellcheck") {
@@ -200,7 +217,11 @@ pub fn try_zizmor_offline<P: AsRef<Path>>(paths: &[P]) -> Result<(), ToolFailure
             human.arg(p.as_ref());
         }
         let (_, h) = run_tool(&mut human);
-        f.stdout = format!("{}\n--- human-readable ---\n{}", f.stdout, String::from_utf8_lossy(&h.stdout));
+        f.stdout = format!(
+            "{}\n--- human-readable ---\n{}",
+            f.stdout,
+            String::from_utf8_lossy(&h.stdout)
+        );
         return Err(f);
     }
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout)
@@ -223,7 +244,13 @@ pub fn try_yamllint(path: impl AsRef<Path>) -> Result<(), ToolFailure> {
     assert_exists(path);
     let config = repo_root().join(".yamllint.yml");
     assert!(config.exists(), "missing {}", config.display());
-    status_ok(Command::new("yamllint").args(["-f", "parsable", "-s", "-c"]).arg(&config).arg(path)).map(|_| ())
+    status_ok(
+        Command::new("yamllint")
+            .args(["-f", "parsable", "-s", "-c"])
+            .arg(&config)
+            .arg(path),
+    )
+    .map(|_| ())
 }
 
 /// Panicking form of [`try_yamllint`].
@@ -237,17 +264,40 @@ pub fn git_init_commit(dir: &Path, branch: &str) {
     let git = |args: &[&str]| {
         let mut c = Command::new("git");
         c.current_dir(dir)
-            .args(["-c", "user.name=gen-pipeline tests", "-c", "user.email=tests@gen-pipeline.invalid"])
-            .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+            .args([
+                "-c",
+                "user.name=gen-pipeline tests",
+                "-c",
+                "user.email=tests@gen-pipeline.invalid",
+            ])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=main",
+            ])
             .args(args);
         or_panic(status_ok(&mut c));
     };
     git(&["init", "-q", "-b", branch]);
     git(&["add", "-A"]);
     git(&["commit", "-q", "--allow-empty", "-m", "fixture"]);
-    git(&["remote", "add", "origin", "https://gitlab.invalid/group/project.git"]);
-    git(&["update-ref", &format!("refs/remotes/origin/{branch}"), "HEAD"]);
-    git(&["symbolic-ref", "refs/remotes/origin/HEAD", &format!("refs/remotes/origin/{branch}")]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://gitlab.invalid/group/project.git",
+    ]);
+    git(&[
+        "update-ref",
+        &format!("refs/remotes/origin/{branch}"),
+        "HEAD",
+    ]);
+    git(&[
+        "symbolic-ref",
+        "refs/remotes/origin/HEAD",
+        &format!("refs/remotes/origin/{branch}"),
+    ]);
 }
 
 /// Copies the files of `src` (recursively, no `.git`) into `dst`.
@@ -262,7 +312,8 @@ pub fn copy_tree(src: &Path, dst: &Path) {
         if e.file_type().unwrap().is_dir() {
             copy_tree(&from, &to);
         } else {
-            std::fs::copy(&from, &to).unwrap_or_else(|err| panic!("copy {}: {err}", from.display()));
+            std::fs::copy(&from, &to)
+                .unwrap_or_else(|err| panic!("copy {}: {err}", from.display()));
         }
     }
 }
@@ -276,8 +327,16 @@ pub fn try_gitlab_ci_local_validate(dir: impl AsRef<Path>) -> Result<String, Too
     let tmp = tempfile::tempdir().unwrap();
     copy_tree(dir, tmp.path());
     git_init_commit(tmp.path(), "main");
-    let list = status_ok(Command::new("gitlab-ci-local").current_dir(tmp.path()).arg("--list"))?;
-    status_ok(Command::new("gitlab-ci-local").current_dir(tmp.path()).arg("--preview"))?;
+    let list = status_ok(
+        Command::new("gitlab-ci-local")
+            .current_dir(tmp.path())
+            .arg("--list"),
+    )?;
+    status_ok(
+        Command::new("gitlab-ci-local")
+            .current_dir(tmp.path())
+            .arg("--preview"),
+    )?;
     Ok(list)
 }
 
@@ -330,7 +389,8 @@ pub fn check_all(ci: &str, path: impl AsRef<Path>) {
 pub fn gen_pipeline() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gen-pipeline"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("CI_") || k.starts_with("GITHUB_") || k.starts_with("DRONE_") || k == "CI" {
+        if k.starts_with("CI_") || k.starts_with("GITHUB_") || k.starts_with("DRONE_") || k == "CI"
+        {
             c.env_remove(k);
         }
     }
@@ -342,17 +402,32 @@ pub fn git(dir: &Path, args: &[&str]) {
     let (desc, out) = run_tool(
         Command::new("git")
             .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@gen-pipeline.invalid", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@gen-pipeline.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(args),
     );
-    assert!(out.status.success(), "{desc}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{desc}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A copy of this repository's git-tracked files, as they are in the working tree, committed on
 /// `branch` in a new repository: tests that need a whole checkout leave the real one untouched.
 pub fn tracked_copy(prefix: &str, branch: &str) -> tempfile::TempDir {
     let root = repo_root();
-    let out = Command::new("git").args(["ls-files", "-z"]).current_dir(&root).output().unwrap();
+    let out = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
     for rel in out.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
