@@ -10,5 +10,6 @@ bash .ci/install-tools.sh
 if [ ! -d "${GEN_PIPELINE_CONFORMANCE_DIR:-../shared/conformance/buildkit-parser}" ]; then
   echo "missing ../shared/conformance/buildkit-parser: the conformance test will fail" >&2
 fi
+cargo fmt --check
 cargo build --locked --all-targets
 cargo test --locked --all-targets -- --test-threads="${GEN_PIPELINE_TEST_THREADS:-2}"
