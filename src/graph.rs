@@ -119,28 +119,6 @@ pub fn build_with_source(
     Builder::new(df, Some(source), opts).run()
 }
 
-/// Instructions BuildKit knows (`instructions.ParseInstruction`).
-pub const KNOWN_INSTRUCTIONS: &[&str] = &[
-    "add",
-    "arg",
-    "cmd",
-    "copy",
-    "entrypoint",
-    "env",
-    "expose",
-    "from",
-    "healthcheck",
-    "label",
-    "maintainer",
-    "onbuild",
-    "run",
-    "shell",
-    "stopsignal",
-    "user",
-    "volume",
-    "workdir",
-];
-
 /// BuildKit's automatic platform ARGs, from `os/arch[/variant]` strings.
 pub fn platform_args(target: &str, build: &str) -> Vec<(&'static str, String)> {
     fn split(p: &str) -> (String, String, String) {
@@ -867,44 +845,14 @@ fn keyword_as_written(ins: &Instruction) -> String {
     }
 }
 
-fn is_known(keyword: &str) -> bool {
-    matches!(
-        keyword,
-        "add"
-            | "arg"
-            | "cmd"
-            | "copy"
-            | "entrypoint"
-            | "env"
-            | "expose"
-            | "from"
-            | "healthcheck"
-            | "label"
-            | "maintainer"
-            | "onbuild"
-            | "run"
-            | "shell"
-            | "stopsignal"
-            | "user"
-            | "volume"
-            | "workdir"
-    )
-}
-
 fn check_known(ins: &Instruction) -> Result<(), GraphError> {
-    if is_known(&ins.keyword) {
+    if ins.is_known() {
         return Ok(());
     }
     let kw = keyword_as_written(ins);
     let mut e = err(ins.span, format!("unknown instruction: {kw}"));
-    let swapped = KNOWN_INSTRUCTIONS
-        .iter()
-        .copied()
-        .find(|k| one_transposition(k, &ins.keyword));
-    if let Some(s) =
-        swapped.or_else(|| crate::diag::suggest(&ins.keyword, KNOWN_INSTRUCTIONS.iter().copied()))
-    {
-        e = e.with_help(format!("did you mean `{}`?", s.to_uppercase()));
+    if let Some(s) = ins.suggestion() {
+        e = e.with_help(format!("did you mean `{s}`?"));
     }
     Err(e)
 }
@@ -962,18 +910,6 @@ fn find_word(hay: &str, needle: &str) -> Option<usize> {
 }
 
 /// `a` and `b` differ by one swap of adjacent characters (`form` / `from`).
-fn one_transposition(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-    diff.len() == 2
-        && diff[1] == diff[0] + 1
-        && a[diff[0]] == b[diff[1]]
-        && a[diff[1]] == b[diff[0]]
-}
-
 /// Go's `strconv.Atoi`: optional sign then ASCII digits only.
 fn go_atoi(s: &str) -> Option<i128> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
