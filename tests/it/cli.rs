@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::tools::{copy_tree, gen_pipeline, git_init_commit, repo_root};
+use crate::tools::{copy_tree, gen_ok, gen_pipeline, git_init_commit, repo_root};
 
 #[test]
 fn templates_dir_overrides_one_ci_and_keeps_the_rest_embedded() {
@@ -15,15 +15,9 @@ fn templates_dir_overrides_one_ci_and_keeps_the_rest_embedded() {
         "# custom\n{% for job in plan.jobs %}\n{{ job.id }}:\n  script:\n    - echo {{ job.repository | q }}\n{% endfor %}\n",
     )
     .unwrap();
-    let out = gen_pipeline()
-        .current_dir(tmp.path())
-        .args(["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = gen_ok(
+        tmp.path(),
+        ["--ci", "gitlab", "--templates", "ci-templates", "-o", "-"],
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("# custom\n"), "{text}");
@@ -189,9 +183,9 @@ fn slug_command_matches_gitlab() {
 fn plan_json_reads_the_named_config_only() {
     let root = repo_root();
     // --config: its Dockerfile, image and policy.
-    let out = gen_pipeline()
-        .current_dir(&root)
-        .args([
+    let out = gen_ok(
+        &root,
+        [
             "plan",
             "--config",
             "examples/python-two-apps/gen-pipeline.yml",
@@ -203,13 +197,7 @@ fn plan_json_reads_the_named_config_only() {
             "0123456789abcdef",
             "--default-branch",
             "main",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ref"]["slug"], "dev");
@@ -234,9 +222,9 @@ fn plan_json_reads_the_named_config_only() {
         "ghcr.io/acme/python-two-apps/cache:app1.main"
     );
     // Without --config, ./gen-pipeline.yml (the project's own) is not applied to another Dockerfile.
-    let out = gen_pipeline()
-        .current_dir(&root)
-        .args([
+    let out = gen_ok(
+        &root,
+        [
             "plan",
             "-f",
             "examples/python-two-apps/Dockerfile",
@@ -244,13 +232,7 @@ fn plan_json_reads_the_named_config_only() {
             "json",
             "--image",
             "registry.example.com/x",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -261,9 +243,9 @@ fn plan_json_reads_the_named_config_only() {
 
 #[test]
 fn plan_json_takes_targets_split_and_says_why() {
-    let out = gen_pipeline()
-        .current_dir(repo_root())
-        .args([
+    let out = gen_ok(
+        repo_root(),
+        [
             "plan",
             "--config",
             "examples/python-two-apps/gen-pipeline.yml",
@@ -273,13 +255,7 @@ fn plan_json_takes_targets_split_and_says_why() {
             "app1",
             "--split",
             "all",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let jobs: Vec<&str> = v["jobs"]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use crate::tools::{check_all, gen_pipeline, repo_root};
+use crate::tools::{check_all, gen_ok, gen_pipeline, repo_root};
 
 const EXAMPLES: [&str; 4] = [
     "python-two-apps",
@@ -67,22 +67,16 @@ fn example_pipelines_pass_every_checker() {
 fn snapshots() {
     for ex in EXAMPLES {
         for (ci, _) in CIS {
-            let out = gen_pipeline()
-                .current_dir(repo_root())
-                .args([
+            let out = gen_ok(
+                repo_root(),
+                [
                     "--config",
                     &format!("examples/{ex}/gen-pipeline.yml"),
                     "--ci",
                     ci,
                     "-o",
                     "-",
-                ])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+                ],
             );
             let text = String::from_utf8(out.stdout).unwrap();
             insta::assert_snapshot!(format!("{ex}-{ci}"), text);
@@ -357,23 +351,17 @@ fn buildah_and_dind_flavors_pass_every_checker() {
         ("woodpecker", "--daemon=dind"),
     ] {
         let out_path = tmp.path().join(format!("{ci}{extra}.yml"));
-        let out = gen_pipeline()
-            .current_dir(repo_root())
-            .args([
+        gen_ok(
+            repo_root(),
+            [
                 "--config",
                 "examples/node-monorepo/gen-pipeline.yml",
                 "--ci",
                 ci,
                 extra,
                 "-o",
-            ])
-            .arg(&out_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+                out_path.to_str().unwrap(),
+            ],
         );
         let text = std::fs::read_to_string(&out_path).unwrap();
         if extra.contains("buildah") {
@@ -405,9 +393,9 @@ fn multi_platform_pipelines_register_emulators_and_pass_every_checker() {
         ("woodpecker", "tonistiigi/binfmt"),
     ] {
         let out_path = tmp.path().join(format!("{ci}.yml"));
-        let out = gen_pipeline()
-            .current_dir(repo_root())
-            .args([
+        gen_ok(
+            repo_root(),
+            [
                 "--config",
                 "examples/go-distroless/gen-pipeline.yml",
                 "--ci",
@@ -417,14 +405,8 @@ fn multi_platform_pipelines_register_emulators_and_pass_every_checker() {
                 "--platform",
                 "linux/arm64",
                 "-o",
-            ])
-            .arg(&out_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+                out_path.to_str().unwrap(),
+            ],
         );
         let text = std::fs::read_to_string(&out_path).unwrap();
         assert!(text.contains(marker), "{ci}: no {marker}");

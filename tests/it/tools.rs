@@ -443,3 +443,18 @@ pub fn tracked_copy(prefix: &str, branch: &str) -> tempfile::TempDir {
     git_init_commit(tmp.path(), branch);
     tmp
 }
+
+/// Runs gen-pipeline in `dir` with `args`; panics with its stderr unless it succeeds.
+pub fn gen_ok<I, S>(dir: impl AsRef<Path>, args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = gen_pipeline().current_dir(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
