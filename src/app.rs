@@ -11,6 +11,7 @@ use crate::dockerfile::{self, Dockerfile};
 use crate::graph::{self, GraphOptions, StageGraph};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::render::{self, Ci, RenderOptions};
+use crate::select;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -29,7 +30,12 @@ pub enum AppError {
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub dockerfile: Dockerfile,
+    /// The graph on the first platform.
     pub graph: StageGraph,
+    /// The graphs on the other configured platforms (`(platform, graph)`), for the planner.
+    pub other_platforms: Vec<(String, StageGraph)>,
+    /// What each stage is beyond its graph node (for the planner).
+    pub facts: Vec<select::StageFacts>,
     pub warnings: Vec<String>,
     /// Time spent parsing and building the graph (for `plan --timings` and the benchmark).
     pub parse_time: Duration,
@@ -57,6 +63,8 @@ pub fn load(file: &str, source: &str, opts: &GraphOptions) -> Result<Loaded, App
         warnings.push(w.render("warning", file, source));
     }
     Ok(Loaded {
+        facts: select::stage_facts(&df),
+        other_platforms: Vec::new(),
         dockerfile: df,
         graph: g,
         warnings,
@@ -96,9 +104,140 @@ pub fn render_all(
         .collect()
 }
 
-/// Build the plan for a loaded Dockerfile.
+/// Build the plan for a loaded Dockerfile (every platform it was loaded for).
 pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
-    Ok(plan::plan(&loaded.graph, opts)?)
+    let first = opts.platforms.first().cloned().unwrap_or_default();
+    let mut graphs = vec![(first, &loaded.graph)];
+    graphs.extend(loaded.other_platforms.iter().map(|(p, g)| (p.clone(), g)));
+    Ok(plan::plan_input(
+        &select::PlanInput {
+            graphs,
+            facts: &loaded.facts,
+        },
+        opts,
+    )?)
+}
+
+/// [`load`] for planning: the graph on every platform in `platforms` (the first one in `opts`
+/// is replaced by `platforms[0]`), and BuildKit's error scope: with explicit `targets`, an
+/// invalid `COPY --from`/`RUN --mount` in a stage none of them builds is a warning, as BuildKit
+/// reports it only for the stages it builds. The stage is then planned without that instruction.
+pub fn load_for_plan(
+    file: &str,
+    source: &str,
+    opts: &GraphOptions,
+    platforms: &[String],
+    targets: &[String],
+) -> Result<Loaded, AppError> {
+    let mut opts = opts.clone();
+    if let Some(p) = platforms.first() {
+        opts.platform = p.clone();
+    }
+    let mut loaded = match load(file, source, &opts) {
+        Ok(l) => l,
+        Err(e) if !targets.is_empty() => outside_targets(file, source, &opts, targets, e)?,
+        Err(e) => return Err(e),
+    };
+    for p in platforms.iter().skip(1) {
+        let popts = GraphOptions {
+            platform: p.clone(),
+            ..opts.clone()
+        };
+        let g = graph::build_with_source(&loaded.dockerfile, source, &popts).map_err(|e| {
+            AppError::Located {
+                rendered: e.diag.render("error", file, source),
+            }
+        })?;
+        loaded.other_platforms.push((p.clone(), g));
+    }
+    Ok(loaded)
+}
+
+/// Retry a graph error with the offending COPY/ADD/RUN left out, as long as it lies in a stage
+/// that no target needs; anything else returns the original error.
+fn outside_targets(
+    file: &str,
+    source: &str,
+    opts: &GraphOptions,
+    targets: &[String],
+    first: AppError,
+) -> Result<Loaded, AppError> {
+    let mut df = dockerfile::parse(source).map_err(|e| AppError::Located {
+        rendered: e.diag.render("error", file, source),
+    })?;
+    let mut dropped: Vec<(usize, Diagnostic)> = Vec::new(); // (stage index, error)
+    for _ in 0..64 {
+        let e = match graph::build_with_source(&df, source, opts) {
+            Ok(g) => {
+                // Every dropped instruction must lie outside what the targets build.
+                let mut reach = vec![false; g.stages.len()];
+                let mut stack: Vec<usize> = Vec::new();
+                for t in targets {
+                    let t = t.to_ascii_lowercase();
+                    match g
+                        .stages
+                        .iter()
+                        .rev()
+                        .find(|s| s.name.as_deref() == Some(t.as_str()))
+                    {
+                        Some(s) => stack.push(s.index),
+                        None => return Err(first),
+                    }
+                }
+                while let Some(s) = stack.pop() {
+                    if !std::mem::replace(&mut reach[s], true) {
+                        stack.extend(g.stages[s].depends_on.iter().copied());
+                    }
+                }
+                if dropped.iter().any(|(s, _)| reach[*s]) {
+                    return Err(first);
+                }
+                let mut warnings: Vec<String> = df
+                    .warnings
+                    .iter()
+                    .chain(g.warnings.iter())
+                    .map(|w| w.render("warning", file, source))
+                    .collect();
+                for (s, d) in &dropped {
+                    let mut d = d.clone();
+                    d.message = format!(
+                        "{} (in stage {}, which the targets do not build: BuildKit reports it only when that stage is built)",
+                        d.message,
+                        g.stages[*s].label()
+                    );
+                    warnings.push(d.render("warning", file, source));
+                }
+                return Ok(Loaded {
+                    facts: select::stage_facts(&df),
+                    other_platforms: Vec::new(),
+                    graph: g,
+                    dockerfile: df,
+                    warnings,
+                    parse_time: Duration::ZERO,
+                    graph_time: Duration::ZERO,
+                });
+            }
+            Err(e) => e,
+        };
+        let line = e.diag.span.line;
+        let Some(pos) = df.instructions.iter().position(|i| {
+            matches!(i.keyword.as_str(), "copy" | "add" | "run")
+                && i.span.line <= line
+                && line <= i.end_line.max(i.span.line)
+        }) else {
+            return Err(first);
+        };
+        let stage = df.instructions[..pos]
+            .iter()
+            .filter(|i| i.keyword == "from")
+            .count();
+        if stage == 0 {
+            return Err(first);
+        }
+        df.instructions.remove(pos);
+        dropped.push((stage - 1, e.diag));
+    }
+    Err(first)
 }
 
 /// The output path of `ci`'s pipeline: config `output`, else the CI's conventional path.

@@ -27,6 +27,13 @@ pub struct Config {
     pub image: Option<String>,
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Stage -> repository of each published image (`{api: ghcr.io/acme/api}`); when set, only
+    /// these stages are pushed (and, without `targets:`, they are the targets).
+    #[serde(default)]
+    pub images: BTreeMap<String, String>,
+    /// Stages built for their verdict (tests, lint, validation) and never pushed. Unset: detected
+    /// by name and shape (see `plan --format text`); `[]`: none.
+    pub checks: Option<Vec<String>>,
     pub split: Option<SplitName>,
     pub builder: Option<BuilderName>,
     #[serde(default)]

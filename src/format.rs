@@ -199,3 +199,45 @@ pub fn dot(g: &StageGraph) -> String {
     out.push_str("}\n");
     out
 }
+
+/// `plan --format text`: the stage graph ([`text`]), then every stage's role in the job plan
+/// (job / check / inline / alternative / unused) with the reason, the jobs and the notes.
+/// Nothing here depends on the git ref, so the text is stable across checkouts.
+pub fn plan_text(g: &StageGraph, p: &crate::plan::Plan) -> String {
+    let mut out = text(g);
+    let width = p.stages.iter().map(|s| s.label.len()).max().unwrap_or(0);
+    out.push_str("\nstages:\n");
+    for s in &p.stages {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<11}  {}",
+            s.label,
+            s.role.as_str(),
+            s.reason
+        );
+    }
+    out.push_str("\njobs:\n");
+    let idw = p.jobs.iter().map(|j| j.id.len()).max().unwrap_or(0);
+    for j in &p.jobs {
+        let mut line = format!("  {:<idw$}", j.id);
+        if j.check {
+            line.push_str("  check (not pushed)");
+        } else {
+            let _ = write!(line, "  -> {}", j.repository);
+        }
+        if !j.needs.is_empty() {
+            let _ = write!(line, "  needs: {}", j.needs.join(", "));
+        }
+        if !j.inline_stages.is_empty() {
+            let _ = write!(line, "  builds inside: {}", j.inline_stages.join(", "));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    if !p.notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for n in &p.notes {
+            let _ = writeln!(out, "  - {n}");
+        }
+    }
+    out
+}

@@ -14,3 +14,4 @@ pub mod graph;
 pub mod plan;
 pub mod refs;
 pub mod render;
+pub mod select;

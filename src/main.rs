@@ -155,9 +155,10 @@ struct DockerfileArgs {
     /// Override a meta ARG (repeatable); `K` alone takes the value from the environment.
     #[arg(long = "build-arg", value_name = "K=V")]
     build_args: Vec<String>,
-    /// Target platform (drives TARGETOS, TARGETARCH, ...).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
-    platform: String,
+    /// Target platform (drives TARGETOS, TARGETARCH, ...; repeatable: the plan resolves the
+    /// graph on each). Default: the config's `platforms:`, else linux/amd64.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    platforms: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -283,7 +284,11 @@ fn load(path: &Path, input: &DockerfileArgs) -> anyhow::Result<app::Loaded> {
     let source = read_source(path)?;
     let opts = graph::GraphOptions {
         build_args: build_args(&input.build_args)?,
-        platform: input.platform.clone(),
+        platform: input
+            .platforms
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "linux/amd64".into()),
         ..graph::GraphOptions::default()
     };
     let loaded = app::load(&file, &source, &opts).map_err(app_error)?;
@@ -308,14 +313,29 @@ fn plan_dockerfile(args: &PlanArgs) -> anyhow::Result<PathBuf> {
 
 fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let dockerfile = plan_dockerfile(args)?;
-    let loaded = load(&dockerfile, &args.input)?;
+    // Text and JSON show the job plan: load as the plan does (every platform, error scope).
+    let planned = match args.format {
+        PlanFormat::Text | PlanFormat::Json => {
+            let p = resolve_plan(&plan_gen_args(args, &dockerfile), true)?;
+            for w in &p.loaded.warnings {
+                eprint!("{w}");
+            }
+            Some(p)
+        }
+        _ => None,
+    };
+    let loaded = match &planned {
+        Some(p) => p.loaded.clone(),
+        None => load(&dockerfile, &args.input)?,
+    };
     let g = &loaded.graph;
-    let out = match args.format {
-        PlanFormat::Text => format::text(g),
-        PlanFormat::Json => plan_json(args, &dockerfile, &loaded)?,
-        PlanFormat::Mermaid => format::mermaid(g),
-        PlanFormat::Dot => format::dot(g),
-        PlanFormat::None => String::new(),
+    let out = match (args.format, &planned) {
+        (PlanFormat::Text, Some(p)) => format::plan_text(g, &p.plan),
+        (PlanFormat::Json, Some(p)) => plan_json(&loaded, &p.plan)?,
+        (PlanFormat::Text | PlanFormat::Json, None) => unreachable!("planned above"),
+        (PlanFormat::Mermaid, _) => format::mermaid(g),
+        (PlanFormat::Dot, _) => format::dot(g),
+        (PlanFormat::None, _) => String::new(),
     };
     if args.timings {
         eprintln!(
@@ -331,21 +351,24 @@ fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `plan --format json`: the graph document plus the ref and the planned jobs.
-fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow::Result<String> {
-    let g = &loaded.graph;
-    let gen = GenArgs {
+/// The `generate` options `plan` stands for.
+fn plan_gen_args(args: &PlanArgs, dockerfile: &Path) -> GenArgs {
+    GenArgs {
         config: args.config.clone(),
         dockerfile: Some(dockerfile.to_path_buf()),
         image: args.image.clone(),
         build_args: args.input.build_args.clone(),
-        platforms: vec![args.input.platform.clone()],
+        platforms: args.input.platforms.clone(),
         targets: args.targets.clone(),
         split: args.split.clone(),
         git: args.git.clone(),
         ..GenArgs::default()
-    };
-    let p = resolve_plan(&gen, true)?.plan;
+    }
+}
+
+/// `plan --format json`: the graph document plus the ref and the planned jobs.
+fn plan_json(loaded: &app::Loaded, p: &plan::Plan) -> anyhow::Result<String> {
+    let g = &loaded.graph;
     #[derive(serde::Serialize)]
     struct Doc<'a> {
         #[serde(flatten)]
@@ -500,15 +523,27 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     let source = read_source(&dockerfile)?;
     let gopts = graph::GraphOptions {
         build_args: build_args.clone(),
-        platform: args
-            .platforms
-            .first()
-            .or(config.platforms.first())
-            .cloned()
-            .unwrap_or_else(|| "linux/amd64".into()),
         ..graph::GraphOptions::default()
     };
-    let loaded = app::load(&file, &source, &gopts).map_err(app_error)?;
+    let platforms = if args.platforms.is_empty() {
+        &config.platforms
+    } else {
+        &args.platforms
+    };
+    // The stages the plan builds when they are named (BuildKit's error scope).
+    let mut named_targets = if args.targets.is_empty() {
+        config.targets.clone()
+    } else {
+        args.targets.clone()
+    };
+    if named_targets.is_empty() {
+        named_targets.extend(config.images.keys().cloned());
+    }
+    if !named_targets.is_empty() {
+        named_targets.extend(config.checks.iter().flatten().cloned());
+    }
+    let loaded =
+        app::load_for_plan(&file, &source, &gopts, platforms, &named_targets).map_err(app_error)?;
     if !for_plan {
         for w in &loaded.warnings {
             eprint!("{w}");
@@ -550,6 +585,8 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
         } else {
             args.targets.clone()
         },
+        images: config.images.clone(),
+        checks: config.checks.clone(),
         split: match &args.split {
             Some(v) => parse_enum("split", v)?,
             None => config.split.map(|s| s.0).unwrap_or_default(),
@@ -605,6 +642,7 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
         config_dir,
         root,
         plan,
+        loaded,
     })
 }
 
@@ -627,6 +665,8 @@ struct Planned {
     config_dir: PathBuf,
     root: PathBuf,
     plan: plan::Plan,
+    /// The Dockerfile as the plan read it (warnings not yet printed for `plan`).
+    loaded: app::Loaded,
 }
 
 fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
@@ -636,6 +676,7 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
         config_dir,
         root,
         plan: the_plan,
+        ..
     } = resolve_plan(args, false)?;
     let from_config = |p: &str| {
         if config_dir.as_os_str().is_empty() {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::diag::suggest;
 use crate::graph::StageGraph;
 use crate::refs::{self, CachePolicy, CacheRefs, RefInfo};
+use crate::select::{self, PlanInput};
 
 /// GitLab rejects a job with more than 50 `needs` (the default `ci_max_needs`).
 pub const GITLAB_MAX_NEEDS: usize = 50;
@@ -76,13 +77,19 @@ pub struct Secret {
 /// Everything the planner needs besides the graph; project decisions (config file + flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// Image repository prefix; each job pushes `<image>/<stage>`.
+    /// Image repository: the final stage pushes `<image>`, other targets `<image>/<stage>`,
+    /// stages handed on only by digest `<image>/stages/<stage>`.
     pub image: String,
     /// Dockerfile path and build context, relative to the repository root.
     pub dockerfile: String,
     pub context: String,
-    /// Stage names to build; empty means every leaf stage.
+    /// Stage names to build; empty means the default targets (see [`plan_input`]).
     pub targets: Vec<String>,
+    /// `images:` stage name -> repository. When set, the published stages (and, without
+    /// explicit targets, the targets): other targets are built but not pushed.
+    pub images: BTreeMap<String, String>,
+    /// `checks:` stages built (their RUN steps run) but never pushed; `None`: detected by name.
+    pub checks: Option<Vec<String>>,
     pub split: Split,
     pub builder: Builder,
     pub build_args: BTreeMap<String, String>,
@@ -125,6 +132,46 @@ pub struct Plan {
     pub fork_job: ForkJob,
     /// What the planner decided and why, for humans (printed by `plan`, commented in the output).
     pub notes: Vec<String>,
+    /// Every stage's role in the plan and the reason (`plan --format text`).
+    pub stages: Vec<StageDecision>,
+}
+
+/// What the plan does with a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageRole {
+    /// A job of its own that pushes an image.
+    Job,
+    /// A job of its own that builds without pushing (tests, lint, validation, output-only).
+    Check,
+    /// Built inside the job(s) that need it.
+    Inline,
+    /// Chosen through an ARG, but the effective values select a sibling.
+    Alternative,
+    /// No target needs it.
+    Unused,
+}
+
+impl StageRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageRole::Job => "job",
+            StageRole::Check => "check",
+            StageRole::Inline => "inline",
+            StageRole::Alternative => "alternative",
+            StageRole::Unused => "unused",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageDecision {
+    pub index: usize,
+    pub label: String,
+    pub line: usize,
+    pub role: StageRole,
+    /// Why, in words (names the ARG values, jobs, repository, override).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -138,6 +185,9 @@ pub struct Job {
     pub label: String,
     /// Built because it is a target (vs. shared by other jobs).
     pub is_target: bool,
+    /// A check: built (its RUN steps run and can fail the pipeline) but never pushed; no job
+    /// receives its digest.
+    pub check: bool,
     /// Stages built inside this job (not handed in), sorted by index.
     pub inline_stages: Vec<String>,
     /// Job ids this job waits for (its nearest upstream jobs), in plan order.
@@ -199,8 +249,32 @@ pub enum PlanError {
     Invalid(String),
 }
 
-/// Build the plan for a stage graph.
+/// Build the plan for a stage graph (one platform, no knowledge of the stages' instructions).
 pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let platform = opts.platforms.first().cloned().unwrap_or_default();
+    plan_input(
+        &PlanInput {
+            graphs: vec![(platform, graph)],
+            facts: &[],
+        },
+        opts,
+    )
+}
+
+/// Build the plan for a Dockerfile read as `input` (one graph per platform, stage facts).
+///
+/// The rules (README, "How a pipeline is planned"):
+/// - default targets are the stages no other stage needs (on any platform), except stages an
+///   ARG-driven FROM does not select on any platform, stages that are nothing but `FROM image`,
+///   earlier definitions of a repeated name, and bare `FROM <stage>` aliases (their stage is
+///   the target instead); with `images:` and no `targets:`, the stages it names;
+/// - checks (`checks:`, else detected by name / output-only shape) are built, never pushed, and
+///   never handed on: whoever needs one builds it inline;
+/// - the final stage (through aliases) publishes to `<image>`, other targets to
+///   `<image>/<stage>`, shared intermediates to `<image>/stages/<stage>`; `images:` overrides.
+pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let merged = select::merged(&input.graphs);
+    let graph: &StageGraph = &merged;
     let n = graph.stages.len();
     if n == 0 {
         return Err(PlanError::NoStages);
@@ -212,9 +286,116 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
     validate_inputs(opts)?;
     let mut notes = Vec::new();
 
-    // Targets: named stages (or the unnamed last stage), else every leaf.
-    let targets = resolve_targets(graph, &opts.targets)?;
+    // Only the last stage of a name can be addressed by `--target` or `--build-context`
+    // (BuildKit resolves a name to its last definition); earlier ones behave like unnamed stages.
+    let addressable: Vec<bool> = (0..n)
+        .map(|i| match &graph.stages[i].name {
+            Some(name) => !graph.stages[i + 1..]
+                .iter()
+                .any(|t| t.name.as_deref() == Some(name.as_str())),
+            None => false,
+        })
+        .collect();
+    let alternatives = select::alternatives(input, &opts.build_args);
+    let unselected = |s: usize| alternatives[s].as_ref().is_some_and(|a| !a.selected);
+    let alias: Vec<Option<usize>> = (0..n).map(|s| select::alias_of(input, s)).collect();
+    // Follow bare `FROM <stage>` aliases to the stage that builds the image.
+    let through_alias = |mut s: usize| {
+        while let Some(b) = alias[s] {
+            if !addressable[b] {
+                break;
+            }
+            s = b;
+        }
+        s
+    };
+    let final_stage = through_alias(n - 1);
+
+    // `images:`: stage -> repository.
+    let mut mapped: BTreeMap<usize, String> = BTreeMap::new();
+    for (name, repo) in &opts.images {
+        let s = resolve_name(graph, name)?;
+        let repo = repo.trim_end_matches('/').to_string();
+        if !valid_repository(&repo) {
+            return Err(PlanError::BadImage(repo));
+        }
+        mapped.insert(s, repo);
+    }
+
+    // Targets, and why each is one.
+    let explicit = !opts.targets.is_empty();
+    let mut target_why: BTreeMap<usize, String> = BTreeMap::new();
+    if explicit {
+        for s in resolve_targets(graph, &opts.targets)? {
+            target_why.insert(s, "target (`--target` / `targets:`)".into());
+        }
+    } else if !mapped.is_empty() {
+        for &s in mapped.keys() {
+            target_why.insert(s, "target (named in `images:`)".into());
+        }
+    } else {
+        for s in default_targets(graph, input, &addressable, &unselected, &through_alias) {
+            let why = if s == n - 1 {
+                "target: the final stage".to_string()
+            } else if s == final_stage {
+                format!(
+                    "target: the final stage `{}` is a bare `FROM {}` (the same image)",
+                    graph.stages[n - 1].label(),
+                    graph.stages[s].label()
+                )
+            } else {
+                "target: no other stage needs it".to_string()
+            };
+            target_why.insert(s, why);
+        }
+    }
+
+    // Checks: declared, else detected among the targets.
+    let mut check_why: BTreeMap<usize, String> = BTreeMap::new();
+    match &opts.checks {
+        Some(list) => {
+            for name in list {
+                let s = resolve_name(graph, name)?;
+                check_why.insert(s, "declared in `checks:`".into());
+                target_why
+                    .entry(s)
+                    .or_insert_with(|| "target (declared in `checks:`)".into());
+            }
+        }
+        None => {
+            for &s in target_why.keys() {
+                if mapped.contains_key(&s) {
+                    continue;
+                }
+                if let Some(r) = select::check_reason(input, s, s == final_stage) {
+                    check_why.insert(s, r);
+                }
+            }
+            if !check_why.is_empty() {
+                let names: Vec<String> = check_why
+                    .iter()
+                    .map(|(&s, r)| format!("{} ({r})", graph.stages[s].label()))
+                    .collect();
+                notes.push(format!(
+                    "checks detected (built, never pushed): {}; declare `checks: [...]` in gen-pipeline.yml to choose them (`checks: []` for none)",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    // With `images:`, a target it does not name is built without pushing.
+    if !mapped.is_empty() {
+        for &s in target_why.keys() {
+            if !mapped.contains_key(&s) && !check_why.contains_key(&s) {
+                check_why.insert(s, "not named in `images:`".into());
+            }
+        }
+    }
+    let targets: BTreeSet<usize> = target_why.keys().copied().collect();
     let is_target: Vec<bool> = (0..n).map(|i| targets.contains(&i)).collect();
+    let is_check: Vec<bool> = (0..n).map(|i| check_why.contains_key(&i)).collect();
+    // A job hands its image on by digest only when it can be addressed and is pushed.
+    let handoff: Vec<bool> = (0..n).map(|i| addressable[i] && !is_check[i]).collect();
 
     // Stages reachable from the targets; consumers among them.
     let mut reachable = vec![false; n];
@@ -232,17 +413,6 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         }
     }
 
-    // Only the last stage of a name can be addressed by `--target` or `--build-context`
-    // (BuildKit resolves a name to its last definition); earlier ones behave like unnamed stages.
-    let addressable: Vec<bool> = (0..n)
-        .map(|i| match &graph.stages[i].name {
-            Some(name) => !graph.stages[i + 1..]
-                .iter()
-                .any(|t| t.name.as_deref() == Some(name.as_str())),
-            None => false,
-        })
-        .collect();
-
     // Decide the job stages; jobs over GitLab's needs limit build their upstream stages
     // themselves, which can leave upstream jobs without a consumer: iterate until stable.
     let mut self_contained: BTreeSet<usize> = BTreeSet::new();
@@ -253,13 +423,13 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
             &reachable,
             &consumers,
             &is_target,
-            &addressable,
+            &handoff,
             &self_contained,
         );
         let inputs_of: Vec<(BTreeSet<usize>, BTreeSet<usize>)> = (0..n)
             .map(|s| {
                 if is_job[s] {
-                    upstream(graph, &is_job, s, self_contained.contains(&s))
+                    upstream(graph, &is_job, &handoff, s, self_contained.contains(&s))
                 } else {
                     Default::default()
                 }
@@ -298,24 +468,65 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
 
     // Ids, repositories, digest variables.
     let job_stages: Vec<usize> = (0..n).filter(|&s| is_job[s]).collect();
+    // The image published as `<image>`: the final stage, else the only published target.
+    let published_targets: Vec<usize> = job_stages
+        .iter()
+        .copied()
+        .filter(|&s| is_target[s] && !is_check[s])
+        .collect();
+    let main_stage = if published_targets.contains(&final_stage) {
+        Some(final_stage)
+    } else if published_targets.len() == 1 {
+        Some(published_targets[0])
+    } else {
+        None
+    }
+    .filter(|s| !mapped.contains_key(s) && !mapped.values().any(|r| *r == image));
     let mut ids: BTreeMap<usize, String> = BTreeMap::new();
     let mut used_ids = BTreeSet::new();
     let mut used_vars = BTreeSet::new();
     let mut vars: BTreeMap<usize, String> = BTreeMap::new();
     let mut components: BTreeMap<usize, String> = BTreeMap::new();
     let mut used_components = BTreeSet::new();
+    let mut repositories: BTreeMap<usize, String> = BTreeMap::new();
+    let mut used_repos: BTreeMap<String, usize> = BTreeMap::new();
     for &s in &job_stages {
         let label = graph.stages[s].label();
+        // An unnamed stage's label carries its index; its repository and cache key must not.
+        let stable = graph.stages[s]
+            .name
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let id = unique(sanitize_id(&label), &mut used_ids);
-        let comp = unique(repo_component(&label), &mut used_components);
+        let comp = unique(repo_component(&stable), &mut used_components);
         let var = unique_with(
             format!("GP_DIGEST_{}", env_name(&label)),
             &mut used_vars,
             '_',
         );
+        let repo = if let Some(r) = mapped.get(&s) {
+            r.clone()
+        } else if main_stage == Some(s) {
+            image.clone()
+        } else if is_target[s] {
+            format!("{image}/{comp}")
+        } else {
+            format!("{image}/stages/{comp}")
+        };
+        if !is_check[s] {
+            if let Some(&other) = used_repos.get(&repo) {
+                return Err(PlanError::Invalid(format!(
+                    "stages `{}` and `{}` would both push to `{repo}`; map them to different repositories in `images:`",
+                    graph.stages[other].label(),
+                    label
+                )));
+            }
+            used_repos.insert(repo.clone(), s);
+        }
         ids.insert(s, id);
         components.insert(s, comp);
         vars.insert(s, var);
+        repositories.insert(s, repo);
     }
 
     let mut jobs = Vec::new();
@@ -330,11 +541,11 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
                     .clone()
                     .expect("job stages that are consumed are named"),
                 job: ids[&d].clone(),
-                repository: format!("{image}/{}", components[&d]),
+                repository: repositories[&d].clone(),
                 digest_var: vars[&d].clone(),
             })
             .collect();
-        let repository = format!("{image}/{}", components[&s]);
+        let repository = repositories[&s].clone();
         let cache_key = refs::cache_stage_part(&components[&s]);
         let mut tags: Vec<String> = refs::image_tags(&opts.git_ref);
         for t in &opts.extra_tags {
@@ -354,13 +565,14 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
             stage_index: s,
             label: stage.label(),
             is_target: is_target[s],
+            check: is_check[s],
             inline_stages: inline.iter().map(|&d| graph.stages[d].label()).collect(),
             needs: contexts.iter().map(|c| c.job.clone()).collect(),
             contexts,
             repository,
             cache_key,
             digest_var: vars[&s].clone(),
-            tags,
+            tags: if is_check[s] { Vec::new() } else { tags },
             cache,
         });
     }
@@ -391,11 +603,133 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 "intermediate stage(s) built in a job of their own and handed on by digest"
             }
         };
-        notes.push(format!("{what}: {}", shared.join(", ")));
+        notes.push(format!(
+            "{what} (pushed to {image}/stages/<stage>, tagged per ref and commit so the digest outlives registry garbage collection): {}",
+            shared.join(", ")
+        ));
+    }
+    let alts: Vec<String> = (0..n)
+        .filter(|&s| unselected(s) && !reachable[s])
+        .map(|s| graph.stages[s].label())
+        .collect();
+    if !alts.is_empty() {
+        notes.push(format!(
+            "alternatives the ARG values do not select (no job; build one with --target): {}",
+            alts.join(", ")
+        ));
     }
     notes.push(format!(
         "each job writes one dotenv variable (its digest), within GitLab's {GITLAB_MAX_DOTENV_VARS}-variable report limit"
     ));
+
+    // Every stage's role, with the reason.
+    let job_of: BTreeMap<usize, &Job> = jobs.iter().map(|j| (j.stage_index, j)).collect();
+    let mut built_in: Vec<Vec<String>> = vec![Vec::new(); n];
+    for j in &jobs {
+        for &d in &inputs_of[j.stage_index].0 {
+            built_in[d].push(j.id.clone());
+        }
+    }
+    let stages: Vec<StageDecision> = (0..n)
+        .map(|s| {
+            let st = &graph.stages[s];
+            let (role, reason) = if let Some(j) = job_of.get(&s) {
+                if j.check {
+                    (
+                        StageRole::Check,
+                        format!(
+                            "{}; built, never pushed{}",
+                            check_why[&s],
+                            if matches!(opts.checks, None) && mapped.is_empty() {
+                                " (override: `checks:` in gen-pipeline.yml)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    )
+                } else if j.is_target {
+                    (
+                        StageRole::Job,
+                        format!("{} -> {}", target_why[&s], j.repository),
+                    )
+                } else {
+                    let users: BTreeSet<&str> = jobs
+                        .iter()
+                        .filter(|o| o.needs.contains(&j.id))
+                        .map(|o| o.id.as_str())
+                        .collect();
+                    let users: Vec<&str> = users.into_iter().collect();
+                    (
+                        StageRole::Job,
+                        format!(
+                            "needed by jobs {}: built once, handed on by digest -> {}",
+                            users.join(", "),
+                            j.repository
+                        ),
+                    )
+                }
+            } else if reachable[s] {
+                let inside = built_in[s].join(", ");
+                let why = if let Some(img) = select::copies_image(input, s) {
+                    format!("only `FROM {img}`: no image of its own")
+                } else if alias[s].is_some() {
+                    format!("a bare `FROM {}`: the same image", st.base)
+                } else if is_check[s] {
+                    "a check: never handed on by digest".to_string()
+                } else if st.name.is_none() {
+                    "unnamed: cannot be handed on by `--build-context`".to_string()
+                } else if !addressable[s] {
+                    "an earlier definition of a repeated name: BuildKit addresses only the last"
+                        .to_string()
+                } else if built_in[s].iter().any(|j| {
+                    job_of
+                        .values()
+                        .any(|o| o.id == *j && self_contained.contains(&o.stage_index))
+                }) {
+                    format!("needed by a job over GitLab's {GITLAB_MAX_NEEDS}-needs limit")
+                } else if built_in[s].len() >= 2 {
+                    format!("split: {}", split_name(opts.split))
+                } else {
+                    "only one job needs it".to_string()
+                };
+                (StageRole::Inline, format!("{why}; built inside {inside}"))
+            } else if let Some(a) = alternatives[s].as_ref().filter(|a| !a.selected) {
+                (
+                    StageRole::Alternative,
+                    format!(
+                        "not selected by {} (FROM {} at line {}); build it with --target",
+                        a.values.join(", "),
+                        a.written,
+                        a.line
+                    ),
+                )
+            } else {
+                let why = if st.name.is_some() && !addressable[s] {
+                    let later = graph.stages[s + 1..]
+                        .iter()
+                        .find(|t| t.name == st.name)
+                        .map_or(0, |t| t.line);
+                    format!("an earlier definition of `{}` (line {later} redefines it; BuildKit builds the last)", st.label())
+                } else if let Some(img) = select::copies_image(input, s) {
+                    format!("only `FROM {img}`: re-tagging an image is no job")
+                } else if explicit || !mapped.is_empty() {
+                    "no target needs it".to_string()
+                } else if consumers_any(graph, s) {
+                    "only unused stages or unselected alternatives need it".to_string()
+                } else {
+                    "no target needs it".to_string()
+                };
+                (StageRole::Unused, why)
+            };
+            StageDecision {
+                index: s,
+                label: st.label(),
+                line: st.line,
+                role,
+                reason,
+            }
+        })
+        .collect();
 
     Ok(Plan {
         image,
@@ -415,7 +749,61 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         jobs,
         fork_job,
         notes,
+        stages,
     })
+}
+
+fn split_name(s: Split) -> &'static str {
+    match s {
+        Split::Shared => "shared",
+        Split::All => "all",
+        Split::Targets => "targets",
+    }
+}
+
+fn consumers_any(graph: &StageGraph, s: usize) -> bool {
+    graph.stages.iter().any(|t| t.depends_on.contains(&s))
+}
+
+/// The default targets: stages no other stage needs, minus unselected alternatives, stages that
+/// only re-tag an image and earlier definitions of a repeated name; a bare `FROM <stage>` alias
+/// is replaced by its stage. Falls back to the last stage.
+fn default_targets(
+    graph: &StageGraph,
+    input: &PlanInput,
+    addressable: &[bool],
+    unselected: &dyn Fn(usize) -> bool,
+    through_alias: &dyn Fn(usize) -> usize,
+) -> BTreeSet<usize> {
+    let n = graph.stages.len();
+    let mut needed = vec![false; n];
+    for s in &graph.stages {
+        for &d in &s.depends_on {
+            needed[d] = true;
+        }
+    }
+    let mut out = BTreeSet::new();
+    for i in 0..n {
+        if needed[i] || !(addressable[i] || (graph.stages[i].name.is_none() && i == n - 1)) {
+            continue;
+        }
+        if unselected(i) || select::copies_image(input, i).is_some() {
+            continue;
+        }
+        out.insert(through_alias(i));
+    }
+    if out.is_empty() {
+        out.insert(through_alias(n - 1));
+    }
+    out
+}
+
+/// A stage named in the config (`images:`, `checks:`): its last definition.
+fn resolve_name(graph: &StageGraph, name: &str) -> Result<usize, PlanError> {
+    resolve_targets(graph, std::slice::from_ref(&name.to_string()))?
+        .into_iter()
+        .next()
+        .ok_or(PlanError::NoStages)
 }
 
 /// Values that end up in every CI file must be safe there: valid tags, plain build-arg names and
@@ -481,7 +869,7 @@ fn layout(
     reachable: &[bool],
     consumers: &[Vec<usize>],
     is_target: &[bool],
-    addressable: &[bool],
+    handoff: &[bool],
     self_contained: &BTreeSet<usize>,
 ) -> Vec<bool> {
     let n = graph.stages.len();
@@ -500,7 +888,7 @@ fn layout(
             }
         }
         is_job[s] = is_target[s]
-            || (addressable[s]
+            || (handoff[s]
                 && !jobs.is_empty()
                 && match split {
                     Split::Shared => jobs.len() >= 2,
@@ -516,6 +904,7 @@ fn layout(
 fn upstream(
     graph: &StageGraph,
     is_job: &[bool],
+    handoff: &[bool],
     s: usize,
     self_contained: bool,
 ) -> (BTreeSet<usize>, BTreeSet<usize>) {
@@ -523,7 +912,7 @@ fn upstream(
     let mut inputs = BTreeSet::new();
     let mut stack: Vec<usize> = graph.stages[s].depends_on.clone();
     while let Some(d) = stack.pop() {
-        if is_job[d] && !self_contained {
+        if is_job[d] && handoff[d] && !self_contained {
             inputs.insert(d);
         } else if inline.insert(d) {
             stack.extend(graph.stages[d].depends_on.iter().copied());
@@ -534,23 +923,6 @@ fn upstream(
 
 fn resolve_targets(graph: &StageGraph, wanted: &[String]) -> Result<BTreeSet<usize>, PlanError> {
     let n = graph.stages.len();
-    if wanted.is_empty() {
-        let mut needed = vec![false; n];
-        for s in &graph.stages {
-            for &d in &s.depends_on {
-                needed[d] = true;
-            }
-        }
-        // Leaves; an unnamed leaf other than the last stage cannot be targeted by BuildKit.
-        let leaves: BTreeSet<usize> = (0..n)
-            .filter(|&i| !needed[i] && (graph.stages[i].name.is_some() || i == n - 1))
-            .collect();
-        return Ok(if leaves.is_empty() {
-            BTreeSet::from([n - 1])
-        } else {
-            leaves
-        });
-    }
     let mut out = BTreeSet::new();
     for w in wanted {
         let lw = w.to_ascii_lowercase();
@@ -719,6 +1091,8 @@ pub(crate) mod tests {
             secrets: Vec::new(),
             platforms: Vec::new(),
             extra_tags: Vec::new(),
+            images: BTreeMap::new(),
+            checks: None,
             cache_policy: CachePolicy::default(),
             buildkit_syntax: None,
             provenance: false,
@@ -753,7 +1127,7 @@ pub(crate) mod tests {
         assert_eq!(p.jobs[1].contexts[0].stage, "base");
         assert_eq!(
             p.jobs[1].contexts[0].repository,
-            "registry.example.com/team/proj/base"
+            "registry.example.com/team/proj/stages/base"
         );
         assert_eq!(p.jobs[1].contexts[0].digest_var, "GP_DIGEST_BASE");
         assert_eq!(p.fork_job.targets.len(), 2);

@@ -429,7 +429,7 @@ mod tests {
             .unwrap();
             assert!(text.ends_with('\n') && !text.contains('\r'));
             assert!(
-                text.contains("registry.example.com/team/proj/base"),
+                text.contains("registry.example.com/team/proj/stages/base"),
                 "{ci:?}"
             );
             if let Some(d) = &dir {
