@@ -395,7 +395,16 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
     let is_target: Vec<bool> = (0..n).map(|i| targets.contains(&i)).collect();
     let is_check: Vec<bool> = (0..n).map(|i| check_why.contains_key(&i)).collect();
     // A job hands its image on by digest only when it can be addressed and is pushed.
-    let handoff: Vec<bool> = (0..n).map(|i| addressable[i] && !is_check[i]).collect();
+    // A stage that is only `FROM image` or a bare `FROM <stage>` is no image of its own: whoever
+    // needs it builds it inline (a pull, or the aliased stage's image).
+    let handoff: Vec<bool> = (0..n)
+        .map(|i| {
+            addressable[i]
+                && !is_check[i]
+                && alias[i].is_none()
+                && select::copies_image(input, i).is_none()
+        })
+        .collect();
 
     // Stages reachable from the targets; consumers among them.
     let mut reachable = vec![false; n];
@@ -712,6 +721,17 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
                     format!("an earlier definition of `{}` (line {later} redefines it; BuildKit builds the last)", st.label())
                 } else if let Some(img) = select::copies_image(input, s) {
                     format!("only `FROM {img}`: re-tagging an image is no job")
+                } else if let Some(b) = alias[s] {
+                    let b = through_alias(b);
+                    match job_of.get(&b) {
+                        Some(j) => format!(
+                            "a bare `FROM {}`: the same image as `{}`, built by job {}",
+                            st.base,
+                            graph.stages[b].label(),
+                            j.id
+                        ),
+                        None => format!("a bare `FROM {}`: no image of its own", st.base),
+                    }
                 } else if explicit || !mapped.is_empty() {
                     "no target needs it".to_string()
                 } else if consumers_any(graph, s) {

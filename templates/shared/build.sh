@@ -1,6 +1,7 @@
 # gen-pipeline: build one planned job (POSIX sh; gp_init is above). Further inputs (environment):
 # GP_BUILDER (buildx|buildah), GP_DOCKERFILE, GP_CONTEXT, GP_TARGET (empty: the last stage),
-# GP_PLATFORMS, GP_PROVENANCE, GP_DIGEST_FILE.
+# GP_PLATFORMS, GP_PROVENANCE, GP_DIGEST_FILE, GP_CHECK (true: a check, built and cached but the
+# image is never pushed and no digest is handed on).
 # Arguments: extra builder arguments (--build-context, --build-arg, --secret).
 # Writes the pushed image's digest to GP_DIGEST_FILE and prints `digest=<digest>`.
 gp_build() {
@@ -34,7 +35,7 @@ gp_build() {
     if [ -n "$gp_to" ] && { [ "$gp_from" = "$gp_own_cache" ] || ! grep -q -e '--> Using cache' "$GP_DIGEST_FILE.log"; }; then
       buildah push "$(cat "$GP_DIGEST_FILE.iid")" "docker://$gp_own_cache:latest"
     fi
-    if [ "${GP_PUSH:-true}" = true ]; then
+    if [ "${GP_PUSH:-true}" = true ] && [ "${GP_CHECK:-false}" != true ]; then
       for gp_r in $gp_refs; do buildah push --digestfile "$GP_DIGEST_FILE.push" "$gp_r" "docker://$gp_r"; done
       cp "$GP_DIGEST_FILE.push" "$GP_DIGEST_FILE"
     else
@@ -45,12 +46,12 @@ gp_build() {
     if [ -n "$gp_to" ]; then
       set -- "$@" --cache-to "type=registry,ref=$gp_to,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"
     fi
-    if [ "${GP_PUSH:-true}" = true ]; then set -- "$@" --push; fi
+    if [ "${GP_PUSH:-true}" = true ] && [ "${GP_CHECK:-false}" != true ]; then set -- "$@" --push; fi
     docker buildx build "$@" --provenance="${GP_PROVENANCE:-false}" --metadata-file "$GP_DIGEST_FILE.json" "$GP_CONTEXT"
     sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' "$GP_DIGEST_FILE.json" | head -n 1 > "$GP_DIGEST_FILE"
   fi
-  if [ "${GP_PUSH:-true}" != true ]; then
-    # Nothing was pushed (a pull request without registry credentials): no digest to hand on.
+  if [ "${GP_PUSH:-true}" != true ] || [ "${GP_CHECK:-false}" = true ]; then
+    # Nothing was pushed (a pull request without registry credentials, or a check): no digest to hand on.
     echo "built $GP_REPOSITORY (not pushed)"
     return 0
   fi

@@ -239,3 +239,63 @@ fn usage_errors_and_missing_files_exit_2() {
         String::from_utf8_lossy(&out.stderr).contains(":1:1: error: `RUN` before the first FROM")
     );
 }
+
+/// Issue 10's corpus: every `tests/fixtures/plans/*.Dockerfile` (OS/arch/flavour alternatives,
+/// copy stages, bare final FROM, duplicate names, checks, a Windows base, …) planned with
+/// `plan --format text` (the flags on its `# plan-args:` line) must print exactly its reviewed
+/// `*.plan.txt`: the stage roles and reasons, the jobs, repositories and notes, and any warnings.
+/// Regenerate with `GEN_PIPELINE_BLESS=1 cargo test --test it plan_cmd::` and review the diff.
+#[test]
+fn corpus_plans_match_their_goldens() {
+    let dir = root().join("tests/fixtures/plans");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "Dockerfile"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "the corpus has {} files", files.len());
+    let mut failures = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let extra: Vec<&str> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# plan-args:"))
+            .unwrap_or_else(|| panic!("{}: no `# plan-args:` line", file.display()))
+            .split_whitespace()
+            .collect();
+        let rel = file.strip_prefix(root()).unwrap().display().to_string();
+        let mut args = vec![
+            "--dockerfile",
+            rel.as_str(),
+            "--image",
+            "registry.example.com/acme/app",
+            "--format",
+            "text",
+        ];
+        args.extend(extra);
+        let out = plan(&args);
+        let stderr = diagnostics(&out.stderr);
+        assert!(out.status.success(), "{rel}: {stderr}");
+        let mut actual = String::from_utf8(out.stdout).unwrap();
+        if !stderr.is_empty() {
+            actual.push_str("\n---- stderr ----\n");
+            actual.push_str(&stderr);
+        }
+        let golden = file.with_extension("plan.txt");
+        if std::env::var_os("GEN_PIPELINE_BLESS").is_some() {
+            std::fs::write(&golden, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+        if expected != actual {
+            let diff = similar::TextDiff::from_lines(&expected, &actual);
+            failures.push(format!(
+                "{} differs (GEN_PIPELINE_BLESS=1 to accept):\n{}",
+                golden.display(),
+                diff.unified_diff()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
