@@ -478,36 +478,7 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
         (None, Some(d)) => from_config(d),
         (None, None) => from_config("Dockerfile"),
     };
-    let ctx = git_context(&args.git, &dockerfile)?;
-    // Paths in the pipeline are relative to the repository root.
-    let root = ctx
-        .repo_root
-        .clone()
-        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-    let rel = |p: &Path| -> String {
-        let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        let root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
-        let r = abs
-            .strip_prefix(&root)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| p.to_path_buf());
-        let s = r.display().to_string();
-        if s.is_empty() {
-            ".".to_string()
-        } else {
-            s
-        }
-    };
-    let dockerfile_rel = rel(&dockerfile);
-    let context = match (&args.context, &config.context) {
-        (Some(c), _) => c.clone(),
-        (None, Some(c)) => rel(&from_config(c)),
-        (None, None) => rel(dockerfile
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))),
-    };
-
+    // The Dockerfile first: its errors come before any note about the git context.
     let mut build_args = config.build_args.clone();
     if !for_plan {
         // A committed pipeline must not carry a value read from the generating machine.
@@ -544,6 +515,36 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
     }
     let loaded =
         app::load_for_plan(&file, &source, &gopts, platforms, &named_targets).map_err(app_error)?;
+    let ctx = git_context(&args.git, &dockerfile)?;
+    // Paths in the pipeline are relative to the repository root.
+    let root = ctx
+        .repo_root
+        .clone()
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let rel = |p: &Path| -> String {
+        let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+        let r = abs
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| p.to_path_buf());
+        let s = r.display().to_string();
+        if s.is_empty() {
+            ".".to_string()
+        } else {
+            s
+        }
+    };
+    let dockerfile_rel = rel(&dockerfile);
+    let context = match (&args.context, &config.context) {
+        (Some(c), _) => c.clone(),
+        (None, Some(c)) => rel(&from_config(c)),
+        (None, None) => rel(dockerfile
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))),
+    };
+
     if !for_plan {
         for w in &loaded.warnings {
             eprint!("{w}");

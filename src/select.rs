@@ -130,7 +130,13 @@ pub fn alternatives(
             if !glob(&segs, name) {
                 continue;
             }
-            let selected = chosen.contains(&cand);
+            // Named directly by another stage (a literal FROM or --from), it is no alternative.
+            let named_elsewhere = input.graphs.iter().any(|(_, g)| {
+                g.stages
+                    .iter()
+                    .any(|t| t.index != sel && t.depends_on.contains(&cand))
+            });
+            let selected = chosen.contains(&cand) || named_elsewhere;
             // A stage several FROMs can choose is selected when any of them chooses it.
             match &mut out[cand] {
                 Some(a) if a.selected => {}

@@ -3,7 +3,8 @@
 //! storage per job, like an ephemeral runner, so jobs only share work through the registry.
 
 use crate::e2e_support::{
-    push_base_image, ref_slug, step_stats, BaseImage, Builder, GitlabCiLocal, PipelineRun, Registry,
+    push_base_image, ref_slug, stage_repo, step_stats, BaseImage, Builder, GitlabCiLocal,
+    PipelineRun, Registry,
 };
 use crate::tools::{copy_tree, repo_root, run_tool};
 use std::collections::BTreeMap;
@@ -108,7 +109,7 @@ pub(crate) fn check_images(
     let short = format!("sha-{}", &sha[..7]);
     let mut digests = BTreeMap::new();
     for stage in ["deps", "app1", "app2"] {
-        let repo = format!("group/project/{stage}");
+        let repo = stage_repo(stage);
         let tags = reg.tags(&repo);
         assert!(
             tags.contains(&slug) && tags.contains(&short),
@@ -129,15 +130,15 @@ pub(crate) fn check_images(
         digests.insert(stage.to_string(), d);
     }
     assert!(reg.built_on(
-        "group/project/deps",
+        &stage_repo("deps"),
         &digests["deps"],
         "library/busybox",
         &base.digest
     ));
     for app in ["app1", "app2"] {
-        let repo = format!("group/project/{app}");
+        let repo = stage_repo(app);
         assert!(
-            reg.built_on(&repo, &digests[app], "group/project/deps", &digests["deps"]),
+            reg.built_on(&repo, &digests[app], &stage_repo("deps"), &digests["deps"]),
             "{app} was not built on this run's deps {}",
             digests["deps"]
         );
@@ -226,8 +227,8 @@ fn gitlab_dev_branch_never_leaks_into_main() {
         dev["deps"], main["deps"],
         "dev and main deps images must differ"
     );
-    let dev_deps = reg.layers("group/project/deps", &dev["deps"]);
-    let main_deps = reg.layers("group/project/deps", &main["deps"]);
+    let dev_deps = reg.layers(&stage_repo("deps"), &dev["deps"]);
+    let main_deps = reg.layers(&stage_repo("deps"), &main["deps"]);
     // The layers only dev's deps has (its changed deps.txt and what was built from it).
     let dev_only: Vec<&String> = dev_deps.iter().filter(|l| !main_deps.contains(l)).collect();
     assert!(
@@ -235,7 +236,7 @@ fn gitlab_dev_branch_never_leaks_into_main() {
         "dev's deps has no layer of its own: {dev_deps:?} vs {main_deps:?}"
     );
     for app in ["app1", "app2"] {
-        let repo = format!("group/project/{app}");
+        let repo = stage_repo(app);
         let main_app = reg.layers(&repo, &main[app]);
         let dev_app = reg.layers(&repo, &dev[app]);
         assert_eq!(
@@ -268,13 +269,13 @@ fn gitlab_dev_branch_never_leaks_into_main() {
         dev_run2.log
     );
     assert_eq!(
-        reg.layers("group/project/deps", &dev2["deps"]),
+        reg.layers(&stage_repo("deps"), &dev2["deps"]),
         dev_deps,
         "dev's deps layers changed on a cached run"
     );
     // Tags: main's images moved `main`/`latest`; dev's sit under `dev` only.
     for stage in ["deps", "app1", "app2"] {
-        let repo = format!("group/project/{stage}");
+        let repo = stage_repo(stage);
         assert_eq!(reg.manifest_digest(&repo, "main"), main[stage]);
         assert_eq!(reg.manifest_digest(&repo, "latest"), main[stage]);
         assert_eq!(reg.manifest_digest(&repo, "dev"), dev2[stage]);

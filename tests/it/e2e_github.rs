@@ -6,7 +6,7 @@
 //! so jobs share work only through the registry. Needs root, like `.ci/run`.
 
 use crate::e2e::{check_images, project_generated};
-use crate::e2e_support::{act_outputs, push_base_image, Act, Builder, Registry};
+use crate::e2e_support::{act_outputs, push_base_image, stage_repo, Act, Builder, Registry};
 use crate::tools::run_tool;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -164,17 +164,12 @@ fn github_generated_workflow_runs_under_act_on_main() {
         let (repo, digest) = ctx
             .get("deps")
             .unwrap_or_else(|| panic!("{app}: no deps build context: {ctx:?}\n{log}"));
-        assert_eq!(repo, &reg.image("group/project/deps"));
+        assert_eq!(repo, &reg.image(&stage_repo("deps")));
         assert_eq!(
             digest, &digests["deps"],
             "{app}: deps digest via needs differs from the registry's"
         );
-        assert!(reg.built_on(
-            &format!("group/project/{app}"),
-            &digests[app],
-            "group/project/deps",
-            digest
-        ));
+        assert!(reg.built_on(&stage_repo(app), &digests[app], &stage_repo("deps"), digest));
     }
     assert!(
         build_contexts(&job_log(log, "build deps")).is_empty(),

@@ -796,3 +796,14 @@ impl GitlabCiLocal {
         PipelineRun { log, checkout }
     }
 }
+
+/// The repository the e2e project's pipelines push a stage to (issue 10's naming): the shared
+/// `deps` stage, handed on only by digest, under `stages/`; the final stage `app2` as the image
+/// itself; the other target `app1` under its name.
+pub fn stage_repo(stage: &str) -> String {
+    match stage {
+        "deps" => "group/project/stages/deps".to_string(),
+        "app2" => "group/project".to_string(),
+        other => format!("group/project/{other}"),
+    }
+}

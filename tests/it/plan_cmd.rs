@@ -299,3 +299,137 @@ fn corpus_plans_match_their_goldens() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Issue 10's properties, on generated Dockerfiles made of the corpus's shapes (ARG-selected
+/// families, duplicate names, unnamed stages, copy-only and alias stages, checks), planned on
+/// one to three platforms with the default targets.
+mod properties {
+    use gen_pipeline::app;
+    use gen_pipeline::graph::GraphOptions;
+    use gen_pipeline::plan::{self, PlanOptions};
+    use gen_pipeline::refs::{CachePolicy, RefInfo, RefKind};
+    use gen_pipeline::select::{self, PlanInput};
+    use proptest::prelude::*;
+
+    const NAMES: &[&str] = &[
+        "base",
+        "build",
+        "tool",
+        "app",
+        "test",
+        "bin-linux",
+        "bin-windows",
+        "bin-darwin",
+        "prod_img",
+        "dev_img",
+        "lint",
+        "",
+    ];
+
+    fn stage() -> impl Strategy<Value = (usize, usize, usize, usize)> {
+        // (name, base kind, body kind, pick)
+        (0..NAMES.len(), 0..5usize, 0..3usize, 0..16usize)
+    }
+
+    fn dockerfile(stages: &[(usize, usize, usize, usize)]) -> String {
+        let mut out = String::from("ARG FLAVOR=prod\n");
+        let mut defined: Vec<&str> = Vec::new();
+        for &(name, base, body, pick) in stages {
+            let from = match base {
+                0 | 1 if !defined.is_empty() => defined[pick % defined.len()].to_string(),
+                2 => "bin-${TARGETOS}".to_string(),
+                3 => "${FLAVOR}_img".to_string(),
+                _ => "alpine:3.20".to_string(),
+            };
+            let n = NAMES[name];
+            if n.is_empty() {
+                out.push_str(&format!("FROM {from}\n"));
+            } else {
+                out.push_str(&format!("FROM {from} AS {n}\n"));
+            }
+            match body {
+                0 => {}
+                1 => out.push_str("RUN echo hi\n"),
+                _ => match defined.get(pick % defined.len().max(1)) {
+                    Some(d) => out.push_str(&format!("COPY --from={d} / /x\n")),
+                    None => out.push_str("RUN echo hi\n"),
+                },
+            }
+            if !n.is_empty() {
+                defined.push(n);
+            }
+        }
+        out
+    }
+
+    fn options(platforms: Vec<String>) -> PlanOptions {
+        PlanOptions {
+            image: "registry.example.com/acme/app".into(),
+            dockerfile: "Dockerfile".into(),
+            context: ".".into(),
+            targets: Vec::new(),
+            images: Default::default(),
+            checks: None,
+            split: plan::Split::Shared,
+            builder: plan::Builder::Buildx,
+            build_args: Default::default(),
+            secrets: Vec::new(),
+            platforms,
+            extra_tags: Vec::new(),
+            cache_policy: CachePolicy::default(),
+            buildkit_syntax: None,
+            provenance: false,
+            git_ref: RefInfo::new(
+                RefKind::Branch,
+                "main",
+                "0123456789abcdef0123456789abcdef01234567",
+                "main",
+                None,
+            ),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn default_plans_keep_the_rules(
+            stages in proptest::collection::vec(stage(), 1..9),
+            plats in proptest::sample::subsequence(vec!["linux/amd64", "linux/arm64", "windows/amd64", "darwin/arm64"], 1..4),
+        ) {
+            let src = dockerfile(&stages);
+            let platforms: Vec<String> = plats.iter().map(|p| p.to_string()).collect();
+            let Ok(loaded) = app::load_for_plan("Dockerfile", &src, &GraphOptions::default(), &platforms, &[]) else {
+                return Ok(()); // an invalid file (e.g. a FROM that selects nothing) is not planned
+            };
+            let opts = options(platforms.clone());
+            let Ok(p) = app::plan(&loaded, &opts) else { return Ok(()) };
+            let mut graphs = vec![(platforms[0].clone(), &loaded.graph)];
+            graphs.extend(loaded.other_platforms.iter().map(|(p, g)| (p.clone(), g)));
+            let input = PlanInput { graphs, facts: &loaded.facts };
+            let alts = select::alternatives(&input, &opts.build_args);
+            let g = &loaded.graph;
+            for j in &p.jobs {
+                // No default target is an alternative the ARG values select on no platform.
+                if j.is_target {
+                    prop_assert!(
+                        !alts[j.stage_index].as_ref().is_some_and(|a| !a.selected),
+                        "target {} is an unselected alternative in\n{src}", j.label
+                    );
+                }
+                // No job builds an earlier definition of a repeated name.
+                prop_assert!(
+                    !g.stages[j.stage_index + 1..].iter().any(|t| t.name.is_some() && t.name == j.stage),
+                    "job {} is an earlier duplicate in\n{src}", j.id
+                );
+                // No published repository carries a stage index.
+                if !j.check {
+                    let tail = j.repository.trim_start_matches("registry.example.com/acme/app");
+                    prop_assert!(
+                        !tail.split('/').any(|c| c.strip_prefix("stage-").is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()))),
+                        "repository {} carries a stage index in\n{src}", j.repository
+                    );
+                }
+            }
+        }
+    }
+}
