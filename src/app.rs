@@ -118,6 +118,36 @@ pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
     )?)
 }
 
+/// The default plan of a loaded Dockerfile (no config: default targets, checks detected), for
+/// `init`. The image and ref are placeholders; only the job selection is meant to be read.
+pub fn default_plan(loaded: &Loaded) -> Option<Plan> {
+    let opts = PlanOptions {
+        image: "registry.example.com/project".into(),
+        dockerfile: "Dockerfile".into(),
+        context: ".".into(),
+        targets: Vec::new(),
+        images: Default::default(),
+        checks: None,
+        split: Default::default(),
+        builder: Default::default(),
+        build_args: Default::default(),
+        secrets: Vec::new(),
+        platforms: Vec::new(),
+        extra_tags: Vec::new(),
+        cache_policy: Default::default(),
+        buildkit_syntax: None,
+        provenance: false,
+        git_ref: crate::refs::RefInfo::new(
+            crate::refs::RefKind::Branch,
+            "main",
+            "0000000000000000000000000000000000000000",
+            "main",
+            None,
+        ),
+    };
+    plan(loaded, &opts).ok()
+}
+
 /// [`load`] for planning: the graph on every platform in `platforms` (the first one in `opts`
 /// is replaced by `platforms[0]`), and BuildKit's error scope: with explicit `targets`, an
 /// invalid `COPY --from`/`RUN --mount` in a stage none of them builds is a warning, as BuildKit

@@ -174,18 +174,11 @@ pub fn template(detected: &Detected) -> String {
         detected.dockerfile
     ));
     match &detected.image {
-        Some(i) => out.push_str(&format!("\n# Image repository prefix; each job pushes <image>/<stage>.\nimage: {i}\n")),
-        None => out.push_str("\n# Image repository prefix; each job pushes <image>/<stage>.\n# image: registry.example.com/team/project\n"),
+        Some(i) => out.push_str(&format!("\n# Image repository: the final stage pushes <image>, other targets <image>/<stage>,\n# stages handed on only by digest <image>/stages/<stage>.\nimage: {i}\n")),
+        None => out.push_str("\n# Image repository: the final stage pushes <image>, other targets <image>/<stage>,\n# stages handed on only by digest <image>/stages/<stage>.\n# image: registry.example.com/team/project\n"),
     }
-    out.push_str("\n# Stages to build (default: every stage no other stage needs).\n");
-    if detected.stages.is_empty() {
-        out.push_str("# targets: []\n");
-    } else {
-        out.push_str(&format!(
-            "# stages found: {}\n# targets: []\n",
-            detected.stages.join(", ")
-        ));
-    }
+    out.push_str("\n# Stage -> repository of each published image; when set, only these stages are pushed.\n# images: {app: ghcr.io/acme/app}\n");
+    out.push_str(&init_targets(detected));
     out.push_str(
         "\n# Which stages get their own job: shared (targets + stages two jobs need), all, targets.\n# split: shared\n\
          \n# buildx (BuildKit, docker-container driver) or buildah (daemonless runners).\n# builder: buildx\n\
@@ -206,11 +199,105 @@ pub fn template(detected: &Detected) -> String {
     out
 }
 
+/// The `targets:` / `checks:` part of `init`'s config: what the default plan detected, so the
+/// user decides once (every other stage is listed, commented, with the plan's reason).
+fn init_targets(d: &Detected) -> String {
+    let mut out = String::new();
+    let Some(p) = &d.plan else {
+        out.push_str("\n# Stages to build (default: the stages no other stage needs; see `gen-pipeline plan`).\n");
+        if d.stages.is_empty() {
+            out.push_str("# targets: []\n");
+        } else {
+            out.push_str(&format!(
+                "# stages found: {}\n# targets: []\n",
+                d.stages.join(", ")
+            ));
+        }
+        return out;
+    };
+    out.push_str("\n# Stages to build: what `gen-pipeline plan` detected (it prints the reason for every stage).\n");
+    let named = p.targets.iter().all(|t| !t.is_empty());
+    let list = if named {
+        p.targets.join(", ")
+    } else {
+        p.labels.join(", ")
+    };
+    if named && !p.targets.is_empty() {
+        out.push_str(&format!("targets: [{list}]\n"));
+    } else {
+        out.push_str(&format!(
+            "# (the final stage has no name, so the targets are left to the default)\n# targets: [{list}]\n"
+        ));
+    }
+    if !p.checks.is_empty() {
+        out.push_str("# Checks among them (built, never pushed), detected by name or shape; set `checks:` to\n# choose them yourself (`checks: []` for none):\n");
+        for (name, why) in &p.checks {
+            out.push_str(&format!("#   {name}: {why}\n"));
+        }
+        let names: Vec<&str> = p.checks.iter().map(|(n, _)| n.as_str()).collect();
+        out.push_str(&format!("# checks: [{}]\n", names.join(", ")));
+    } else {
+        out.push_str("# checks: []\n");
+    }
+    if !p.others.is_empty() {
+        out.push_str("# Not targets (add one to `targets:` to build it):\n");
+        for (name, role, why) in &p.others {
+            out.push_str(&format!("#   {name} ({role}): {why}\n"));
+        }
+    }
+    out
+}
+
+/// What the default plan of the detected Dockerfile chose (for `init`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DetectedPlan {
+    /// The targets (stage names; empty for an unnamed stage).
+    pub targets: Vec<String>,
+    /// Their labels (`stage-<index>` for an unnamed one).
+    pub labels: Vec<String>,
+    /// `(stage, why)` of the targets that are checks.
+    pub checks: Vec<(String, String)>,
+    /// `(stage, role, why)` of the alternatives and unused stages.
+    pub others: Vec<(String, String, String)>,
+}
+
+impl DetectedPlan {
+    pub fn from_plan(p: &crate::plan::Plan) -> Self {
+        use crate::plan::StageRole;
+        let mut d = DetectedPlan::default();
+        for j in p.jobs.iter().filter(|j| j.is_target) {
+            d.targets.push(j.stage.clone().unwrap_or_default());
+            d.labels.push(j.label.clone());
+            if j.check {
+                let why = p
+                    .stages
+                    .iter()
+                    .find(|s| s.index == j.stage_index)
+                    .map(|s| s.reason.split("; built").next().unwrap_or("").to_string())
+                    .unwrap_or_default();
+                d.checks.push((j.label.clone(), why));
+            }
+        }
+        for s in &p.stages {
+            if matches!(s.role, StageRole::Alternative | StageRole::Unused) {
+                d.others.push((
+                    s.label.clone(),
+                    s.role.as_str().to_string(),
+                    s.reason.clone(),
+                ));
+            }
+        }
+        d
+    }
+}
+
 /// What `init` found in the repository.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Detected {
     pub dockerfile: String,
     pub stages: Vec<String>,
+    /// The default plan of the Dockerfile, when it could be planned.
+    pub plan: Option<DetectedPlan>,
     pub image: Option<String>,
     pub default_branch: Option<String>,
     pub ci: Vec<Ci>,
@@ -270,6 +357,51 @@ mod tests {
     }
 
     #[test]
+    fn images_and_checks_keys() {
+        let c = parse("images: {api: ghcr.io/acme/api}\nchecks: [test, lint]\n").unwrap();
+        assert_eq!(c.images["api"], "ghcr.io/acme/api");
+        assert_eq!(c.checks, Some(vec!["test".to_string(), "lint".to_string()]));
+        assert_eq!(parse("checks: []\n").unwrap().checks, Some(vec![]));
+        assert_eq!(parse("ci: github\n").unwrap().checks, None);
+        let e = parse("images: [api]\n").unwrap_err();
+        assert!(
+            e.diag.message.contains("expected a map"),
+            "{}",
+            e.diag.message
+        );
+    }
+
+    #[test]
+    fn init_writes_the_detected_targets_and_checks() {
+        let d = Detected {
+            dockerfile: "Dockerfile".into(),
+            plan: Some(DetectedPlan {
+                targets: vec!["app".into(), "test".into()],
+                labels: vec!["app".into(), "test".into()],
+                checks: vec![("test".into(), "its name has the word `test`".into())],
+                others: vec![(
+                    "bin-windows".into(),
+                    "alternative".into(),
+                    "not selected by TARGETOS=linux".into(),
+                )],
+            }),
+            ..Default::default()
+        };
+        let text = template(&d);
+        let c = parse(&text).unwrap();
+        assert_eq!(c.targets, ["app", "test"]);
+        assert_eq!(
+            c.checks, None,
+            "checks stay detected unless the user decides"
+        );
+        assert!(text.contains("# checks: [test]"), "{text}");
+        assert!(
+            text.contains("#   bin-windows (alternative): not selected by TARGETOS=linux"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn init_template_is_a_valid_config() {
         let d = Detected {
             dockerfile: "Dockerfile".into(),
@@ -277,6 +409,7 @@ mod tests {
             image: Some("ghcr.io/o/n".into()),
             default_branch: Some("main".into()),
             ci: vec![Ci::Github],
+            plan: None,
         };
         let c = parse(&template(&d)).unwrap();
         assert_eq!(c.ci, vec![CiName(Ci::Github)]);

@@ -880,6 +880,7 @@ fn cmd_init(path: &Path, force: bool) -> anyhow::Result<()> {
                 .iter()
                 .filter_map(|s| s.name.clone())
                 .collect();
+            detected.plan = app::default_plan(&loaded).map(|p| config::DetectedPlan::from_plan(&p));
         }
     }
     if let Ok(ctx) = git::discover(

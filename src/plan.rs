@@ -1397,6 +1397,112 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn final_stage_publishes_to_the_image_and_shared_stages_under_stages() {
+        let p = plan(&two_apps(), &options()).unwrap();
+        let repos: Vec<(&str, &str)> = p
+            .jobs
+            .iter()
+            .map(|j| (j.id.as_str(), j.repository.as_str()))
+            .collect();
+        assert_eq!(
+            repos,
+            [
+                ("base", "registry.example.com/team/proj/stages/base"),
+                ("app1", "registry.example.com/team/proj/app1"),
+                ("app2", "registry.example.com/team/proj"),
+            ]
+        );
+        // An unnamed final stage: `<image>`, and a cache key without its index.
+        let g = graph(vec![
+            stage(0, Some("a"), "alpine", &[]),
+            stage(1, None, "alpine", &[0]),
+        ]);
+        let p = plan(&g, &options()).unwrap();
+        assert_eq!(p.jobs[0].repository, "registry.example.com/team/proj");
+        assert_eq!(p.jobs[0].cache_key, "default");
+    }
+
+    #[test]
+    fn images_key_maps_and_selects_the_published_stages() {
+        let mut o = options();
+        o.images = BTreeMap::from([("app1".to_string(), "ghcr.io/acme/one".to_string())]);
+        let p = plan(&two_apps(), &o).unwrap();
+        let ids: Vec<&str> = p.jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["app1"], "without targets:, images: names the targets");
+        assert_eq!(p.jobs[0].repository, "ghcr.io/acme/one");
+        // With explicit targets, one not named in images: is built but not pushed.
+        o.targets = vec!["app1".into(), "app2".into()];
+        let p = plan(&two_apps(), &o).unwrap();
+        let app2 = p.jobs.iter().find(|j| j.id == "app2").unwrap();
+        assert!(app2.check && app2.tags.is_empty());
+        // Two stages on one repository are refused.
+        o.images.insert("app2".into(), "ghcr.io/acme/one".into());
+        let e = plan(&two_apps(), &o).unwrap_err().to_string();
+        assert!(e.contains("would both push to `ghcr.io/acme/one`"), "{e}");
+        o.images = BTreeMap::from([("nope".to_string(), "ghcr.io/acme/x".to_string())]);
+        assert!(plan(&two_apps(), &o).is_err());
+    }
+
+    #[test]
+    fn checks_are_built_never_pushed_nor_handed_on() {
+        // base <- app, test; test is a check by name and a leaf.
+        let g = graph(vec![
+            stage(0, Some("base"), "alpine", &[]),
+            stage(1, Some("test"), "base", &[0]),
+            stage(2, Some("app"), "base", &[0]),
+        ]);
+        let p = plan(&g, &options()).unwrap();
+        let test = p.jobs.iter().find(|j| j.id == "test").unwrap();
+        assert!(test.check && test.is_target && test.tags.is_empty());
+        assert!(
+            p.notes.iter().any(|n| n.contains("checks detected")),
+            "{:?}",
+            p.notes
+        );
+        assert_eq!(p.fork_job.targets.len(), 2, "fork PRs still run the check");
+        // `checks: []` turns detection off: test is an ordinary published target.
+        let mut o = options();
+        o.checks = Some(Vec::new());
+        let p = plan(&g, &o).unwrap();
+        assert!(!p.jobs.iter().any(|j| j.check));
+        // A declared check that another stage needs is built inline there, never received.
+        let g = graph(vec![
+            stage(0, Some("lint"), "alpine", &[]),
+            stage(1, Some("a"), "alpine", &[0]),
+            stage(2, Some("b"), "alpine", &[0]),
+        ]);
+        let mut o = options();
+        o.checks = Some(vec!["lint".into()]);
+        let p = plan(&g, &o).unwrap();
+        for id in ["a", "b"] {
+            let j = p.jobs.iter().find(|j| j.id == id).unwrap();
+            assert!(j.needs.is_empty(), "{id} needs {:?}", j.needs);
+            assert_eq!(j.inline_stages, ["lint"]);
+        }
+        assert!(p.jobs.iter().any(|j| j.id == "lint" && j.check));
+    }
+
+    #[test]
+    fn earlier_duplicate_leaf_is_never_a_default_target() {
+        // Two `tool` stages, neither needed: only the last is a target (today stage 0 was a job
+        // `tool` that pushed the wrong stage).
+        let g = graph(vec![
+            stage(0, Some("tool"), "alpine", &[]),
+            stage(1, Some("tool"), "debian", &[]),
+            stage(2, Some("app"), "debian", &[]),
+        ]);
+        let p = plan(&g, &options()).unwrap();
+        let idx: Vec<usize> = p.jobs.iter().map(|j| j.stage_index).collect();
+        assert_eq!(idx, [1, 2]);
+        assert_eq!(p.stages[0].role, StageRole::Unused);
+        assert!(
+            p.stages[0].reason.contains("line 4 redefines it"),
+            "{}",
+            p.stages[0].reason
+        );
+    }
+
+    #[test]
     fn repository_validation() {
         assert!(valid_repository("ghcr.io/owner/name"));
         assert!(valid_repository("127.0.0.1:5000/proj"));
