@@ -378,11 +378,15 @@ fn plan_json(loaded: &app::Loaded, p: &plan::Plan) -> anyhow::Result<String> {
         jobs: Vec<JobDoc<'a>>,
         /// What the planner decided and why (limits, unnamed or redefined stages, …).
         notes: &'a [String],
+        /// Every stage's role (job / check / inline / alternative / unused) and the reason.
+        decisions: &'a [plan::StageDecision],
     }
     #[derive(serde::Serialize)]
     struct JobDoc<'a> {
         id: &'a str,
         stage: &'a str,
+        /// Built, never pushed; no digest handed on.
+        check: bool,
         needs: &'a [String],
         inline_stages: &'a [String],
         build_contexts: Vec<String>,
@@ -399,6 +403,7 @@ fn plan_json(loaded: &app::Loaded, p: &plan::Plan) -> anyhow::Result<String> {
             .map(|j| JobDoc {
                 id: &j.id,
                 stage: &j.label,
+                check: j.check,
                 needs: &j.needs,
                 inline_stages: &j.inline_stages,
                 build_contexts: j
@@ -421,6 +426,7 @@ fn plan_json(loaded: &app::Loaded, p: &plan::Plan) -> anyhow::Result<String> {
             })
             .collect(),
         notes: &p.notes,
+        decisions: &p.stages,
     };
     let mut out = serde_json::to_string_pretty(&doc)?;
     out.push('\n');
