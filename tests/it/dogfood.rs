@@ -35,13 +35,20 @@ fn own_pipeline_builds_every_stage_of_own_dockerfile() {
         "{}",
         &wf[..200.min(wf.len())]
     );
-    // The targets of gen-pipeline.yml each have a job pushing ghcr.io/gen-pipeline/gen-pipeline/<stage>.
-    for stage in ["build", "test", "runtime"] {
-        assert!(
-            wf.contains(&format!("ghcr.io/gen-pipeline/gen-pipeline/{stage}\"")),
-            "no job pushes {stage}"
-        );
-    }
+    // The targets of gen-pipeline.yml: `runtime`, the final stage, is pushed as the image itself;
+    // `test` is a check (built, never pushed); the shared `build` goes to `stages/build`.
+    assert!(
+        wf.contains("GP_REPOSITORY: \"ghcr.io/gen-pipeline/gen-pipeline\"\n"),
+        "no job pushes runtime as the image"
+    );
+    assert!(
+        wf.contains("GP_REPOSITORY: \"ghcr.io/gen-pipeline/gen-pipeline/stages/build\"\n"),
+        "no job pushes build under stages/"
+    );
+    assert!(
+        wf.contains("target: \"test\"\n          # A check: built so its RUN steps run, never pushed; no job receives its digest.\n          push: false\n"),
+        "test is not built as a check"
+    );
     // `test` and `runtime` get `build` pinned by digest from the shared `build` job.
     assert!(
         wf.contains("build=docker-image://"),
