@@ -112,7 +112,7 @@ fn init_writes_a_config_that_generates() {
         String::from_utf8_lossy(&out.stderr)
     );
     let wf = std::fs::read_to_string(tmp.path().join(".github/workflows/images.yml")).unwrap();
-    assert!(wf.contains("ghcr.io/acme/node-mono/deps"));
+    assert!(wf.contains("ghcr.io/acme/node-mono/stages/deps"), "{wf}");
 }
 
 #[test]
