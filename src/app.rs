@@ -34,8 +34,6 @@ pub struct Loaded {
     pub graph: StageGraph,
     /// The graphs on the other configured platforms (`(platform, graph)`), for the planner.
     pub other_platforms: Vec<(String, StageGraph)>,
-    /// What each stage is beyond its graph node (for the planner).
-    pub facts: Vec<select::StageFacts>,
     pub warnings: Vec<String>,
     /// Time spent parsing and building the graph (for `plan --timings` and the benchmark).
     pub parse_time: Duration,
@@ -63,7 +61,6 @@ pub fn load(file: &str, source: &str, opts: &GraphOptions) -> Result<Loaded, App
         warnings.push(w.render("warning", file, source));
     }
     Ok(Loaded {
-        facts: select::stage_facts(&df),
         other_platforms: Vec::new(),
         dockerfile: df,
         graph: g,
@@ -109,10 +106,12 @@ pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
     let first = opts.platforms.first().cloned().unwrap_or_default();
     let mut graphs = vec![(first, &loaded.graph)];
     graphs.extend(loaded.other_platforms.iter().map(|(p, g)| (p.clone(), g)));
+    // Computed here, not in `load`: only planning reads them.
+    let facts = select::stage_facts(&loaded.dockerfile);
     Ok(plan::plan_input(
         &select::PlanInput {
             graphs,
-            facts: &loaded.facts,
+            facts: &facts,
         },
         opts,
     )?)
@@ -238,7 +237,6 @@ fn outside_targets(
                     warnings.push(d.render("warning", file, source));
                 }
                 return Ok(Loaded {
-                    facts: select::stage_facts(&df),
                     other_platforms: Vec::new(),
                     graph: g,
                     dockerfile: df,

@@ -649,7 +649,7 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
                         format!(
                             "{}; built, never pushed{}",
                             check_why[&s],
-                            if matches!(opts.checks, None) && mapped.is_empty() {
+                            if opts.checks.is_none() && mapped.is_empty() {
                                 " (override: `checks:` in gen-pipeline.yml)"
                             } else {
                                 ""

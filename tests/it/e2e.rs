@@ -135,6 +135,18 @@ pub(crate) fn check_images(
         "library/busybox",
         &base.digest
     ));
+    // The check `test` ran (its registry cache exists) but pushed no image.
+    let catalog = reg.catalog();
+    assert!(
+        !catalog.iter().any(|r| r == "group/project/test"),
+        "the check was pushed: {catalog:?}"
+    );
+    assert!(
+        catalog
+            .iter()
+            .any(|r| r.starts_with("group/project/cache/test")),
+        "the check wrote no cache: {catalog:?}"
+    );
     for app in ["app1", "app2"] {
         let repo = stage_repo(app);
         assert!(

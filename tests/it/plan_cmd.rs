@@ -405,7 +405,8 @@ mod properties {
             let Ok(p) = app::plan(&loaded, &opts) else { return Ok(()) };
             let mut graphs = vec![(platforms[0].clone(), &loaded.graph)];
             graphs.extend(loaded.other_platforms.iter().map(|(p, g)| (p.clone(), g)));
-            let input = PlanInput { graphs, facts: &loaded.facts };
+            let facts = select::stage_facts(&loaded.dockerfile);
+            let input = PlanInput { graphs, facts: &facts };
             let alts = select::alternatives(&input, &opts.build_args);
             let g = &loaded.graph;
             for j in &p.jobs {
