@@ -633,6 +633,20 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
 
     // Every stage's role, with the reason.
     let job_of: BTreeMap<usize, &Job> = jobs.iter().map(|j| (j.stage_index, j)).collect();
+    let over_limit: BTreeSet<&str> = jobs
+        .iter()
+        .filter(|j| self_contained.contains(&j.stage_index))
+        .map(|j| j.id.as_str())
+        .collect();
+    let mut users_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for j in &jobs {
+        for need in &j.needs {
+            users_of
+                .entry(need.as_str())
+                .or_default()
+                .push(j.id.as_str());
+        }
+    }
     let mut built_in: Vec<Vec<String>> = vec![Vec::new(); n];
     for j in &jobs {
         for &d in &inputs_of[j.stage_index].0 {
@@ -662,10 +676,11 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
                         format!("{} -> {}", target_why[&s], j.repository),
                     )
                 } else {
-                    let users: BTreeSet<&str> = jobs
-                        .iter()
-                        .filter(|o| o.needs.contains(&j.id))
-                        .map(|o| o.id.as_str())
+                    let users: BTreeSet<&str> = users_of
+                        .get(j.id.as_str())
+                        .into_iter()
+                        .flatten()
+                        .copied()
                         .collect();
                     let users: Vec<&str> = users.into_iter().collect();
                     (
@@ -690,11 +705,7 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
                 } else if !addressable[s] {
                     "an earlier definition of a repeated name: BuildKit addresses only the last"
                         .to_string()
-                } else if built_in[s].iter().any(|j| {
-                    job_of
-                        .values()
-                        .any(|o| o.id == *j && self_contained.contains(&o.stage_index))
-                }) {
+                } else if built_in[s].iter().any(|j| over_limit.contains(j.as_str())) {
                     format!("needed by a job over GitLab's {GITLAB_MAX_NEEDS}-needs limit")
                 } else if built_in[s].len() >= 2 {
                     format!("split: {}", split_name(opts.split))

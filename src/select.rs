@@ -103,6 +103,15 @@ pub fn alternatives(
     if input.facts.len() != n {
         return out;
     }
+    // Who needs each stage, on any platform.
+    let mut needed_by: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for (_, pg) in &input.graphs {
+        for t in &pg.stages {
+            for &d in &t.depends_on {
+                needed_by[d].insert(t.index);
+            }
+        }
+    }
     for sel in 0..n {
         let written = &input.facts[sel].from_written;
         let Some((segs, vars)) = pattern(written) else {
@@ -123,7 +132,7 @@ pub fn alternatives(
                 }
             }
         }
-        for cand in 0..sel {
+        for (cand, slot) in out.iter_mut().enumerate().take(sel) {
             let Some(name) = g.stages[cand].name.as_deref() else {
                 continue;
             };
@@ -131,14 +140,10 @@ pub fn alternatives(
                 continue;
             }
             // Named directly by another stage (a literal FROM or --from), it is no alternative.
-            let named_elsewhere = input.graphs.iter().any(|(_, g)| {
-                g.stages
-                    .iter()
-                    .any(|t| t.index != sel && t.depends_on.contains(&cand))
-            });
+            let named_elsewhere = needed_by[cand].iter().any(|&t| t != sel);
             let selected = chosen.contains(&cand) || named_elsewhere;
             // A stage several FROMs can choose is selected when any of them chooses it.
-            match &mut out[cand] {
+            match slot {
                 Some(a) if a.selected => {}
                 slot => {
                     *slot = Some(Alternative {
