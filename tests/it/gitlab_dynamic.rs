@@ -90,16 +90,18 @@ fn generate_job_runs_and_its_child_pipeline_passes_the_checkers() {
     assert!(child.is_file(), "no exported artifact\n{log}");
     let text = std::fs::read_to_string(&child).unwrap();
     // Built for this run: the project's registry from --image, and jobs for the config's targets.
+    // `app`, the final stage, is the image itself; `test` is a check (built, never pushed); the
+    // shared `deps` is handed on from `stages/deps` (issue 10's naming).
     assert!(
-        text.contains("registry.gitlab.invalid/group/project/app"),
+        text.contains("GP_REPOSITORY: \"registry.gitlab.invalid/group/project\"\n"),
         "{text}"
     );
     assert!(
-        text.contains("registry.gitlab.invalid/group/project/test"),
+        text.contains("GP_TARGET: \"test\"\n") && text.contains("GP_CHECK: \"true\"\n"),
         "{text}"
     );
     assert!(
-        text.contains("deps=docker-image://registry.gitlab.invalid/group/project/deps@"),
+        text.contains("deps=docker-image://registry.gitlab.invalid/group/project/stages/deps@"),
         "{text}"
     );
     check_all("gitlab", &child);
