@@ -219,7 +219,9 @@ fn act_runs_the_action_in_sync_and_fails_when_stale() {
     // Stale: the example's Dockerfile gains a stage; the committed pipelines no longer match.
     let df = copy.path().join("examples/go-distroless/Dockerfile");
     let mut text = std::fs::read_to_string(&df).unwrap();
-    text.push_str("\nFROM alpine:3.20 AS extra\nRUN echo extra > /extra\n");
+    // Above the final stage, so the final stage stays the image and `extra` is a new target.
+    let at = text.rfind("\nFROM ").expect("a final FROM") + 1;
+    text.insert_str(at, "FROM alpine:3.20 AS extra\nRUN echo extra > /extra\n\n");
     std::fs::write(&df, text).unwrap();
     git(copy.path(), &["commit", "-qam", "new stage"]);
     let (ok, log) = act_self_test(copy.path());
