@@ -82,7 +82,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let name = name.to_ascii_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = levenshtein(&name, &c.to_ascii_lowercase());
+        let d = edit_distance(&name, &c.to_ascii_lowercase());
         let limit = (name.chars().count().max(c.chars().count()) / 3).max(1);
         if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
             best = Some((d, c));
@@ -92,7 +92,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// Optimal-string-alignment distance: edits plus adjacent transpositions (`bsae` → `base` is 1).
-fn levenshtein(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];

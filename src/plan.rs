@@ -704,6 +704,8 @@ pub(crate) mod tests {
             images: Vec::new(),
             meta_args: Default::default(),
             warnings: Vec::new(),
+            declared_args: Default::default(),
+            secret_mounts: Vec::new(),
         }
     }
 
