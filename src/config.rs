@@ -25,17 +25,17 @@ pub struct Config {
     pub context: Option<String>,
     /// Image repository prefix; each job pushes `<image>/<stage>`.
     pub image: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub targets: Vec<String>,
     pub split: Option<SplitName>,
     pub builder: Option<BuilderName>,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub secrets: Vec<SecretEntry>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub platforms: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub extra_tags: Vec<String>,
     pub default_branch: Option<String>,
     /// Drone/Woodpecker: reach Docker through the host socket or a dind service.
@@ -93,17 +93,223 @@ named_enum!(SplitName => Split);
 named_enum!(BuilderName => Builder);
 named_enum!(DaemonName => Daemon);
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<CiName>, D::Error> {
-    // One name or a list; decided by shape so the error names the bad value.
+/// One value or a list of them (`targets: api` is `targets: [api]`); decided by shape so the
+/// error names the bad value.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
     let v = serde_yaml::Value::deserialize(d)?;
     match v {
         serde_yaml::Value::Sequence(_) => {
-            Vec::<CiName>::deserialize(v).map_err(serde::de::Error::custom)
+            Vec::<T>::deserialize(v).map_err(serde::de::Error::custom)
         }
-        other => CiName::deserialize(other)
+        serde_yaml::Value::Null => Ok(Vec::new()),
+        other => T::deserialize(other)
             .map(|c| vec![c])
             .map_err(serde::de::Error::custom),
     }
+}
+
+/// How deeply a config may nest (block indentation levels plus flow brackets). The real schema
+/// nests three levels; the bound keeps a hostile file from making the YAML parser recurse or
+/// crawl (100,000 levels took 19–38 s before this check).
+pub const MAX_NESTING: usize = 64;
+
+/// Refuse a config nested deeper than [`MAX_NESTING`], in one linear pass before any YAML
+/// parsing: each line's indentation (and each `- ` on it) opens a block level, each `[`/`{`
+/// outside quotes and comments a flow level.
+fn check_nesting(source: &str) -> Result<(), ConfigError> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (ln, line) in source.lines().enumerate() {
+        let sp = line.len() - line.trim_start_matches(' ').len();
+        let rest = &line[sp..];
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        if flow == 0 {
+            while indents.last().is_some_and(|&t| t > sp) {
+                indents.pop();
+            }
+            if indents.last() != Some(&sp) {
+                indents.push(sp);
+            }
+            let mut col = sp;
+            let mut r = rest;
+            while let Some(after) = r.strip_prefix("- ").or_else(|| r.strip_prefix("-\t")) {
+                col += 2;
+                indents.push(col);
+                r = after.trim_start_matches(' ');
+            }
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (ci, c) in line.chars().enumerate() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '"' | '\'' if prev == ' ' || "[{,:".contains(prev) => quote = Some(c),
+                    '#' if prev == ' ' || prev == '\t' => break,
+                    '[' | '{' => flow += 1,
+                    ']' | '}' => flow = flow.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            if indents.len() + flow > MAX_NESTING {
+                return Err(ConfigError {
+                    diag: Diagnostic::new(
+                        Span {
+                            line: ln + 1,
+                            col: ci + 1,
+                        },
+                        format!("the configuration nests more than {MAX_NESTING} levels deep"),
+                    )
+                    .with_help("gen-pipeline.yml nests at most three levels (e.g. `cache:` → `write-on-tag:`)"),
+                });
+            }
+            prev = c;
+        }
+    }
+    Ok(())
+}
+
+/// A key defined twice in the same block mapping: its second definition's own line (serde only
+/// reports the mapping's first line).
+fn check_duplicates(source: &str) -> Result<(), ConfigError> {
+    // (indent of the mapping's keys, keys seen with their line)
+    let mut frames: Vec<(usize, Vec<(String, usize)>)> = Vec::new();
+    let mut scalar_indent: Option<usize> = None;
+    for (ln, line) in source.lines().enumerate() {
+        let sp = line.len() - line.trim_start_matches(' ').len();
+        let mut rest = &line[sp..];
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        if let Some(si) = scalar_indent {
+            if sp > si {
+                continue; // inside a block scalar
+            }
+            scalar_indent = None;
+        }
+        let mut indent = sp;
+        let mut item = false;
+        while let Some(after) = rest.strip_prefix("- ") {
+            let trimmed = after.trim_start_matches(' ');
+            indent += rest.len() - trimmed.len();
+            rest = trimmed;
+            item = true;
+        }
+        let Some(key) = block_key(rest) else {
+            continue;
+        };
+        while frames
+            .last()
+            .is_some_and(|(i, _)| *i > indent || (item && *i == indent))
+        {
+            frames.pop();
+        }
+        if frames.last().map(|(i, _)| *i) != Some(indent) {
+            frames.push((indent, Vec::new()));
+        }
+        let keys = &mut frames.last_mut().expect("pushed above").1;
+        if let Some((_, first)) = keys.iter().find(|(k, _)| *k == key) {
+            return Err(ConfigError {
+                diag: Diagnostic::new(
+                    Span {
+                        line: ln + 1,
+                        col: indent + 1,
+                    },
+                    format!("duplicate key `{key}`"),
+                )
+                .with_help(format!(
+                    "`{key}` is already set on line {first}; keep one of them"
+                )),
+            });
+        }
+        keys.push((key.to_string(), ln + 1));
+        let value = rest[rest.find(':').map_or(rest.len(), |i| i + 1)..].trim();
+        if value.starts_with('|') || value.starts_with('>') {
+            scalar_indent = Some(indent);
+        }
+    }
+    Ok(())
+}
+
+/// The key of a `key: value` / `key:` line (plain or quoted), if the line is one.
+fn block_key(rest: &str) -> Option<&str> {
+    let (key, after) = if let Some(r) = rest.strip_prefix('"') {
+        let end = r.find('"')?;
+        (&r[..end], &r[end + 1..])
+    } else if let Some(r) = rest.strip_prefix('\'') {
+        let end = r.find('\'')?;
+        (&r[..end], &r[end + 1..])
+    } else {
+        let end = rest.find(':')?;
+        let k = &rest[..end];
+        if k.is_empty()
+            || k.contains(['[', '{', '#', '"', '\'', ','])
+            || k.contains(char::is_whitespace)
+        {
+            return None;
+        }
+        (k, &rest[end..])
+    };
+    let after = after.trim_start_matches(' ');
+    let colon = after.strip_prefix(':')?;
+    (colon.is_empty() || colon.starts_with([' ', '\t'])).then_some(key)
+}
+
+/// A "did you mean" for serde's "unknown field `x`, expected one of `a`, `b`" and the enum
+/// messages "unknown … `x` (expected a, b or c)": the first back-quoted word against the words
+/// listed after "expected".
+fn did_you_mean(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    let bad = &message[start..start + len];
+    let listed = &message[start + len + 1..];
+    let listed = &listed[listed.find("expected")? + "expected".len()..];
+    let words: Vec<&str> = listed
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty() && !matches!(*w, "one" | "of" | "or" | "a" | "an"))
+        .collect();
+    crate::diag::suggest(bad, words).map(|s| format!("did you mean `{s}`?"))
+}
+
+/// Where `targets:` names `target` in a config's text (for an unknown target's error), if found.
+pub fn target_span(source: &str, target: &str) -> Option<Span> {
+    let mut in_targets = false;
+    for (ln, line) in source.lines().enumerate() {
+        let sp = line.len() - line.trim_start().len();
+        let rest = &line[sp..];
+        if sp == 0 && !rest.is_empty() && !rest.starts_with('#') && !rest.starts_with('-') {
+            in_targets = block_key(rest) == Some("targets");
+        }
+        if !in_targets {
+            continue;
+        }
+        let from = if sp == 0 {
+            rest.find(':').map_or(0, |i| i + 1)
+        } else {
+            0
+        };
+        let text = &rest[from..];
+        let mut search = 0;
+        while let Some(p) = text[search..].find(target) {
+            let at = search + p;
+            let end = at + target.len();
+            let boundary =
+                |c: Option<char>| c.map_or(true, |c| !(c.is_alphanumeric() || "-_.".contains(c)));
+            if boundary(text[..at].chars().next_back()) && boundary(text[end..].chars().next()) {
+                let col = line[..sp + from + at].chars().count() + 1;
+                return Some(Span { line: ln + 1, col });
+            }
+            search = end;
+        }
+    }
+    None
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +323,8 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
     if source.trim().is_empty() {
         return Ok(Config::default());
     }
+    check_nesting(source)?;
+    check_duplicates(source)?;
     serde_yaml::from_str(source).map_err(|e| {
         let span = e
             .location()
@@ -131,9 +339,12 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
             Some(i) => msg[..i].to_string(),
             None => msg,
         };
-        ConfigError {
-            diag: Diagnostic::new(span, msg),
+        let help = did_you_mean(&msg);
+        let mut diag = Diagnostic::new(span, msg);
+        if let Some(h) = help {
+            diag = diag.with_help(h);
         }
+        ConfigError { diag }
     })
 }
 

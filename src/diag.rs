@@ -31,17 +31,23 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
-    /// `file:line:col: <level>: message`, then the source line and a caret.
+    /// `file:line:col: <level>: message`, then the source line and a caret. A line longer than
+    /// [`MAX_ECHO_CHARS`] is shown as a window around the column (`…` marks the cuts), and a
+    /// message or help longer than [`MAX_MESSAGE_CHARS`] is cut, so a 200 KB line is never
+    /// echoed whole.
     pub fn render(&self, level: &str, file: &str, source: &str) -> String {
         let mut out = format!(
             "{file}:{}:{}: {level}: {}\n",
-            self.span.line, self.span.col, self.message
+            self.span.line,
+            self.span.col,
+            truncate(&self.message, MAX_MESSAGE_CHARS)
         );
-        if let Some(text) = source_line(source, self.span.line) {
+        if let Some(full) = source_line(source, self.span.line) {
             let gutter = self.span.line.to_string();
             let pad = " ".repeat(gutter.len());
+            let (text, caret_col) = window(full, self.span.col.max(1) - 1);
+            let text = text.as_str();
             out.push_str(&format!("{pad} |\n{gutter} | {text}\n"));
-            let caret_col = self.span.col.max(1) - 1;
             let prefix: String = text
                 .chars()
                 .take(caret_col)
@@ -50,10 +56,47 @@ impl Diagnostic {
             out.push_str(&format!("{pad} | {prefix}^\n"));
         }
         if let Some(help) = &self.help {
-            out.push_str(&format!("  = help: {help}\n"));
+            out.push_str(&format!(
+                "  = help: {}\n",
+                truncate(help, MAX_MESSAGE_CHARS)
+            ));
         }
         out
     }
+}
+
+/// Longest source line echoed whole under a diagnostic.
+pub const MAX_ECHO_CHARS: usize = 160;
+/// Longest message or help printed whole.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// `s` cut to `max` characters, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+    }
+}
+
+/// The part of `line` to echo and the caret's column (0-based, in characters) within it.
+fn window(line: &str, col0: usize) -> (String, usize) {
+    let n = line.chars().count();
+    if n <= MAX_ECHO_CHARS {
+        return (line.to_string(), col0);
+    }
+    let start = col0.min(n).saturating_sub(MAX_ECHO_CHARS / 2);
+    let end = (start + MAX_ECHO_CHARS).min(n);
+    let mut text = String::new();
+    let mut caret = col0 - start.min(col0);
+    if start > 0 {
+        text.push('…');
+        caret += 1;
+    }
+    text.extend(line.chars().skip(start).take(end - start));
+    if end < n {
+        text.push('…');
+    }
+    (text, caret)
 }
 
 impl fmt::Display for Diagnostic {

@@ -108,6 +108,12 @@ pub enum RenderError {
         #[source]
         source: std::io::Error,
     },
+    /// A plan whose values are not safe in a CI file (a hand-made [`Plan`] that skipped
+    /// [`crate::plan::plan`]'s validation), or the preview placeholder image.
+    #[error("{0}")]
+    Unsafe(#[from] crate::plan::PlanError),
+    #[error("no image repository is known: pass --image or set `image:` in gen-pipeline.yml")]
+    NoImage,
     #[error("the rendered {ci} pipeline is not valid YAML: {source}\n{text}")]
     Yaml {
         ci: &'static str,
@@ -245,6 +251,11 @@ pub fn registry_host(image: &str) -> String {
 
 /// Render `plan` for `ci`.
 pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, RenderError> {
+    // The plan's validation guarantees these; re-checked because a `Plan` is a plain struct.
+    if plan.image == crate::plan::UNKNOWN_IMAGE {
+        return Err(RenderError::NoImage);
+    }
+    crate::plan::check_repository(&plan.image)?;
     let name = format!("{}/pipeline.yml.j2", ci.name());
     let source = load(opts, &name)?;
     let shell_policy = format!(
