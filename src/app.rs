@@ -85,6 +85,116 @@ pub fn frontend_warning(df: &Dockerfile) -> Option<Diagnostic> {
     })
 }
 
+/// Build arguments BuildKit accepts without an `ARG` (predefined proxy args, `BUILDKIT_*`
+/// frontend options, `SOURCE_DATE_EPOCH`) and the automatic platform ARGs the graph reads.
+fn predefined_arg(name: &str) -> bool {
+    const PROXIES: &[&str] = &[
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "FTP_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+    ];
+    PROXIES.iter().any(|p| p.eq_ignore_ascii_case(name))
+        || name.starts_with("BUILDKIT_")
+        || name == "SOURCE_DATE_EPOCH"
+        || name == "TARGETSTAGE"
+        || graph::platform_args("", "").iter().any(|(k, _)| *k == name)
+}
+
+/// Warnings about inputs the Dockerfile never uses, rendered like every other diagnostic:
+/// build arguments no `ARG` declares, secrets no `RUN --mount=type=secret` asks for, and
+/// secret mounts whose id no secret provides (BuildKit would mount nothing, or fail a
+/// `required` mount). Each comes with a "did you mean" when a name is close.
+pub fn usage_warnings(
+    file: &str,
+    source: &str,
+    graph: &StageGraph,
+    build_args: &std::collections::BTreeMap<String, String>,
+    secrets: &[plan::Secret],
+) -> Vec<String> {
+    use crate::diag::suggest;
+    let mut out = Vec::new();
+    let plain = |msg: String, help: Option<String>| {
+        let mut s = format!("warning: {msg}\n");
+        if let Some(h) = help {
+            s.push_str(&format!("  = help: {h}\n"));
+        }
+        s
+    };
+    let declared = || graph.declared_args.iter().map(String::as_str);
+    for name in build_args.keys() {
+        if graph.declared_args.contains(name) || predefined_arg(name) {
+            continue;
+        }
+        let help = suggest(name, declared()).map(|s| format!("did you mean `{s}`?"));
+        out.push(plain(
+            format!(
+                "build argument `{name}` is not declared by any ARG in {file}; BuildKit ignores it"
+            ),
+            help,
+        ));
+    }
+    let mounted = || graph.secret_mounts.iter().map(|m| m.id.as_str());
+    for s in secrets {
+        if mounted().any(|id| id == s.id) {
+            continue;
+        }
+        let help = suggest(&s.id, mounted()).map(|m| format!("did you mean `{m}`?"));
+        out.push(plain(
+            format!(
+                "secret `{}` is not used by any `RUN --mount=type=secret` in {file}",
+                s.id
+            ),
+            help,
+        ));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &graph.secret_mounts {
+        if secrets.iter().any(|s| s.id == m.id) || seen.contains(&m.id.as_str()) {
+            continue;
+        }
+        seen.push(&m.id);
+        let help = match suggest(&m.id, secrets.iter().map(|s| s.id.as_str())) {
+            Some(s) => format!("did you mean `{s}`? (the secret with that id is provided)"),
+            None => format!(
+                "provide it with `--secret id={},env=VAR` or `secrets: [{{id: {}, env: VAR}}]` in gen-pipeline.yml",
+                m.id, m.id
+            ),
+        };
+        out.push(
+            Diagnostic::new(
+                m.span,
+                format!(
+                    "this mount needs the secret `{}`, which no secret provides",
+                    m.id
+                ),
+            )
+            .with_help(help)
+            .render("warning", file, source),
+        );
+    }
+    out
+}
+
+/// An unknown target that came from the config's `targets:` rendered at its line in the config
+/// (`config_file`, `config_source`); `None` for any other error or when it is not found there.
+pub fn config_target_error(
+    config_file: &str,
+    config_source: &str,
+    err: &plan::PlanError,
+) -> Option<String> {
+    let plan::PlanError::UnknownTarget { name, suggestion } = err else {
+        return None;
+    };
+    let span = crate::config::target_span(config_source, name)?;
+    let mut d = Diagnostic::new(span, format!("unknown target stage `{name}`"));
+    if let Some(s) = suggestion {
+        d = d.with_help(format!("did you mean `{s}`?"));
+    }
+    Some(d.render("error", config_file, config_source))
+}
+
 /// Render `plan` for each CI system.
 pub fn render_all(
     plan: &Plan,

@@ -939,6 +939,9 @@ impl Suggester {
     }
 
     fn compute(&mut self, name: &str) -> Option<usize> {
+        if self.work >= SUGGEST_WORK {
+            return None;
+        }
         let lower = name.to_ascii_lowercase();
         let la = lower.chars().count();
         let mut best: Option<(usize, usize)> = None;
@@ -954,6 +957,8 @@ impl Suggester {
                 }
             }
         }
+        // Gathering candidates is work too.
+        self.work = self.work.saturating_add(cands.len() as u64);
         cands.sort_unstable();
         for i in cands {
             let c = &self.names[i];

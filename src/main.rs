@@ -308,15 +308,21 @@ fn plan_dockerfile(args: &PlanArgs) -> anyhow::Result<PathBuf> {
 
 fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let dockerfile = plan_dockerfile(args)?;
-    let loaded = load(&dockerfile, &args.input)?;
-    let g = &loaded.graph;
-    let out = match args.format {
-        PlanFormat::Text => format::text(g),
-        PlanFormat::Json => plan_json(args, &dockerfile, &loaded)?,
-        PlanFormat::Mermaid => format::mermaid(g),
-        PlanFormat::Dot => format::dot(g),
-        PlanFormat::None => String::new(),
+    // JSON plans jobs too: the Dockerfile is parsed and graphed once, by the planning path.
+    let (loaded, out) = if args.format == PlanFormat::Json {
+        plan_json(args, &dockerfile)?
+    } else {
+        let loaded = load(&dockerfile, &args.input)?;
+        let g = &loaded.graph;
+        let out = match args.format {
+            PlanFormat::Text => format::text(g),
+            PlanFormat::Mermaid => format::mermaid(g),
+            PlanFormat::Dot => format::dot(g),
+            PlanFormat::Json | PlanFormat::None => String::new(),
+        };
+        (loaded, out)
     };
+    let g = &loaded.graph;
     if args.timings {
         eprintln!(
             "timings: parse {:.3} ms, graph {:.3} ms, stages {}",
@@ -332,8 +338,7 @@ fn cmd_plan(args: &PlanArgs) -> anyhow::Result<()> {
 }
 
 /// `plan --format json`: the graph document plus the ref and the planned jobs.
-fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow::Result<String> {
-    let g = &loaded.graph;
+fn plan_json(args: &PlanArgs, dockerfile: &Path) -> anyhow::Result<(app::Loaded, String)> {
     let gen = GenArgs {
         config: args.config.clone(),
         dockerfile: Some(dockerfile.to_path_buf()),
@@ -345,7 +350,8 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow
         git: args.git.clone(),
         ..GenArgs::default()
     };
-    let p = resolve_plan(&gen, true)?.plan;
+    let planned = resolve_plan(&gen, true)?;
+    let (p, g) = (&planned.plan, &planned.loaded.graph);
     #[derive(serde::Serialize)]
     struct Doc<'a> {
         #[serde(flatten)]
@@ -401,7 +407,7 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow
     };
     let mut out = serde_json::to_string_pretty(&doc)?;
     out.push('\n');
-    Ok(out)
+    Ok((planned.loaded, out))
 }
 
 fn git_context(args: &GitArgs, dockerfile: &Path) -> anyhow::Result<git::GitContext> {
@@ -455,6 +461,34 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
         (None, Some(d)) => from_config(d),
         (None, None) => from_config("Dockerfile"),
     };
+    // The Dockerfile first: a bad one is reported before any note about the git context.
+    let mut build_args = config.build_args.clone();
+    if !for_plan {
+        // A committed pipeline must not carry a value read from the generating machine.
+        if let Some(a) = args.build_args.iter().find(|a| !a.contains('=')) {
+            return Err(InputError(format!(
+                "error: --build-arg `{a}` needs a value (K=V) when generating a pipeline\n"
+            ))
+            .into());
+        }
+    }
+    build_args.extend(self::build_args(&args.build_args)?);
+    let file = dockerfile.display().to_string();
+    let source = read_source(&dockerfile)?;
+    let gopts = graph::GraphOptions {
+        build_args: build_args.clone(),
+        platform: args
+            .platforms
+            .first()
+            .or(config.platforms.first())
+            .cloned()
+            .unwrap_or_else(|| "linux/amd64".into()),
+        ..graph::GraphOptions::default()
+    };
+    let loaded = app::load(&file, &source, &gopts).map_err(app_error)?;
+    for w in &loaded.warnings {
+        eprint!("{w}");
+    }
     let ctx = git_context(&args.git, &dockerfile)?;
     // Paths in the pipeline are relative to the repository root.
     let root = ctx
@@ -484,36 +518,6 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))),
     };
-
-    let mut build_args = config.build_args.clone();
-    if !for_plan {
-        // A committed pipeline must not carry a value read from the generating machine.
-        if let Some(a) = args.build_args.iter().find(|a| !a.contains('=')) {
-            return Err(InputError(format!(
-                "error: --build-arg `{a}` needs a value (K=V) when generating a pipeline\n"
-            ))
-            .into());
-        }
-    }
-    build_args.extend(self::build_args(&args.build_args)?);
-    let file = dockerfile.display().to_string();
-    let source = read_source(&dockerfile)?;
-    let gopts = graph::GraphOptions {
-        build_args: build_args.clone(),
-        platform: args
-            .platforms
-            .first()
-            .or(config.platforms.first())
-            .cloned()
-            .unwrap_or_else(|| "linux/amd64".into()),
-        ..graph::GraphOptions::default()
-    };
-    let loaded = app::load(&file, &source, &gopts).map_err(app_error)?;
-    if !for_plan {
-        for w in &loaded.warnings {
-            eprint!("{w}");
-        }
-    }
 
     let image = match (&args.image, &config.image) {
         (Some(i), _) | (None, Some(i)) => i.clone(),
@@ -591,7 +595,6 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
         provenance: args.provenance || config.provenance.unwrap_or(false),
         git_ref,
     };
-    let plan = app::plan(&loaded, &popts).map_err(app_error)?;
     let config_path = match &args.config {
         Some(p) => Some(p.clone()),
         None if !for_plan && Path::new(config::FILE_NAME).is_file() => {
@@ -599,12 +602,41 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
         }
         None => None,
     };
+    let plan = match plan::plan(&loaded.graph, &popts) {
+        Ok(p) => p,
+        // A target named in the config is reported at its line there.
+        Err(e) => {
+            let located = config_path
+                .as_ref()
+                .filter(|_| args.targets.is_empty())
+                .and_then(|p| Some((p, std::fs::read_to_string(p).ok()?)))
+                .and_then(|(p, text)| {
+                    app::config_target_error(&p.display().to_string(), &text, &e)
+                });
+            return Err(match located {
+                Some(r) => InputError(r).into(),
+                None => app_error(e.into()),
+            });
+        }
+    };
+    if !for_plan {
+        for w in app::usage_warnings(
+            &file,
+            &source,
+            &loaded.graph,
+            &popts.build_args,
+            &popts.secrets,
+        ) {
+            eprint!("{w}");
+        }
+    }
     Ok(Planned {
         config_path,
         config,
         config_dir,
         root,
         plan,
+        loaded,
     })
 }
 
@@ -627,6 +659,8 @@ struct Planned {
     config_dir: PathBuf,
     root: PathBuf,
     plan: plan::Plan,
+    /// The Dockerfile parsed and graphed (once) for this plan.
+    loaded: app::Loaded,
 }
 
 fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
@@ -636,6 +670,7 @@ fn resolve(args: &GenArgs) -> anyhow::Result<Resolved> {
         config_dir,
         root,
         plan: the_plan,
+        ..
     } = resolve_plan(args, false)?;
     let from_config = |p: &str| {
         if config_dir.as_os_str().is_empty() {

@@ -1,5 +1,6 @@
 //! The one integration-test binary (`cargo test --test it`). One module per area.
 mod action;
+mod bounds;
 mod cli;
 mod conformance;
 mod dogfood;
