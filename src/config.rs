@@ -454,10 +454,10 @@ mod tests {
 
     #[test]
     fn wrong_type_and_bad_enum() {
-        let e = parse("targets: app1\n").unwrap_err();
+        let e = parse("targets: {a: 1}\n").unwrap_err();
         assert_eq!(e.diag.span.line, 1);
         assert!(
-            e.diag.message.contains("expected a sequence"),
+            e.diag.message.contains("expected a string"),
             "{}",
             e.diag.message
         );
@@ -471,6 +471,65 @@ mod tests {
         );
         let e = parse("ci: [github, jenkins]\n").unwrap_err();
         assert!(e.diag.message.contains("jenkins"), "{}", e.diag.message);
+    }
+
+    /// Section 7: suggestions for unknown keys and enum values.
+    #[test]
+    fn config_typos_get_a_did_you_mean() {
+        let cases = [
+            ("ci: githb\n", "did you mean `github`?"),
+            ("target: [api]\n", "did you mean `targets`?"),
+            ("split: target\n", "did you mean `targets`?"),
+            ("builder: bildah\n", "did you mean `buildah`?"),
+            (
+                "cache:\n  write-on-tg: true\n",
+                "did you mean `write-on-tag`?",
+            ),
+            ("ci: [github, gitlba]\n", "did you mean `gitlab`?"),
+        ];
+        for (src, help) in cases {
+            let e = parse(src).unwrap_err();
+            assert_eq!(e.diag.help.as_deref(), Some(help), "{src:?}: {}", e.diag);
+        }
+    }
+
+    /// Section 7: a duplicate key is reported at its own (second) line.
+    #[test]
+    fn duplicate_key_points_at_its_own_line() {
+        let e = parse("ci: github\nimage: a/b\nci: gitlab\n").unwrap_err();
+        assert_eq!(e.diag.span, Span { line: 3, col: 1 });
+        assert_eq!(e.diag.message, "duplicate key `ci`");
+        assert!(e.diag.help.unwrap().contains("line 1"));
+        let e = parse("output:\n  github: a.yml\n  gitlab: b.yml\n  github: c.yml\n").unwrap_err();
+        assert_eq!(e.diag.span, Span { line: 4, col: 3 });
+        // The same key in different mappings or list items is no duplicate.
+        parse("secrets:\n  - id: a\n    env: A\n  - id: b\n    env: B\ncache:\n  write-on-tag: true\n")
+            .unwrap();
+    }
+
+    /// Section 7: a scalar where a list is expected is a one-element list.
+    #[test]
+    fn scalar_where_a_list_is_expected_is_one_element() {
+        let c = parse("targets: api\nplatforms: linux/arm64\nextra-tags: stable\nsecrets: {id: npmrc, env: NPM_TOKEN}\n").unwrap();
+        assert_eq!(c.targets, ["api"]);
+        assert_eq!(c.platforms, ["linux/arm64"]);
+        assert_eq!(c.extra_tags, ["stable"]);
+        assert_eq!(c.secrets.len(), 1);
+        assert_eq!(parse("targets: [a, b]\n").unwrap().targets, ["a", "b"]);
+    }
+
+    /// Section 7: an unknown target from the config is located at its line there.
+    #[test]
+    fn unknown_target_is_located_in_the_config() {
+        let src = "ci: github\ntargets: [api, wbe]\n";
+        assert_eq!(target_span(src, "wbe"), Some(Span { line: 2, col: 16 }));
+        let src = "targets:\n  - api\n  - wbe # typo\nimage: wbe/x\n";
+        assert_eq!(target_span(src, "wbe"), Some(Span { line: 3, col: 5 }));
+        assert_eq!(
+            target_span("targets: wbe\n", "wbe"),
+            Some(Span { line: 1, col: 10 })
+        );
+        assert_eq!(target_span("image: wbe\n", "wbe"), None);
     }
 
     #[test]

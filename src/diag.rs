@@ -175,6 +175,28 @@ mod tests {
         );
     }
 
+    /// Section 4: a 200 KB line is echoed as a window around the caret, not whole.
+    #[test]
+    fn long_lines_are_echoed_as_a_window() {
+        let line = format!("{}X{}", "a".repeat(100_000), "b".repeat(100_000));
+        let d = Diagnostic::new(
+            Span {
+                line: 1,
+                col: 100_001,
+            },
+            "m".repeat(10_000),
+        );
+        let r = d.render("error", "f", &line);
+        assert!(r.len() < 2_000, "{} bytes", r.len());
+        let lines: Vec<&str> = r.lines().collect();
+        let src = lines[2].strip_prefix("1 | ").unwrap();
+        let caret = lines[3].strip_prefix("  | ").unwrap();
+        assert!(src.starts_with('…') && src.ends_with('…'), "{src}");
+        let at = caret.chars().count() - 1;
+        assert_eq!(src.chars().nth(at), Some('X'), "caret under the column");
+        assert!(lines[0].ends_with('…'));
+    }
+
     #[test]
     fn suggestion_picks_nearest() {
         assert_eq!(suggest("bsae", ["base", "app1", "builder"]), Some("base"));

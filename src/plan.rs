@@ -1170,11 +1170,112 @@ pub(crate) mod tests {
         );
     }
 
+    /// Section 4: an image that starts with `$` is only `$CI_REGISTRY_IMAGE[/path]`; nothing a
+    /// shell or GitHub would expand gets through, and the host is checked too.
+    #[test]
+    fn image_starting_with_dollar_is_validated() {
+        for ok in [
+            "$CI_REGISTRY_IMAGE",
+            "${CI_REGISTRY_IMAGE}",
+            "$CI_REGISTRY_IMAGE/apps",
+            "${CI_REGISTRY_IMAGE}/a/b-c",
+            "localhost:5000/x",
+            "[::1]:5000/x",
+            "Registry.Example.com/team/x",
+        ] {
+            let mut o = options();
+            o.image = ok.into();
+            assert!(plan(&two_apps(), &o).is_ok(), "{ok}");
+        }
+        for bad in [
+            "$(touch${IFS}/tmp/x)",
+            "${{ github.event.pull_request.title }}",
+            "$CI_REGISTRY_IMAGEX",
+            "$HOME/x",
+            "${CI_REGISTRY_IMAGE:-x}",
+            "$CI_REGISTRY_IMAGE$(id)",
+        ] {
+            let mut o = options();
+            o.image = bad.into();
+            match plan(&two_apps(), &o) {
+                Err(PlanError::BadImageVariable(i)) => assert_eq!(i, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        for bad in [
+            "$CI_REGISTRY_IMAGE/Bad",
+            "$CI_REGISTRY_IMAGE/a$(id)",
+            "ex.com$(touch${IFS}x)/a",
+            "ex.com:port/a",
+            "ex\".com/a",
+            "ghcr.io/a\nb",
+            "`id`",
+        ] {
+            let mut o = options();
+            o.image = bad.into();
+            assert!(
+                matches!(plan(&two_apps(), &o), Err(PlanError::BadImage(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn platforms_and_context_are_validated() {
+        let mut o = options();
+        o.platforms = vec!["linux/amd64".into(), "linux/arm/v7".into()];
+        o.context = "services/api".into();
+        assert!(plan(&two_apps(), &o).is_ok());
+        for p in [
+            "${{ secrets.X }}",
+            "linux/amd64\nrun: x",
+            "linux",
+            "linux/amd64,linux/arm64",
+            "a/b/c/d",
+            "linux/$(id)",
+        ] {
+            let mut o = options();
+            o.platforms = vec![p.into()];
+            assert_eq!(
+                plan(&two_apps(), &o),
+                Err(PlanError::BadPlatform(p.into())),
+                "{p}"
+            );
+        }
+        for (c, what) in [
+            ("${{ secrets.X }}", "build context"),
+            ("a\nb", "build context"),
+            ("a\u{2028}b", "build context"),
+            ("$HOME", "build context"),
+            ("-x", "build context"),
+            ("", "build context"),
+        ] {
+            let mut o = options();
+            o.context = c.into();
+            match plan(&two_apps(), &o) {
+                Err(PlanError::BadPath { what: w, value, .. }) => {
+                    assert_eq!((w, value.as_str()), (what, c))
+                }
+                other => panic!("{c:?}: {other:?}"),
+            }
+        }
+        let mut o = options();
+        o.dockerfile = "docker/`id`.Dockerfile".into();
+        assert!(matches!(
+            plan(&two_apps(), &o),
+            Err(PlanError::BadPath {
+                what: "Dockerfile path",
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn repository_validation() {
         assert!(valid_repository("ghcr.io/owner/name"));
         assert!(valid_repository("127.0.0.1:5000/proj"));
         assert!(valid_repository("$CI_REGISTRY_IMAGE"));
+        assert!(!valid_repository("$IMAGE/x"));
         assert!(!valid_repository("ghcr.io/Owner/name"));
         assert!(!valid_repository("ghcr.io/owner/name:tag"));
         assert!(!valid_repository("ghcr.io"));

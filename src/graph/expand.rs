@@ -586,6 +586,59 @@ mod tests {
         assert!(ex("${V:#x}", &[]).is_err());
     }
 
+    /// Section 4: an expanded word is capped at BuildKit's line limit, and the work is charged
+    /// to the budget (the doubling bomb and `${A#*b}` on long values are refused or linear).
+    #[test]
+    fn word_limit_and_work_budget() {
+        let big = "x".repeat(40_000);
+        let v = [("A", big.as_str())];
+        assert_eq!(ex("$A", &v).unwrap().len(), 40_000);
+        assert_eq!(
+            ex("$A$A", &v).unwrap_err(),
+            ExpandError::WordTooLong.to_string()
+        );
+        assert_eq!(
+            ex("\"$A$A\"", &v).unwrap_err(),
+            ExpandError::WordTooLong.to_string()
+        );
+        let env = |k: &str| if k == "A" { Some(big.as_str()) } else { None };
+        let mut budget = Budget {
+            limit: 100_000,
+            used: 0,
+        };
+        assert!(expand_with_budget("$A", '\\', &env, &mut budget).is_ok());
+        assert!(matches!(
+            expand_with_budget(
+                "$A$A",
+                '\\',
+                &env,
+                &mut Budget {
+                    limit: 100_000,
+                    used: 70_000
+                }
+            ),
+            Err(ExpandError::Budget(100_000))
+        ));
+        assert!(expand_with_budget("$A", '\\', &env, &mut budget).is_ok());
+        assert_eq!(budget.used, 2 * 40_002);
+        assert!(matches!(
+            expand_with_budget("$A", '\\', &env, &mut budget),
+            Err(ExpandError::Budget(_))
+        ));
+        // Trimming patterns keep their meaning.
+        let v = [("V", "a.b.c"), ("P", "x*y")];
+        assert_eq!(ex("${V#*.}", &v).unwrap(), "b.c");
+        assert_eq!(ex("${V##*.}", &v).unwrap(), "c");
+        assert_eq!(ex("${V%.*}", &v).unwrap(), "a.b");
+        assert_eq!(ex("${V%%.*}", &v).unwrap(), "a");
+        assert_eq!(ex("${V#?.?}", &v).unwrap(), ".c");
+        assert_eq!(ex("${V#zz}", &v).unwrap(), "a.b.c");
+        assert_eq!(ex("${V#}", &v).unwrap(), "a.b.c");
+        assert_eq!(ex("${V##**}", &v).unwrap(), "");
+        assert_eq!(ex("${P#x\\*}", &v).unwrap(), "y");
+        assert_eq!(ex("${P%\\*y}", &v).unwrap(), "x");
+    }
+
     #[test]
     fn records_matched_and_unmatched() {
         let env = |k: &str| if k == "A" { Some("1") } else { None };
