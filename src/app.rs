@@ -156,7 +156,7 @@ pub fn usage_warnings(
         }
         seen.push(&m.id);
         let help = match suggest(&m.id, secrets.iter().map(|s| s.id.as_str())) {
-            Some(s) => format!("did you mean `{s}`? (the secret with that id is provided)"),
+            Some(s) => format!("did you mean the provided secret `{s}`?"),
             None => format!(
                 "provide it with `--secret id={},env=VAR` or `secrets: [{{id: {}, env: VAR}}]` in gen-pipeline.yml",
                 m.id, m.id
