@@ -901,7 +901,7 @@ impl<'a> Builder<'a> {
 
 /// How many edit-distance cells all "did you mean" lookups of one graph may compute together;
 /// past it, further names get no suggestion (a warning only, never a different graph).
-pub const SUGGEST_WORK: u64 = 20_000_000;
+pub const SUGGEST_WORK: u64 = 2_000_000;
 
 /// Nearest-stage-name suggestions, as [`crate::diag::suggest`] picks them, for every name
 /// that is not a stage: names are bucketed by length (a candidate whose length differs by more
@@ -970,7 +970,7 @@ impl Suggester {
             }
             self.work += cost;
             let limit = (la.max(lb) / 3).max(1);
-            let d = crate::diag::edit_distance(&lower, &c.to_ascii_lowercase());
+            let d = crate::diag::edit_distance(&lower, c);
             if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
                 best = Some((d, i));
             }
