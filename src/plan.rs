@@ -201,6 +201,9 @@ pub enum PlanError {
     BadImageVariable(String),
     #[error("invalid platform `{0}`: expected `os/arch` or `os/arch/variant` (letters, digits, `_`, `.`, `-`), e.g. linux/amd64, linux/arm/v7")]
     BadPlatform(String),
+    /// The generated jobs run on Linux builders: Windows images cannot be built there.
+    #[error("platform `{0}`: Windows containers cannot be built by the generated jobs (they run on Linux builders)")]
+    WindowsPlatform(String),
     /// A path (build context or Dockerfile) the CI files cannot carry safely.
     #[error("invalid {what} `{value}`: {reason}")]
     BadPath {
@@ -478,6 +481,9 @@ fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
     for p in &opts.platforms {
         if !valid_platform(p) {
             return Err(PlanError::BadPlatform(p.clone()));
+        }
+        if p.to_ascii_lowercase().starts_with("windows/") {
+            return Err(PlanError::WindowsPlatform(p.clone()));
         }
     }
     check_path("build context", &opts.context)?;
@@ -1259,6 +1265,12 @@ pub(crate) mod tests {
                 other => panic!("{c:?}: {other:?}"),
             }
         }
+        let mut o = options();
+        o.platforms = vec!["windows/amd64".into()];
+        assert_eq!(
+            plan(&two_apps(), &o),
+            Err(PlanError::WindowsPlatform("windows/amd64".into()))
+        );
         let mut o = options();
         o.dockerfile = "docker/`id`.Dockerfile".into();
         assert!(matches!(
