@@ -7,6 +7,7 @@ mod e2e;
 mod e2e_github;
 mod e2e_support;
 mod e2e_woodpecker;
+mod envsubst;
 mod git_ctx;
 mod gitlab_dynamic;
 mod graph;
