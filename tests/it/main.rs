@@ -3,6 +3,7 @@ mod action;
 mod cli;
 mod conformance;
 mod dogfood;
+mod drone_woodpecker;
 mod e2e;
 mod e2e_github;
 mod e2e_support;
