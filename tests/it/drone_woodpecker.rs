@@ -137,6 +137,45 @@ fn drone_woodpecker_files_survive_the_runner_substitution_with_hostile_values() 
                     .any(|l| l.starts_with("# Regenerate with: ") && l.contains(&dockerfile)),
                 "{what}"
             );
+            // The template's own script arrives as written: `$$` in the file is `$` for the shell,
+            // and the shared shell the builder step writes is the embedded one, byte for byte.
+            let builder_step = steps(&docs)
+                .into_iter()
+                .find(|s| s["name"].as_str() == Some("builder"))
+                .unwrap_or_else(|| panic!("{what}: no builder step"));
+            let cmds = commands(&builder_step);
+            assert_eq!(
+                cmds[0], r#"export GP_STATE="$(dirname "$PWD")/gen-pipeline""#,
+                "{what}"
+            );
+            let write_lib = cmds
+                .iter()
+                .find(|c| c.contains("<<'GP_LIB'"))
+                .unwrap_or_else(|| panic!("{what}: no lib.sh"));
+            let state = tempfile::tempdir().unwrap();
+            let o = Command::new("sh")
+                .arg("-c")
+                .arg(write_lib)
+                .env("GP_STATE", state.path())
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{what}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let lib = std::fs::read_to_string(state.path().join("lib.sh")).unwrap();
+            let want: String = ["shared/ref.sh", "shared/policy.sh", "shared/build.sh"]
+                .iter()
+                .map(|n| {
+                    gen_pipeline::render::embedded(n)
+                        .unwrap()
+                        .trim_end()
+                        .to_string()
+                        + "\n"
+                })
+                .collect();
+            assert_eq!(lib, want, "{what}: lib.sh differs from the embedded shell");
             // The `deps` job: its environment and its build command.
             let deps = steps(&docs)
                 .into_iter()
