@@ -58,10 +58,16 @@ pub struct CacheConfig {
     pub write_on_pr: bool,
 }
 
+/// `secrets: [{id, env, on-pr}]`. `on-pr: true` also passes the secret to Drone/Woodpecker's
+/// pull-request pipeline, whose code (the Dockerfile included) the pull request controls; by
+/// default pull-request builds get no build secret.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SecretEntry {
     pub id: String,
     pub env: String,
+    #[serde(default)]
+    pub on_pr: bool,
 }
 
 impl From<SecretEntry> for Secret {
@@ -69,6 +75,7 @@ impl From<SecretEntry> for Secret {
         Secret {
             id: s.id,
             env: s.env,
+            on_pr: s.on_pr,
         }
     }
 }
@@ -393,7 +400,7 @@ pub fn template(detected: &Detected) -> String {
     out.push_str(
         "\n# Which stages get their own job: shared (targets + stages two jobs need), all, targets.\n# split: shared\n\
          \n# buildx (BuildKit, docker-container driver) or buildah (daemonless runners).\n# builder: buildx\n\
-         \n# build-args: {KEY: value}\n# secrets: [{id: npmrc, env: NPM_TOKEN}]\n# platforms: [linux/amd64]\n# extra-tags: []\n\
+         \n# build-args: {KEY: value}\n# Build secrets; Drone/Woodpecker pull-request builds get one only with `on-pr: true`.\n# secrets: [{id: npmrc, env: NPM_TOKEN}]\n# platforms: [linux/amd64]\n# extra-tags: []\n\
          \n# Default branch (whose cache every new branch starts from); detected from git when unset.\n",
     );
     match &detected.default_branch {
@@ -438,6 +445,24 @@ mod tests {
         assert!(c.cache.write_on_tag && !c.cache.write_on_pr);
         assert_eq!(c.daemon, Some(DaemonName(Daemon::Dind)));
         assert_eq!(parse("ci: github\n").unwrap().ci, vec![CiName(Ci::Github)]);
+    }
+
+    /// Issue 9, section 6: pull-request builds get a build secret only when the config says so.
+    #[test]
+    fn secrets_reach_pull_requests_only_when_opted_in() {
+        let c = parse(
+            "secrets:\n  - {id: npmrc, env: NPM_TOKEN}\n  - {id: pypi, env: PYPI_TOKEN, on-pr: true}\n",
+        )
+        .unwrap();
+        let s: Vec<Secret> = c.secrets.into_iter().map(Into::into).collect();
+        assert!(!s[0].on_pr && s[1].on_pr);
+        // A misspelt key is an error, not a secret silently kept from (or given to) pull requests.
+        let e = parse("secrets: [{id: npmrc, env: NPM_TOKEN, on-PR: true}]\n").unwrap_err();
+        assert!(
+            e.diag.message.contains("unknown field `on-PR`"),
+            "{}",
+            e.diag.message
+        );
     }
 
     #[test]

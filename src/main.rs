@@ -784,10 +784,15 @@ fn parse_secret(s: &str) -> anyhow::Result<plan::Secret> {
         }
     }
     match (id, env) {
-        (Some(id), Some(env)) => Ok(plan::Secret { id, env }),
+        (Some(id), Some(env)) => Ok(plan::Secret {
+            id,
+            env,
+            on_pr: false,
+        }),
         (Some(id), None) => Ok(plan::Secret {
             env: id.to_uppercase(),
             id,
+            on_pr: false,
         }),
         _ => Err(InputError(format!("error: --secret `{s}`: expected id=ID,env=VAR\n")).into()),
     }

@@ -71,6 +71,11 @@ impl std::str::FromStr for Builder {
 pub struct Secret {
     pub id: String,
     pub env: String,
+    /// Also pass it to pull-request builds (Drone/Woodpecker's pull-request pipeline). Off by
+    /// default: a pull request's own Dockerfile decides what a build does with a secret
+    /// (`RUN --mount=type=secret,id=… curl …`), so a secret reaches it only when the config opts
+    /// in (`on-pr: true`).
+    pub on_pr: bool,
 }
 
 /// Everything the planner needs besides the graph; project decisions (config file + flags).
@@ -1107,6 +1112,7 @@ pub(crate) mod tests {
         o.secrets = vec![Secret {
             id: "npm".into(),
             env: "NPM TOKEN".into(),
+            on_pr: false,
         }];
         assert!(plan(&two_apps(), &o).is_err());
         let mut o = options();
