@@ -415,10 +415,12 @@ fn main() -> ExitCode {
 /// Resolve the settings, then read and graph the Dockerfile; notes and warnings go to stderr.
 fn prepare(flags: &Flags, mode: Mode) -> Result<(Settings, app::Loaded), Failure> {
     let s = settings::resolve(flags, mode, &git::process_env)?;
+    let loaded = app::load(&s.dockerfile.display().to_string(), &s.source, &s.graph)?;
+    // What the git context assumed, once the Dockerfile is known to be good: a fatal error in it
+    // is then the only message.
     for note in &s.notes {
         eprintln!("note: {note}");
     }
-    let loaded = app::load(&s.dockerfile.display().to_string(), &s.source, &s.graph)?;
     for w in &loaded.warnings {
         eprint!("{w}");
     }
