@@ -534,6 +534,7 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
     check_applicability(&Applicability {
         mode,
         cis: &cis,
+        config_cis: &config.ci.iter().map(|c| c.0).collect::<Vec<_>>(),
         builder,
         daemon,
         gitlab_mode,
@@ -551,10 +552,22 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
             &config,
             config_path.is_some(),
             &config_dir,
-            &root,
+            // Config outputs must stay inside the repository; without one, inside the config's
+            // own folder.
+            &match (&ctx.repo_root, &config_path) {
+                (Some(r), _) => r.clone(),
+                (None, Some(_)) => config_dir_or_dot(&config_dir).to_path_buf(),
+                (None, None) => root.clone(),
+            },
             gitlab_mode,
         )?,
     };
+    if flags.force && outputs.iter().all(|o| o.target == Target::Stdout) {
+        return Err(SettingsError::Usage {
+            flag: "--force".into(),
+            reason: "nothing is written to a file (the pipeline goes to stdout)".into(),
+        });
+    }
 
     // The header's command must not depend on how or from where this run was invoked, or
     // `check` would report drift for nothing: name the config relative to the repository root.
@@ -630,7 +643,11 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
 /// The settings whose meaning depends on the CI system or the builder.
 struct Applicability<'a> {
     mode: Mode,
+    /// The CI systems this run renders.
     cis: &'a [Ci],
+    /// The config's `ci:`: a config key is a project decision for all of them, so it is checked
+    /// against those too (`--ci github` on a config whose `daemon:` is for Drone is fine).
+    config_cis: &'a [Ci],
     builder: Option<(Builder, Origin)>,
     daemon: Option<(Daemon, Origin)>,
     gitlab_mode: Option<(GitlabMode, Origin)>,
@@ -654,14 +671,26 @@ fn ci_list(cis: &[Ci]) -> String {
         .join(", ")
 }
 
-/// "Does this setting apply to this CI system?" — decided here, once. A setting that a selected
-/// CI system would silently ignore, or that no selected CI system uses, is an error.
+/// "Does this setting apply to this CI system?" — decided here, once. A setting that a CI system
+/// it is meant for would silently ignore, or that none of them uses, is an error. A flag is meant
+/// for the CI systems of this run; a config key for those and the config's `ci:`.
 fn check_applicability(a: &Applicability) -> Result<(), SettingsError> {
+    let meant_for = |origin: Origin| -> Vec<Ci> {
+        let mut v = a.cis.to_vec();
+        if origin == Origin::Config {
+            for c in a.config_cis {
+                if !v.contains(c) {
+                    v.push(*c);
+                }
+            }
+        }
+        v
+    };
     let buildah = matches!(a.builder, Some((Builder::Buildah, _)));
     if let Some((Builder::Buildah, origin)) = a.builder {
         // GitHub jobs build with docker/build-push-action: a buildah flavour would be another
         // workflow entirely. Refused rather than silently building with BuildKit.
-        if a.cis.contains(&Ci::Github) {
+        if a.mode != Mode::Plan && meant_for(origin).contains(&Ci::Github) {
             return Err(SettingsError::NotApplicable {
                 setting: match origin {
                     Origin::Flag => "--builder buildah".into(),
@@ -691,14 +720,11 @@ fn check_applicability(a: &Applicability) -> Result<(), SettingsError> {
     }
     if let Some((_, origin)) = a.daemon {
         let setting = origin.name("daemon", "daemon");
-        if !a
-            .cis
-            .iter()
-            .any(|c| matches!(c, Ci::Drone | Ci::Woodpecker))
-        {
+        let cis = meant_for(origin);
+        if !cis.iter().any(|c| matches!(c, Ci::Drone | Ci::Woodpecker)) {
             return Err(SettingsError::NotApplicable {
                 setting,
-                target: ci_list(a.cis),
+                target: ci_list(&cis),
                 reason: "only Drone and Woodpecker steps choose how to reach a Docker daemon (GitHub runners have one; GitLab jobs use a docker:dind service)".into(),
             });
         }
@@ -711,10 +737,11 @@ fn check_applicability(a: &Applicability) -> Result<(), SettingsError> {
         }
     }
     if let Some((_, origin)) = a.gitlab_mode {
-        if !a.cis.contains(&Ci::Gitlab) {
+        let cis = meant_for(origin);
+        if !cis.contains(&Ci::Gitlab) {
             return Err(SettingsError::NotApplicable {
                 setting: origin.name("gitlab-mode", "gitlab-mode"),
-                target: ci_list(a.cis),
+                target: ci_list(&cis),
                 reason: "it only shapes the GitLab CI output".into(),
             });
         }
@@ -749,15 +776,19 @@ fn outputs(
     };
     let configured = |ci: Ci| -> Result<Target, SettingsError> {
         match config.output.iter().find(|(k, _)| k.0 == ci) {
-            Some((_, p)) => Ok(Target::File {
-                path: inside_root(
+            Some((_, p)) => {
+                inside_root(
                     config_dir_or_dot(config_dir),
                     root,
                     p,
                     &format!("`output: {{{}: …}}` in gen-pipeline.yml", ci.name()),
-                )?,
-                within: Some(root.to_path_buf()),
-            }),
+                )?;
+                // Shown as the user would write it: relative to the config's folder as named.
+                Ok(Target::File {
+                    path: config_dir.join(p),
+                    within: Some(root.to_path_buf()),
+                })
+            }
             None => Ok(Target::File {
                 path: if has_config {
                     config_dir.join(default_path(ci))
@@ -879,6 +910,7 @@ mod tests {
         let base = |cis: &'static [Ci]| Applicability {
             mode: Mode::Generate,
             cis,
+            config_cis: &[],
             builder: None,
             daemon: None,
             gitlab_mode: None,
@@ -916,6 +948,20 @@ mod tests {
         assert!(err(&a).starts_with(
             "`buildkit-syntax:` in gen-pipeline.yml does not apply to the buildah builder"
         ));
+        // A config key is checked against the config's CI systems too.
+        let mut a = base(&[Ci::Github]);
+        a.config_cis = &[Ci::Github, Ci::Drone];
+        a.daemon = Some((Daemon::Dind, Origin::Config));
+        assert!(
+            check_applicability(&a).is_ok(),
+            "the config's Drone uses it"
+        );
+        a.daemon = Some((Daemon::Dind, Origin::Flag));
+        assert!(err(&a).starts_with("--daemon does not apply to GitHub Actions:"));
+        let mut a = base(&[Ci::Gitlab]);
+        a.config_cis = &[Ci::Github];
+        a.builder = Some((Builder::Buildah, Origin::Config));
+        assert!(err(&a).contains("does not apply to GitHub Actions"));
         let mut a = base(&[Ci::Drone]);
         a.gitlab_mode = Some((GitlabMode::Include, Origin::Flag));
         assert!(err(&a).starts_with("--gitlab-mode does not apply to Drone"));

@@ -61,9 +61,20 @@ fn builder_buildah_with_github_is_refused() {
         &[],
         &["`builder: buildah` in gen-pipeline.yml", "GitHub Actions"],
     );
-    // GitLab builds with buildah: accepted.
+    // GitLab builds with buildah: accepted ...
+    std::fs::write(
+        p.path().join("gen-pipeline.yml"),
+        "ci: gitlab\nbuilder: buildah\nimage: registry.example.com/team/proj\n",
+    )
+    .unwrap();
     let out = gen_ok(p.path(), ["--ci", "gitlab"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("buildah"));
+    // ... but the config's builder would silently not apply to a GitHub file.
+    refused(
+        p.path(),
+        &["--ci", "github"],
+        &["`builder: buildah` in gen-pipeline.yml", "GitHub Actions"],
+    );
 }
 
 #[test]
@@ -206,5 +217,20 @@ fn gitlab_mode_without_gitlab_is_refused() {
         p.path(),
         &with_img(&["--ci", "drone", "--gitlab-mode", "include"]),
         &["--gitlab-mode does not apply to Drone"],
+    );
+}
+
+#[test]
+fn force_without_a_file_to_write_is_refused() {
+    let p = project();
+    refused(
+        p.path(),
+        &with_img(&["--ci", "drone", "--force"]),
+        &["--force", "stdout"],
+    );
+    refused(
+        p.path(),
+        &with_img(&["check", "--ci", "drone", "--force"]),
+        &["--force", "`check` never writes"],
     );
 }

@@ -422,3 +422,31 @@ fn init_does_not_pick_a_ci_whose_file_is_hand_written_without_saying_so() {
         "{cfg}"
     );
 }
+
+#[test]
+fn config_outputs_outside_a_repository_stay_in_the_config_folder() {
+    // No git repository: the config's folder bounds its outputs, wherever gen-pipeline runs from.
+    let outer = tempfile::tempdir().unwrap();
+    let proj = outer.path().join("proj");
+    std::fs::create_dir(&proj).unwrap();
+    std::fs::write(proj.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(
+        proj.join("gen-pipeline.yml"),
+        format!("ci: drone\nimage: {IMAGE}\noutput:\n  drone: ci/drone.yml\n"),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cfg = proj.join("gen-pipeline.yml");
+    gen_ok(elsewhere.path(), ["--config", cfg.to_str().unwrap()]);
+    assert!(proj.join("ci/drone.yml").is_file());
+    std::fs::write(
+        &cfg,
+        format!("ci: drone\nimage: {IMAGE}\noutput:\n  drone: ../drone.yml\n"),
+    )
+    .unwrap();
+    exit2(
+        &run(elsewhere.path(), &["--config", cfg.to_str().unwrap()]),
+        &["climbs out of the repository"],
+    );
+    assert!(!outer.path().join("drone.yml").exists());
+}
