@@ -87,11 +87,54 @@ impl std::str::FromStr for Daemon {
     }
 }
 
+/// What the GitLab output is: the whole `.gitlab-ci.yml`, or a file a hand-written
+/// `.gitlab-ci.yml` pulls in with `include: local:` (no `workflow:`, `stages:` or global
+/// `variables:`; every job named `gen-pipeline-<job>` and run in the `.pre` stage, which every
+/// pipeline has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GitlabMode {
+    #[default]
+    Pipeline,
+    Include,
+}
+
+impl GitlabMode {
+    /// Where the output conventionally lives.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            GitlabMode::Pipeline => ".gitlab-ci.yml",
+            GitlabMode::Include => ".gitlab/gen-pipeline.yml",
+        }
+    }
+    /// Prefix of every job name (include mode: the user's file owns the plain names).
+    pub fn job_prefix(self) -> &'static str {
+        match self {
+            GitlabMode::Pipeline => "",
+            GitlabMode::Include => "gen-pipeline-",
+        }
+    }
+}
+
+impl std::str::FromStr for GitlabMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pipeline" => Ok(GitlabMode::Pipeline),
+            "include" => Ok(GitlabMode::Include),
+            other => Err(format!(
+                "unknown GitLab mode `{other}` (expected pipeline or include)"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RenderOptions {
     /// A folder whose `<ci>/pipeline.yml.j2` (and `shared/*`) replace the embedded templates.
     pub templates_dir: Option<PathBuf>,
     pub daemon: Daemon,
+    pub gitlab_mode: GitlabMode,
     /// The command that regenerates this file (written into its header); `{ci}` becomes the CI's name.
     pub command: String,
 }
@@ -206,6 +249,10 @@ struct Context<'a> {
     plan: &'a Plan,
     ci: Ci,
     daemon: Daemon,
+    /// GitLab: a file to `include:` (see [`GitlabMode`]) rather than the whole pipeline.
+    gitlab_include: bool,
+    /// GitLab: prefix of every job name (empty for a whole pipeline).
+    job_prefix: &'static str,
     command: &'a str,
     /// Registry host of the plan's image (for `docker login`).
     registry: String,
@@ -290,6 +337,8 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         plan,
         ci,
         daemon: opts.daemon,
+        gitlab_include: opts.gitlab_mode == GitlabMode::Include,
+        job_prefix: opts.gitlab_mode.job_prefix(),
         command: &opts.command.replace("{ci}", ci.name()),
         registry: registry_host(&plan.image),
         shell,

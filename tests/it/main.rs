@@ -18,5 +18,7 @@ mod parser;
 mod pipelines;
 mod plan_cmd;
 mod precommit;
+mod settings;
 mod slug;
 mod tools;
+mod writes;
