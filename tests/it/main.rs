@@ -11,6 +11,7 @@ mod git_ctx;
 mod gitlab_dynamic;
 mod graph;
 mod infra;
+mod install;
 mod parser;
 mod pipelines;
 mod plan_cmd;
