@@ -15,3 +15,273 @@ pub fn manifest_field(key: &str) -> String {
         })
         .unwrap_or_else(|| panic!("no {key} in [package] of {}", path.display()))
 }
+
+/// `(major, minor, patch)` of a version such as `1.88` or `1.88.0`.
+fn version_tuple(v: &str) -> (u64, u64, u64) {
+    let mut it = v.split('.').map(|p| {
+        p.parse::<u64>()
+            .unwrap_or_else(|e| panic!("bad version {v:?}: {e}"))
+    });
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
+}
+
+fn cargo() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO"));
+    c.current_dir(repo_root());
+    c
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn rust_version_is_honest_for_every_locked_dependency() {
+    // Every package of Cargo.lock, for every platform (Windows-only crates included), with the
+    // rust-version it declares. Not --offline: crates of other platforms may not be downloaded yet.
+    let (desc, out) = run_tool(cargo().args(["metadata", "--locked", "--format-version", "1"]));
+    assert!(out.status.success(), "{desc}\n{}", output_text(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = manifest_field("rust-version");
+    let mut needed = ("0".to_string(), String::new());
+    let mut checked = 0;
+    for p in meta["packages"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        if name == "gen-pipeline" {
+            assert_eq!(p["rust_version"].as_str(), Some(ours.as_str()));
+            continue;
+        }
+        checked += 1;
+        if let Some(v) = p["rust_version"].as_str() {
+            if version_tuple(v) > version_tuple(&needed.0) {
+                needed = (v.to_string(), format!("{name} {}", p["version"]));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} packages in cargo metadata");
+    assert!(
+        version_tuple(&ours) >= version_tuple(&needed.0),
+        "rust-version = {ours:?} but the locked {} needs Rust {}",
+        needed.1,
+        needed.0
+    );
+    // Honest in the other direction too: not above what the dependencies need (our own code is
+    // held to it by clippy's incompatible_msrv lint below).
+    assert_eq!(
+        version_tuple(&ours),
+        version_tuple(&needed.0),
+        "rust-version = {ours:?} is higher than any locked dependency needs ({} needs {}); lower it",
+        needed.1,
+        needed.0
+    );
+    // The project's own image builds with a Rust at least that new.
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let image_rust = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG RUST_VERSION="))
+        .expect("Dockerfile: ARG RUST_VERSION=");
+    assert!(
+        version_tuple(image_rust) >= version_tuple(&ours),
+        "Dockerfile builds with Rust {image_rust}, below rust-version {ours}"
+    );
+}
+
+#[test]
+fn own_code_uses_no_std_api_newer_than_rust_version() {
+    // clippy's incompatible_msrv lint reads rust-version from Cargo.toml and flags std items
+    // stabilized after it (no older toolchain can be installed here to build with it for real).
+    let (desc, out) = run_tool(cargo().args([
+        "clippy",
+        "--locked",
+        "--quiet",
+        "--lib",
+        "--bins",
+        "--",
+        "-A",
+        "clippy::all",
+        "-D",
+        "clippy::incompatible_msrv",
+    ]));
+    assert!(out.status.success(), "{desc}\n{}", output_text(&out));
+}
+
+#[test]
+fn crate_package_contains_the_templates_and_publish_dry_run_passes() {
+    let (desc, out) = run_tool(cargo().args(["package", "--locked", "--list", "--allow-dirty"]));
+    assert!(out.status.success(), "{desc}\n{}", output_text(&out));
+    let list: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Every template the binary embeds is in the package, and nothing outside the sources.
+    for dir in [
+        "templates/github",
+        "templates/gitlab",
+        "templates/drone",
+        "templates/woodpecker",
+        "templates/shared",
+    ] {
+        for e in std::fs::read_dir(repo_root().join(dir)).unwrap() {
+            let rel = format!("{dir}/{}", e.unwrap().file_name().to_string_lossy());
+            assert!(
+                list.contains(&rel),
+                "{rel} missing from the package: {list:?}"
+            );
+        }
+    }
+    for f in ["Cargo.lock", "README.md", "src/main.rs", "src/lib.rs"] {
+        assert!(list.iter().any(|l| l == f), "{f} missing: {list:?}");
+    }
+    for l in &list {
+        assert!(
+            l.starts_with("src/")
+                || l.starts_with("templates/")
+                || [
+                    ".cargo_vcs_info.json",
+                    "Cargo.lock",
+                    "Cargo.toml",
+                    "Cargo.toml.orig",
+                    "README.md"
+                ]
+                .contains(&l.as_str()),
+            "unexpected file in the package: {l}"
+        );
+    }
+    // The real thing: package, build the packaged sources with the lockfile, stop before uploading.
+    // It reads the registry index (the sparse protocol), so it needs the crate registry reachable.
+    let (desc, out) = run_tool(cargo().args(["publish", "--dry-run", "--locked", "--allow-dirty"]));
+    let text = output_text(&out);
+    assert!(out.status.success(), "{desc}\n{text}");
+    assert!(text.contains("aborting upload due to dry run"), "{text}");
+}
+
+#[test]
+fn release_workflow_passes_the_checkers_and_builds_every_asset_the_action_downloads() {
+    let path = repo_root().join(".github/workflows/release.yml");
+    // actionlint (with shellcheck), zizmor --offline (no finding), the workflow schema, yamllint.
+    check_all("github", &path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let wf: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    // Tag-triggered only.
+    let on = &wf["on"];
+    assert!(
+        on["push"]["tags"]
+            .as_sequence()
+            .is_some_and(|t| !t.is_empty())
+            && on["push"]["branches"].is_null()
+            && on["pull_request"].is_null(),
+        "{on:?}"
+    );
+    // Least privilege: nothing at the top, each job names its own.
+    assert_eq!(
+        wf["permissions"].as_mapping().map(|m| m.len()),
+        Some(0),
+        "top-level permissions must be {{}}"
+    );
+    let jobs = wf["jobs"].as_mapping().unwrap();
+    for (name, job) in jobs {
+        assert!(
+            job["permissions"].is_mapping(),
+            "job {name:?} has no explicit permissions"
+        );
+        let perms = job["permissions"].as_mapping().unwrap();
+        for (scope, level) in perms {
+            if level.as_str() == Some("write") {
+                let allowed = match name.as_str().unwrap() {
+                    "github-release" => ["contents"].as_slice(),
+                    "pypi" | "crate" => ["id-token"].as_slice(),
+                    "image" | "image-index" => ["packages"].as_slice(),
+                    _ => [].as_slice(),
+                };
+                assert!(
+                    allowed.contains(&scope.as_str().unwrap()),
+                    "job {name:?} writes {scope:?}"
+                );
+            }
+        }
+    }
+    // Every action pinned to a full commit SHA with its version in a comment.
+    let mut uses = 0;
+    for line in text.lines() {
+        let Some(rest) = line.trim().trim_start_matches("- ").strip_prefix("uses: ") else {
+            continue;
+        };
+        uses += 1;
+        let (_, pin) = rest
+            .split_once('@')
+            .unwrap_or_else(|| panic!("unpinned: {line}"));
+        let (sha, comment) = pin
+            .split_once(" # v")
+            .unwrap_or_else(|| panic!("no version comment: {line}"));
+        assert!(
+            sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()) && !comment.is_empty(),
+            "{line}"
+        );
+    }
+    assert!(uses >= 10, "{uses}");
+    // The binaries: exactly the targets whose assets action.yml downloads.
+    let targets: Vec<&str> = wf["jobs"]["binaries"]["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    let action = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
+    let mut action_targets: Vec<&str> = action
+        .lines()
+        .filter_map(|l| l.split_once("asset=gen-pipeline-"))
+        .map(|(_, t)| t.split([' ', ';', '.']).next().unwrap())
+        .collect();
+    let mut sorted = targets.clone();
+    sorted.sort();
+    action_targets.sort();
+    assert_eq!(sorted, action_targets);
+    for t in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+        "x86_64-pc-windows-msvc",
+    ] {
+        assert!(targets.contains(&t), "{t} not built");
+    }
+    // Release builds use the lockfile; the checksums cover every binary and the source digest.
+    assert!(text.contains("cargo build --release --locked --bin gen-pipeline --target \"$TARGET\""));
+    assert!(text.contains("maturin build --release --locked"));
+    assert!(text.contains("bash scripts/source-digest.sh > dist/source-digest.txt"));
+    assert!(text.contains("sha256sum gen-pipeline-* source-digest.txt > SHA256SUMS"));
+    assert!(text.contains("static(-pie)? linked"));
+    // The image: the project's own Dockerfile, its runtime stage, both platforms joined.
+    let image = &wf["jobs"]["image"];
+    let build = image["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("docker/build-push-action@"))
+        })
+        .expect("image job builds with docker/build-push-action");
+    assert_eq!(build["with"]["file"].as_str(), Some("Dockerfile"));
+    assert_eq!(build["with"]["target"].as_str(), Some("runtime"));
+    assert!(std::fs::read_to_string(repo_root().join("Dockerfile"))
+        .unwrap()
+        .contains(" AS runtime"));
+    let platforms: Vec<&str> = image["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| e["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert!(text.contains("docker buildx imagetools create"));
+}
