@@ -285,3 +285,251 @@ fn release_workflow_passes_the_checkers_and_builds_every_asset_the_action_downlo
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
     assert!(text.contains("docker buildx imagetools create"));
 }
+
+/// The settings of the suite's release builds, shared by every test that builds in release (the
+/// wheel, the compiling pre-commit hook) so the dependencies are compiled once: one target dir,
+/// thin LTO off (only the tests' build time; users get the crate's release profile), crates from
+/// the local cargo cache.
+pub fn release_build_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env(
+        "CARGO_TARGET_DIR",
+        repo_root().join("target/release-shared"),
+    )
+    .env("CARGO_PROFILE_RELEASE_LTO", "false")
+    .env("CARGO_NET_OFFLINE", "true")
+}
+
+/// The wheel, built once per test run by maturin (`maturin build --release --locked`) into
+/// `target/wheel/`; every wheel test uses it.
+pub fn wheel() -> &'static std::path::Path {
+    static WHEEL: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    WHEEL.get_or_init(|| {
+        let dir = repo_root().join("target/wheel");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = std::process::Command::new("maturin");
+        cmd.current_dir(repo_root())
+            .args(["build", "--release", "--locked", "--out"])
+            .arg(&dir);
+        release_build_env(&mut cmd);
+        let started = std::time::Instant::now();
+        let (desc, out) = run_tool(&mut cmd);
+        assert!(out.status.success(), "{desc}\n{}", output_text(&out));
+        eprintln!("maturin build: {:.0?}", started.elapsed());
+        let wheels: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+            .collect();
+        assert_eq!(wheels.len(), 1, "{wheels:?}");
+        wheels.into_iter().next().unwrap()
+    })
+}
+
+/// Python with `args`, failing the test with its output unless it succeeds.
+fn python_ok(program: &std::path::Path, args: &[&str]) -> String {
+    let (desc, out) = run_tool(std::process::Command::new(program).args(args));
+    assert!(out.status.success(), "{desc}\n{}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The gen-pipeline binary inside the wheel (`<name>-<version>.data/scripts/gen-pipeline`).
+fn binary_in_wheel(wheel: &std::path::Path) -> Vec<u8> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [n for n in z.namelist() if n.endswith('.data/scripts/gen-pipeline')]; assert len(n) == 1, z.namelist(); sys.stdout.buffer.write(z.read(n[0]))",
+        ])
+        .arg(wheel)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    out.stdout
+}
+
+#[test]
+fn wheel_installs_into_a_fresh_venv_and_generates_an_example() {
+    let wheel = wheel();
+    let version = manifest_field("version");
+    let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    // A binary wheel for any Python 3 (no ABI), named after the crate's version.
+    assert!(
+        name.starts_with(&format!("gen_pipeline-{version}-py3-none-")),
+        "{name}"
+    );
+    let venv = tempfile::Builder::new()
+        .prefix("gp-venv-")
+        .tempdir()
+        .unwrap();
+    python_ok(
+        std::path::Path::new("python3"),
+        &["-m", "venv", venv.path().to_str().unwrap()],
+    );
+    let bin = venv.path().join("bin");
+    // Offline, from the wheel alone: it has no dependencies and compiles nothing.
+    python_ok(
+        &bin.join("pip"),
+        &[
+            "install",
+            "--no-index",
+            "--no-cache-dir",
+            "--quiet",
+            wheel.to_str().unwrap(),
+        ],
+    );
+    let gp = bin.join("gen-pipeline");
+    assert!(gp.is_file(), "the wheel installed no gen-pipeline");
+    assert_eq!(std::fs::read(&gp).unwrap(), binary_in_wheel(wheel));
+    let v = python_ok(&gp, &["--version"]);
+    assert_eq!(v.trim(), format!("gen-pipeline {version}"));
+    // Generate an example with the installed binary: exactly the committed pipeline.
+    let copy = tracked_copy("gp-wheel-example-", "main");
+    let (desc, out) = run_tool(
+        std::process::Command::new(&gp)
+            .current_dir(copy.path())
+            .args([
+                "--config",
+                "examples/python-two-apps/gen-pipeline.yml",
+                "--ci",
+                "gitlab",
+                "-o",
+                "-",
+            ])
+            .env_remove("CI")
+            .env_remove("GITLAB_CI")
+            .env_remove("GITHUB_ACTIONS"),
+    );
+    assert!(out.status.success(), "{desc}\n{}", output_text(&out));
+    let committed = std::fs::read_to_string(
+        copy.path()
+            .join("examples/python-two-apps/pipelines/gitlab-ci.yml"),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+}
+
+#[test]
+fn pre_commit_mirror_versions_follow_the_crate() {
+    let version = manifest_field("version");
+    let py = std::fs::read_to_string(repo_root().join("pre-commit-mirror/pyproject.toml")).unwrap();
+    assert!(py.contains(&format!("\nversion = \"{version}\"\n")), "{py}");
+    assert!(
+        py.contains(&format!("dependencies = [\"gen-pipeline=={version}\"]")),
+        "{py}"
+    );
+    // Same ids, entries and triggers as the compiling hooks, but on the wheel.
+    let load = |p: &str| -> Vec<serde_yaml::Value> {
+        serde_yaml::from_str(&std::fs::read_to_string(repo_root().join(p)).unwrap()).unwrap()
+    };
+    let (mirror, compiling) = (
+        load("pre-commit-mirror/.pre-commit-hooks.yaml"),
+        load(".pre-commit-hooks.yaml"),
+    );
+    assert_eq!(mirror.len(), compiling.len());
+    for (m, c) in mirror.iter().zip(&compiling) {
+        for key in ["id", "name", "files", "pass_filenames"] {
+            assert_eq!(m[key], c[key], "{key}");
+        }
+        assert_eq!(m["language"].as_str(), Some("python"));
+        assert_eq!(
+            m["entry"].as_str().unwrap().replace("gen-pipeline ", ""),
+            c["entry"]
+                .as_str()
+                .unwrap()
+                .replace("scripts/pre-commit-hook.sh ", "")
+        );
+    }
+}
+
+#[test]
+fn pre_commit_mirror_hook_installs_the_wheel_and_compiles_nothing() {
+    let wheel = wheel();
+    // The mirror repository, as the release workflow publishes it.
+    let mirror = tempfile::Builder::new()
+        .prefix("gp-mirror-")
+        .tempdir()
+        .unwrap();
+    copy_tree(&repo_root().join("pre-commit-mirror"), mirror.path());
+    git_init_commit(mirror.path(), "main");
+    // A user's project with committed, current pipelines.
+    let project = tempfile::Builder::new()
+        .prefix("gp-mirror-project-")
+        .tempdir()
+        .unwrap();
+    let p = project.path();
+    let example = repo_root().join("examples/go-distroless");
+    for f in ["Dockerfile", "gen-pipeline.yml"] {
+        std::fs::copy(example.join(f), p.join(f)).unwrap();
+    }
+    gen_ok(p, ["generate"]);
+    git_init_commit(p, "main");
+    let home = tempfile::tempdir().unwrap();
+    // No cargo or rustc on PATH: installing the hook cannot compile anything. pip is offline and
+    // sees only the wheel and the mirror package's build backend (installed by .ci/install-tools.sh).
+    let path: Vec<std::path::PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|d| !d.join("cargo").exists() && !d.join("rustc").exists())
+        .collect();
+    let run = |hook: &str| {
+        let mut cmd = std::process::Command::new("pre-commit");
+        cmd.current_dir(p)
+            .args(["try-repo"])
+            .arg(mirror.path())
+            .args([hook, "--all-files"])
+            .env("PATH", std::env::join_paths(&path).unwrap())
+            .env("PRE_COMMIT_HOME", home.path())
+            .env("PIP_NO_INDEX", "1")
+            .env(
+                "PIP_FIND_LINKS",
+                format!(
+                    "{} /opt/gen-pipeline-tools/wheels",
+                    wheel.parent().unwrap().display()
+                ),
+            );
+        let (desc, out) = run_tool(&mut cmd);
+        (out.status, format!("{desc}\n{}", output_text(&out)))
+    };
+    let (status, log) = run("gen-pipeline-check");
+    assert!(status.success() && log.contains("Passed"), "{log}");
+    // The hook's environment runs the very binary of the wheel.
+    let installed: Vec<std::path::PathBuf> = walk(home.path())
+        .into_iter()
+        .filter(|f| f.ends_with("bin/gen-pipeline"))
+        .collect();
+    assert_eq!(installed.len(), 1, "{installed:?}");
+    assert_eq!(
+        std::fs::read(&installed[0]).unwrap(),
+        binary_in_wheel(wheel)
+    );
+    // Stale: a new stage fails the check with a diff.
+    let mut df = std::fs::read_to_string(p.join("Dockerfile")).unwrap();
+    df.push_str("\nFROM deps AS lint\nRUN go vet ./...\n");
+    std::fs::write(p.join("Dockerfile"), df).unwrap();
+    git(p, &["commit", "-qam", "lint stage"]);
+    let (status, log) = run("gen-pipeline-check");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("pipelines/github-images.yml: out of date") && log.contains("lint"),
+        "{log}"
+    );
+    // The regenerate hook rewrites them.
+    let (status, log) = run("gen-pipeline");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("files were modified by this hook"), "{log}");
+}
+
+/// Every file under `dir` (symlinks not followed).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
