@@ -533,3 +533,47 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn readme_install_commands_name_the_current_version_and_real_assets() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("## Install\n")
+        .expect("README has an Install section");
+    let end = readme[start..]
+        .find("\n## Quick start")
+        .expect("then a Quick start")
+        + start;
+    let install = &readme[start..end];
+    let version = manifest_field("version");
+    for cmd in [
+        format!("pip install gen-pipeline=={version}"),
+        format!("pipx run --spec gen-pipeline=={version} gen-pipeline --version"),
+        format!("cargo install --locked gen-pipeline --version {version}"),
+        "cargo install --locked --path .".to_string(),
+        format!("ghcr.io/gen-pipeline/gen-pipeline:{version}"),
+        format!("releases/download/v{version}"),
+        format!("rev: v{version}"),
+        "sha256sum --ignore-missing -c SHA256SUMS".to_string(),
+    ] {
+        assert!(install.contains(&cmd), "Install lacks `{cmd}`");
+    }
+    // Every release asset the workflow builds is named.
+    let wf = std::fs::read_to_string(repo_root().join(".github/workflows/release.yml")).unwrap();
+    let targets: Vec<&str> = wf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- target: "))
+        .collect();
+    assert_eq!(targets.len(), 5, "{targets:?}");
+    for t in targets {
+        assert!(
+            install.contains(&format!("`{t}")),
+            "Install does not name {t}"
+        );
+    }
+    // The Quick start runs an installed binary, not cargo.
+    let quick = &readme[end..];
+    let quick = &quick[..quick[1..].find("\n## ").unwrap()];
+    assert!(!quick.contains("cargo run"), "{quick}");
+    assert!(quick.contains("gen-pipeline init"), "{quick}");
+}
