@@ -14,6 +14,7 @@ mod git_ctx;
 mod gitlab_dynamic;
 mod graph;
 mod infra;
+mod install;
 mod parser;
 mod pipelines;
 mod plan_cmd;
