@@ -589,6 +589,26 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
             .clone()
             .or(config.buildkit_syntax.clone()),
         provenance: args.provenance || config.provenance.unwrap_or(false),
+        buildkit: plan::Buildkit {
+            image: config
+                .buildkit_image
+                .clone()
+                .unwrap_or_else(|| plan::DEFAULT_BUILDKIT_IMAGE.to_string()),
+            config: match &config.buildkitd_config {
+                Some(c) => {
+                    let path = from_config(c);
+                    if !path.is_file() {
+                        return Err(InputError(format!(
+                            "error: buildkitd-config `{c}`: no such file ({})\n",
+                            path.display()
+                        ))
+                        .into());
+                    }
+                    Some(rel(&path))
+                }
+                None => None,
+            },
+        },
         git_ref,
     };
     let plan = app::plan(&loaded, &popts).map_err(app_error)?;
