@@ -193,8 +193,9 @@ fn assert_gitlab_state_removed(run: &PipelineRun) {
         .map(|l| l[3..].to_string())
         .filter(|f| {
             // gitlab-ci-local's own state, and the dotenv reports.
-            !f.starts_with(".gitlab-ci-local/")
-                && !(f.starts_with("GP_DIGEST_") && f.ends_with(".env") && !f.contains('/'))
+            let harness = f.starts_with(".gitlab-ci-local/");
+            let dotenv = f.starts_with("GP_DIGEST_") && f.ends_with(".env") && !f.contains('/');
+            !harness && !dotenv
         })
         .collect();
     assert!(
