@@ -50,6 +50,11 @@ pub struct Config {
     pub buildkit_syntax: Option<String>,
     /// A folder of templates overriding the embedded ones.
     pub templates: Option<String>,
+    /// The BuildKit image the docker-container builder runs (default: a pinned release,
+    /// [`crate::plan::DEFAULT_BUILDKIT_IMAGE`]).
+    pub buildkit_image: Option<String>,
+    /// A buildkitd TOML config (registry mirrors, private registry CAs), relative to this file.
+    pub buildkitd_config: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -439,6 +444,7 @@ pub fn template(detected: &Detected) -> String {
          \n# Tag and PR builds read the default branch's cache; set these to let them write their own.\n# cache:\n#   write-on-tag: false\n#   write-on-pr: false\n\
          \n# Provenance attestations (the pushed digest is then an image index; both resolve).\n# provenance: false\n\
          \n# Pin the Dockerfile frontend (named build contexts need 1.4 or later).\n# buildkit-syntax: docker/dockerfile:1\n\
+         \n# The BuildKit the docker-container builder runs (default: a pinned release), and a buildkitd\n# config for it (registry mirrors, a private registry's CA), relative to this file.\n# buildkit-image: moby/buildkit:v0.33.0\n# buildkitd-config: ci/buildkitd.toml\n\
          \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n",
     );
     out

@@ -4,7 +4,7 @@
 # GP_CACHE_ON_PR, GP_EXTRA_TAGS.
 gp_init() {
   gp_own=$(gp_slug "$GP_REF_NAME" "$GP_SHA")
-  gp_main=$(gp_slug "$GP_DEFAULT_BRANCH")
+  gp_main=$(gp_default_slug "$GP_DEFAULT_BRANCH")
   # The cache policy (what to read, in order, and what to write) is gp_cache's, above.
   gp_reads=""; gp_to=""; gp_verb=""
   for gp_w in $(gp_cache "$GP_CACHE_REPO" "$GP_CACHE_KEY" "$GP_REF_KIND" "$GP_REF_NAME" "$GP_SHA" \
