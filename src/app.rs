@@ -98,7 +98,11 @@ pub fn render_all(
 
 /// Build the plan for a loaded Dockerfile.
 pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
-    Ok(plan::plan(&loaded.graph, opts)?)
+    Ok(plan::plan_with(
+        &loaded.graph,
+        Some(&loaded.dockerfile),
+        opts,
+    )?)
 }
 
 /// The output path of `ci`'s pipeline: config `output`, else the CI's conventional path.

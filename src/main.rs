@@ -366,6 +366,8 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow
         tags: Vec<String>,
         cache_from: &'a [String],
         cache_to: &'a Option<String>,
+        /// The stage input key's inputs (why a job rebuilt or skipped).
+        key: &'a plan::JobKey,
     }
     let doc = Doc {
         graph: format::PlanDoc::from_graph(g),
@@ -395,6 +397,7 @@ fn plan_json(args: &PlanArgs, dockerfile: &Path, loaded: &app::Loaded) -> anyhow
                     .collect(),
                 cache_from: &j.cache.from,
                 cache_to: &j.cache.to,
+                key: &j.key,
             })
             .collect(),
         notes: &p.notes,
@@ -589,6 +592,7 @@ fn resolve_plan(args: &GenArgs, for_plan: bool) -> anyhow::Result<Planned> {
             .clone()
             .or(config.buildkit_syntax.clone()),
         provenance: args.provenance || config.provenance.unwrap_or(false),
+        skip: config.skip.unwrap_or(true),
         git_ref,
     };
     let plan = app::plan(&loaded, &popts).map_err(app_error)?;

@@ -9,8 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::diag::suggest;
+use crate::dockerfile::Dockerfile;
 use crate::graph::StageGraph;
+
+pub mod key;
 use crate::refs::{self, CachePolicy, CacheRefs, RefInfo};
+pub use key::JobKey;
 
 /// GitLab rejects a job with more than 50 `needs` (the default `ci_max_needs`).
 pub const GITLAB_MAX_NEEDS: usize = 50;
@@ -95,6 +99,8 @@ pub struct PlanOptions {
     pub buildkit_syntax: Option<String>,
     /// Build with provenance attestations (the pushed digest is then an image index).
     pub provenance: bool,
+    /// Skip jobs whose stage input key already has an image (config `skip`, default true).
+    pub skip: bool,
     /// The ref the plan is generated on (for the plan's JSON; pipelines compute theirs at run time).
     pub git_ref: RefInfo,
 }
@@ -115,6 +121,8 @@ pub struct Plan {
     pub extra_tags: Vec<String>,
     pub buildkit_syntax: Option<String>,
     pub provenance: bool,
+    /// Jobs whose key already has an image retag it instead of building.
+    pub skip: bool,
     /// Cache writes on tag / PR builds (the run-time snippet reads these).
     pub cache_on_tag: bool,
     pub cache_on_pr: bool,
@@ -153,6 +161,8 @@ pub struct Job {
     /// For the plan's JSON: tags and cache refs on the ref the plan was generated on.
     pub tags: Vec<String>,
     pub cache: CacheRefs,
+    /// The inputs of the job's stage input key (see [`key`]).
+    pub key: JobKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -199,8 +209,18 @@ pub enum PlanError {
     Invalid(String),
 }
 
-/// Build the plan for a stage graph.
+/// Build the plan for a stage graph without the Dockerfile's instructions: every job's key is
+/// unknown, so every job always builds (tests of the layout use this).
 pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    plan_with(graph, None, opts)
+}
+
+/// Build the plan for a stage graph and the parsed Dockerfile it came from.
+pub fn plan_with(
+    graph: &StageGraph,
+    df: Option<&Dockerfile>,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let n = graph.stages.len();
     if n == 0 {
         return Err(PlanError::NoStages);
@@ -362,7 +382,62 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
             digest_var: vars[&s].clone(),
             tags,
             cache,
+            key: JobKey::default(),
         });
+    }
+
+    // Stage input keys: the stages each job builds and the upstream jobs it receives.
+    let key_jobs: Vec<key::KeyJob> = jobs
+        .iter()
+        .map(|j| key::KeyJob {
+            id: &j.id,
+            label: &j.label,
+            stages: inputs_of[j.stage_index]
+                .0
+                .iter()
+                .copied()
+                .chain([j.stage_index])
+                .collect(),
+            upstream: j
+                .needs
+                .iter()
+                .map(|n| {
+                    jobs.iter()
+                        .position(|u| &u.id == n)
+                        .expect("needs are jobs")
+                })
+                .collect(),
+        })
+        .collect();
+    let builder_name = match opts.builder {
+        Builder::Buildx => "buildx",
+        Builder::Buildah => "buildah",
+    };
+    let keys = key::job_keys(
+        df,
+        graph,
+        &key::KeySettings {
+            builder: builder_name,
+            provenance: opts.provenance,
+            platforms: &opts.platforms,
+            buildkit_syntax: opts.buildkit_syntax.as_deref(),
+            build_args: &opts.build_args,
+        },
+        &key_jobs,
+    );
+    for (j, k) in jobs.iter_mut().zip(keys) {
+        j.key = k;
+    }
+    if !opts.skip {
+        notes.push("skip: false: every job builds, whatever its key".into());
+    } else {
+        for j in jobs.iter().filter(|j| j.key.always_build && df.is_some()) {
+            notes.push(format!(
+                "job `{}` always builds: {}",
+                j.id,
+                j.key.reasons.join("; ")
+            ));
+        }
     }
 
     let fork_job = ForkJob {
@@ -410,6 +485,7 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         extra_tags: opts.extra_tags.clone(),
         buildkit_syntax: opts.buildkit_syntax.clone(),
         provenance: opts.provenance,
+        skip: opts.skip,
         cache_on_tag: opts.cache_policy.write_on_tag,
         cache_on_pr: opts.cache_policy.write_on_pr,
         jobs,
@@ -722,6 +798,7 @@ pub(crate) mod tests {
             cache_policy: CachePolicy::default(),
             buildkit_syntax: None,
             provenance: false,
+            skip: true,
             git_ref: RefInfo::new(
                 RefKind::Branch,
                 "feature/x",
