@@ -389,7 +389,7 @@ pub fn minimal_paths(paths: BTreeSet<String>) -> Vec<String> {
 /// The lines `templates/shared/key.sh`'s `gp_key_files` prints for `paths` under `context`:
 /// `d PATH` per directory, `HEX  PATH` per regular file (sha256sum's format), `x PATH` per file
 /// its owner may execute, `l PATH -> TARGET` per symbolic link, `missing PATH` for a path that
-/// does not exist; byte-sorted, unique. Symbolic links are never followed.
+/// does not exist; byte-sorted, unique. Symbolic links are never followed; `.git` is skipped.
 pub fn content_lines(context: &Path, paths: &[String]) -> std::io::Result<Vec<String>> {
     use std::os::unix::fs::PermissionsExt as _;
     let mut lines = BTreeSet::new();
@@ -401,6 +401,9 @@ pub fn content_lines(context: &Path, paths: &[String]) -> std::io::Result<Vec<St
         }
         stack.push(p.clone());
         while let Some(name) = stack.pop() {
+            if name.rsplit('/').next() == Some(".git") {
+                continue; // differs between clones; never part of a key
+            }
             let full = context.join(&name);
             let md = std::fs::symlink_metadata(&full)?;
             let ft = md.file_type();

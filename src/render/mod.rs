@@ -185,6 +185,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/build.sh",
         include_str!("../../templates/shared/build.sh"),
     ),
+    (
+        "shared/key.sh",
+        include_str!("../../templates/shared/key.sh"),
+    ),
 ];
 
 /// The embedded template text of `name` (e.g. `shared/build.sh`).
@@ -253,7 +257,8 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         load(opts, "shared/policy.sh")?.trim_end()
     );
     let shell = format!(
-        "{shell_policy}\n{}",
+        "{shell_policy}\n{}\n{}",
+        load(opts, "shared/key.sh")?.trim_end(),
         load(opts, "shared/build.sh")?.trim_end()
     );
     let mut env = Environment::new();

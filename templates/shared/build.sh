@@ -1,15 +1,32 @@
 # gen-pipeline: build one planned job (POSIX sh; gp_init is above). Further inputs (environment):
 # GP_BUILDER (buildx|buildah), GP_DOCKERFILE, GP_CONTEXT, GP_TARGET (empty: the last stage),
-# GP_PLATFORMS, GP_PROVENANCE, GP_DIGEST_FILE.
+# GP_PLATFORMS, GP_PROVENANCE, GP_DIGEST_FILE, and key.sh's GP_KEY_*, GP_SKIP.
 # Arguments: extra builder arguments (--build-context, --build-arg, --secret).
 # Writes the pushed image's digest to GP_DIGEST_FILE and prints `digest=<digest>`.
 gp_build() {
   gp_init
+  # Stage input key (key.sh): when `<repository>:key-<key>` exists, tag that image with this ref's
+  # tags and hand on its digest: no builder, no build. Otherwise build and push the key tag too.
+  gp_key
+  mkdir -p "$(dirname "$GP_DIGEST_FILE")"
+  if [ -n "$gp_key" ]; then
+    echo "key=$gp_key"
+    if gp_kd=$(gp_digest_of "$GP_REPOSITORY:key-$gp_key"); then
+      echo "gen-pipeline: $GP_REPOSITORY:key-$gp_key is $gp_kd: tagging it, no build"
+      # shellcheck disable=SC2086
+      gp_retag "$GP_REPOSITORY@$gp_kd" $gp_refs || return 1
+      printf '%s\n' "$gp_kd" > "$GP_DIGEST_FILE"
+      echo "digest=$gp_kd"
+      return 0
+    fi
+    gp_refs="$gp_refs $GP_REPOSITORY:key-$gp_key"
+  fi
+  # A CI that creates its builder on first use defines gp_builder_up (a skipped job never does).
+  if command -v gp_builder_up >/dev/null 2>&1; then gp_builder_up || return 1; fi
   set -- "$@" --file "$GP_DOCKERFILE"
   if [ -n "${GP_TARGET:-}" ]; then set -- "$@" --target "$GP_TARGET"; fi
   if [ -n "${GP_PLATFORMS:-}" ]; then set -- "$@" --platform "$GP_PLATFORMS"; fi
   for gp_r in $gp_refs; do set -- "$@" --tag "$gp_r"; done
-  mkdir -p "$(dirname "$GP_DIGEST_FILE")"
   if [ "$GP_BUILDER" = buildah ]; then
     # buildah takes a cache REPOSITORY (one tag per step) and reads one source only: map each
     # `repo:key-slug` ref to `repo/key-slug` and take the first whose `latest` marker exists (probed
