@@ -156,3 +156,211 @@ fn gitlab_unchanged_inputs_skip_and_changed_ones_rebuild_only_their_jobs() {
         assert_ne!(rebased[s], changed[s], "{s}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Drone, through the step driver that stands in for its runner (see `e2e.rs`).
+
+/// A static file server on a free loopback port (python's http.server), stopped on drop.
+struct FileServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl FileServer {
+    fn start(files: &[(&str, &str)]) -> FileServer {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The e2e fixture with `app2` also fetching `url` (`ADD <url>`), and its Drone pipeline.
+fn project_with_remote_add(reg: &Registry, base: &BaseImage, url: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("gp-e2e-skip-")
+        .tempdir()
+        .unwrap();
+    crate::tools::copy_tree(
+        &crate::tools::repo_root().join("tests/fixtures/e2e-project"),
+        dir.path(),
+    );
+    let df = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
+    let df = df.replace(
+        "COPY app2.txt /app.txt\n",
+        &format!("COPY app2.txt /app.txt\nADD {url} /remote.txt\n"),
+    );
+    std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+        .current_dir(dir.path())
+        .args([
+            "--ci",
+            "drone",
+            "--builder",
+            "buildah",
+            "-f",
+            "Dockerfile",
+            "-o",
+            ".drone.yml",
+        ])
+        .arg("--image")
+        .arg(reg.image("group/project"))
+        .arg("--build-arg")
+        .arg(format!("BASE={}", base.reference))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Runs the Drone push (or tag) pipeline of `project` with a fresh builder; `before` may change
+/// the checkout after its commit (uncommitted changes). Returns the jobs that built and the
+/// digests handed on (the digest files).
+fn drone(
+    reg: &Registry,
+    project: &Path,
+    branch: &str,
+    tag: Option<&str>,
+    before: impl Fn(&Path),
+) -> (BTreeSet<String>, BTreeMap<String, String>, String) {
+    let b = Builder::fresh();
+    let ws = crate::e2e_woodpecker::Workspace::of(project, branch, ".drone.yml");
+    before(&ws.checkout);
+    let text = std::fs::read_to_string(ws.checkout.join(".drone.yml")).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
+    let mut env: Vec<(String, String)> = vec![
+        ("CI".into(), "true".into()),
+        ("DRONE".into(), "true".into()),
+        ("DRONE_COMMIT_SHA".into(), sha.clone()),
+        ("DRONE_REPO_BRANCH".into(), "main".into()),
+        ("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()),
+    ];
+    match tag {
+        Some(t) => {
+            env.push(("DRONE_BUILD_EVENT".into(), "tag".into()));
+            env.push(("DRONE_TAG".into(), t.into()));
+        }
+        None => {
+            env.push(("DRONE_BUILD_EVENT".into(), "push".into()));
+            env.push(("DRONE_BRANCH".into(), branch.into()));
+        }
+    }
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
+    let runner = crate::e2e_woodpecker::StepRunner {
+        ci: "drone",
+        env,
+        step_name_var: "DRONE_STEP_NAME",
+        secrets: &secrets,
+        builder: &b,
+    };
+    let run = runner.run(&ws.checkout, &steps, |_| true);
+    let built: BTreeSet<String> = b.builds().into_iter().collect();
+    let digests = STAGES
+        .iter()
+        .map(|s| {
+            let f = ws
+                .state()
+                .join(format!("digests/GP_DIGEST_{}", s.to_uppercase()));
+            let d = std::fs::read_to_string(&f).unwrap_or_default();
+            (s.to_string(), d.trim().to_string())
+        })
+        .collect();
+    (built, digests, run.log)
+}
+
+#[test]
+fn drone_remote_add_dirty_checkout_and_tag_on_mains_content() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let files = FileServer::start(&[("remote.txt", "fetched at build time\n")]);
+    let url = format!("http://127.0.0.1:{}/remote.txt", files.port);
+    let project = project_with_remote_add(&reg, &base, &url);
+    let pipeline = std::fs::read_to_string(project.path().join(".drone.yml")).unwrap();
+    assert!(
+        pipeline.contains(&format!(
+            "# note: job `app2` always builds: line 16: ADD {url}"
+        )),
+        "{pipeline}"
+    );
+    let (built, cold, log) = drone(&reg, project.path(), "main", None, |_| {});
+    assert_eq!(built, set(&STAGES), "{log}");
+    assert_eq!(registry_digests(&reg, "main"), cold);
+    // Unchanged: only the job with `ADD <url>` builds (the key cannot see the URL's content).
+    let (built, again, log) = drone(&reg, project.path(), "main", None, |_| {});
+    assert_eq!(built, set(&["app2"]), "{log}");
+    assert_eq!(again["deps"], cold["deps"]);
+    assert_eq!(again["app1"], cold["app1"]);
+    // An uncommitted change never skips, even when its content has a key image already: the
+    // commit has app1 v2, the working tree goes back to the original app1.txt (built above).
+    let original = std::fs::read_to_string(project.path().join("app1.txt")).unwrap();
+    std::fs::write(project.path().join("app1.txt"), "app1 v2\n").unwrap();
+    let (built, dirty, log) = drone(&reg, project.path(), "main", None, |checkout| {
+        std::fs::write(checkout.join("app1.txt"), &original).unwrap();
+    });
+    assert_eq!(built, set(&["app1", "app2"]), "{log}");
+    assert!(
+        log.contains("uncommitted changes in the build context"),
+        "{log}"
+    );
+    assert_eq!(dirty["deps"], cold["deps"]);
+    // The same content committed: the key image exists again, so app1 is skipped with the
+    // original image; a tag pipeline on main's content publishes main's tested digests.
+    std::fs::write(project.path().join("app1.txt"), &original).unwrap();
+    let (built, main_run, log) = drone(&reg, project.path(), "main", None, |_| {});
+    assert_eq!(built, set(&["app2"]), "{log}");
+    assert_eq!(main_run["app1"], cold["app1"]);
+    let (built, tagged, log) = drone(&reg, project.path(), "main", Some("v1.2.3"), |_| {});
+    assert_eq!(built, set(&["app2"]), "{log}");
+    let released = registry_digests(&reg, "1.2.3");
+    assert_eq!(released["deps"], main_run["deps"]);
+    assert_eq!(released["app1"], main_run["app1"]);
+    assert_eq!(released, tagged);
+}

@@ -93,13 +93,16 @@ fn tree() -> tempfile::TempDir {
     d
 }
 
+/// (context paths, stubbed `(image, digest)`s) of one case.
+type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>);
+
 const SHELLS: &[&[&str]] = &[&["dash"], &["/usr/bin/busybox", "sh"]];
 
 #[test]
 fn sh_key_matches_rust_reference() {
     let t = tree();
     let bb = busybox_path();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (vec!["app".into(), "requirements.txt".into()], vec![]),
         (
             vec!["app/src".into(), "gone.txt".into()],
