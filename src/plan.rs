@@ -131,6 +131,9 @@ pub struct Plan {
     /// The single job that builds every target without pushing, for pull requests from forks
     /// (no registry credentials, hence no digest to hand between jobs).
     pub fork_job: ForkJob,
+    /// The id of the first job of CIs that decide once per run (GitHub): it computes every job's
+    /// tags, cache refs and stage key, retags the jobs whose key has an image, and publishes that.
+    pub setup_job: String,
     /// What the planner decided and why, for humans (printed by `plan`, commented in the output).
     pub notes: Vec<String>,
 }
@@ -186,6 +189,8 @@ pub struct ForkJob {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ForkTarget {
+    /// The planned job this target is (its decisions are that job's).
+    pub job: String,
     pub stage: Option<String>,
     pub label: String,
     pub repository: String,
@@ -440,12 +445,14 @@ pub fn plan_with(
         }
     }
 
+    let setup_job = unique("gen-pipeline".to_string(), &mut used_ids);
     let fork_job = ForkJob {
         id: unique("fork-pr".to_string(), &mut used_ids),
         targets: jobs
             .iter()
             .filter(|j| j.is_target)
             .map(|j| ForkTarget {
+                job: j.id.clone(),
                 stage: j.stage.clone(),
                 label: j.label.clone(),
                 repository: j.repository.clone(),
@@ -490,6 +497,7 @@ pub fn plan_with(
         cache_on_pr: opts.cache_policy.write_on_pr,
         jobs,
         fork_job,
+        setup_job,
         notes,
     })
 }

@@ -732,6 +732,10 @@ impl Act {
             workflows.push('\n');
         }
         let mut cmd = builder.command("act");
+        // The stand-in `docker` (buildx imagetools only) the workflow's first job calls.
+        let standin = crate::tools::repo_root().join("tests/fixtures/actions/docker-cli");
+        let path = builder.env().get("PATH").cloned().unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", standin.display()));
         cmd.current_dir(checkout)
             .arg(&self.event)
             .args([

@@ -106,25 +106,57 @@ fn github_wiring() {
         let doc = docs(&example_file(ex, CIS[0].1)).remove(0);
         let jobs = doc["jobs"].as_mapping().unwrap();
         let ids: BTreeSet<String> = jobs.keys().map(s).collect();
-        let mut cache_tos = BTreeSet::new();
-        let repo_of = |job: &Value| -> String {
-            job["steps"]
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .find(|st| st.get("id").map(s).as_deref() == Some("ref"))
-                .map(|st| s(&st["env"]["GP_REPOSITORY"]))
-                .unwrap_or_default()
-        };
+        // The first job decides for every job: `GP_REPOSITORY=… GP_CACHE_KEY=… … gp_github_job ID`.
+        let (setup, decide) = jobs
+            .iter()
+            .find_map(|(id, j)| {
+                j["steps"]
+                    .as_sequence()?
+                    .iter()
+                    .find(|st| st.get("id").map(s).as_deref() == Some("decide"))
+                    .map(|st| (s(id), s(&st["run"])))
+            })
+            .unwrap_or_else(|| panic!("{ex}: no job with a `decide` step"));
+        let mut repo_of: BTreeMap<String, String> = BTreeMap::new();
+        let mut cache_keys = BTreeSet::new();
+        let mut call = String::new();
+        for line in decide.lines().map(str::trim) {
+            call.push_str(line.trim_end_matches('\\'));
+            call.push(' ');
+            if !line.ends_with('\\') {
+                let id = call
+                    .trim_start()
+                    .strip_prefix("GP_REPOSITORY=")
+                    .and_then(|_| call.split("gp_github_job ").nth(1));
+                if let Some(id) = id {
+                    let field = |k: &str| {
+                        call.split_whitespace()
+                            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                            .unwrap_or_else(|| panic!("{ex}: no {k} in {call}"))
+                            .to_string()
+                    };
+                    repo_of.insert(id.trim().to_string(), field("GP_REPOSITORY"));
+                    cache_keys.insert(field("GP_CACHE_KEY"));
+                }
+                call.clear();
+            }
+        }
         for (id, job) in jobs {
+            let id = s(id);
             let needs = seq(&job["needs"]);
             for n in &needs {
-                assert!(ids.contains(n), "{ex}: {} needs missing job {n}", s(id));
+                assert!(ids.contains(n), "{ex}: {id} needs missing job {n}");
             }
+            if job["outputs"]["digest"].is_null() {
+                continue;
+            }
+            // Every build job waits for the first job and is one of the jobs it decided for.
+            assert!(needs.contains(&setup), "{ex}: {id} does not need {setup}");
+            assert!(
+                repo_of.contains_key(&id),
+                "{ex}: {setup} decides nothing for {id}"
+            );
             for step in job["steps"].as_sequence().unwrap() {
-                if step.get("id").map(s).as_deref() == Some("ref") && !job["outputs"].is_null() {
-                    cache_tos.insert(s(&step["env"]["GP_CACHE_KEY"]));
-                }
                 let Some(w) = step.get("with") else { continue };
                 if let Some(ctx) = w.get("build-contexts") {
                     for line in s(ctx).lines().filter(|l| !l.trim().is_empty()) {
@@ -132,31 +164,42 @@ fn github_wiring() {
                         let (repo, digest) = rest
                             .split_once('@')
                             .unwrap_or_else(|| panic!("{ex}: {line} is not pinned by digest"));
+                        // The upstream job's digest, or the key image's when it was skipped.
                         let up = digest
                             .strip_prefix("${{ needs.")
-                            .and_then(|d| d.strip_suffix(".outputs.digest }}"))
+                            .and_then(|d| d.split_once(".outputs.digest || fromJSON(needs."))
+                            .map(|(up, rest)| {
+                                assert_eq!(
+                                    rest,
+                                    format!("{setup}.outputs.jobs).{up}.digest }}}}"),
+                                    "{ex}: {line}"
+                                );
+                                up
+                            })
                             .expect(line);
                         assert!(
                             needs.contains(&up.to_string()),
-                            "{ex}: {} uses {up} without needing it",
-                            s(id)
+                            "{ex}: {id} uses {up} without needing it"
                         );
                         assert!(
                             !jobs[up]["outputs"]["digest"].is_null(),
                             "{ex}: {up} exports no digest"
                         );
                         assert_eq!(
-                            repo,
-                            repo_of(&jobs[up]),
+                            repo, repo_of[up],
                             "{ex}: context {stage} must be the image job {up} pushed"
                         );
                     }
                 }
             }
         }
-        let built = jobs.iter().filter(|(_, j)| !j["outputs"].is_null()).count();
+        let built = jobs
+            .iter()
+            .filter(|(_, j)| !j["outputs"]["digest"].is_null())
+            .count();
+        assert_eq!(repo_of.len(), built, "{ex}: one decision per build job");
         assert_eq!(
-            cache_tos.len(),
+            cache_keys.len(),
             built,
             "{ex}: cache keys must differ per stage"
         );
