@@ -364,3 +364,140 @@ fn drone_remote_add_dirty_checkout_and_tag_on_mains_content() {
     assert_eq!(released["app1"], main_run["app1"]);
     assert_eq!(released, tagged);
 }
+
+// ---------------------------------------------------------------------------------------------
+// buildx flavor (no Docker engine here): the Drone steps run through the step driver with a fake
+// `docker` that logs every call and answers the registry probes, to show which docker commands a
+// step whose key has an image makes: no builder is created and nothing is built.
+
+const FAKE_DOCKER: &str = r#"#!/bin/sh
+printf '%s %s\n' "${DRONE_STEP_NAME:-?}" "$*" >> "$FAKE_LOG"
+case "$1 $2 $3" in
+  "buildx imagetools inspect")
+    case $4 in *:key-*) [ "$FAKE_KEYS" = exist ] || exit 1 ;; esac
+    echo '"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"' ;;
+  "buildx imagetools create") ;;
+  "buildx inspect "*) [ -f "$FAKE_STATE/builder" ] || exit 1 ;;
+  "buildx create "*) touch "$FAKE_STATE/builder" ;;
+  "buildx build "*)
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --metadata-file ]; then
+        printf '{"containerimage.digest": "sha256:%s"}\n' bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb > "$2"
+      fi
+      shift
+    done ;;
+  *) cat > /dev/null 2>&1 || true ;;
+esac
+"#;
+
+/// Runs the Drone buildx pipeline of the e2e fixture with the fake docker; returns its log of calls.
+fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("docker"), FAKE_DOCKER).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let project = tmp.path().join("project");
+    crate::tools::copy_tree(
+        &crate::tools::repo_root().join("tests/fixtures/e2e-project"),
+        &project,
+    );
+    crate::tools::gen_ok(
+        &project,
+        [
+            "--ci",
+            "drone",
+            "-f",
+            "Dockerfile",
+            "-o",
+            ".drone.yml",
+            "--image",
+            "registry.example.com/group/project",
+            "--build-arg",
+            "BASE=registry.example.com/library/busybox:1",
+        ],
+    );
+    let ws = crate::e2e_woodpecker::Workspace::of(&project, "main", ".drone.yml");
+    let text = std::fs::read_to_string(ws.checkout.join(".drone.yml")).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
+    let b = Builder::fresh();
+    let log = tmp.path().join("calls.log");
+    let path = format!("{}:{}", bin.display(), b.env()["PATH"]);
+    let env: Vec<(String, String)> = [
+        ("PATH", path.as_str()),
+        ("FAKE_LOG", &log.display().to_string()),
+        ("FAKE_STATE", &tmp.path().display().to_string()),
+        ("FAKE_KEYS", keys),
+        ("DRONE_BUILD_EVENT", "push"),
+        ("DRONE_BRANCH", "main"),
+        (
+            "DRONE_COMMIT_SHA",
+            &crate::e2e_woodpecker::git_head(&ws.checkout),
+        ),
+        ("DRONE_REPO_BRANCH", "main"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let secrets = BTreeMap::from([
+        ("registry_username", "u".to_string()),
+        ("registry_password", "p".to_string()),
+    ]);
+    let runner = crate::e2e_woodpecker::StepRunner {
+        ci: "drone",
+        env,
+        step_name_var: "DRONE_STEP_NAME",
+        secrets: &secrets,
+        builder: &b,
+    };
+    let run = runner.run(&ws.checkout, &steps, |_| true);
+    let calls: Vec<(String, String)> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let (s, a) = l.split_once(' ').unwrap();
+            (s.to_string(), a.to_string())
+        })
+        .collect();
+    for s in STAGES {
+        let d = std::fs::read_to_string(
+            ws.state()
+                .join(format!("digests/GP_DIGEST_{}", s.to_uppercase())),
+        )
+        .unwrap_or_else(|e| panic!("{s}: {e}\n{}", run.log));
+        assert!(d.trim().starts_with("sha256:"), "{s}: {d}");
+    }
+    calls
+}
+
+#[test]
+fn drone_buildx_step_whose_key_has_an_image_creates_no_builder() {
+    let calls = drone_buildx_calls("exist");
+    let made = |what: &str| calls.iter().filter(|(_, a)| a.starts_with(what)).count();
+    assert_eq!(made("buildx create"), 0, "{calls:#?}");
+    assert_eq!(made("buildx build"), 0, "{calls:#?}");
+    // Each step probed its key and retagged its key image.
+    for s in STAGES {
+        assert!(
+            calls.iter().any(|(step, a)| step == s
+                && a.starts_with("buildx imagetools create --prefer-index=false")),
+            "{s}: {calls:#?}"
+        );
+    }
+    // Without key images: one builder for the whole run, one build per step.
+    let calls = drone_buildx_calls("missing");
+    let made = |what: &str| calls.iter().filter(|(_, a)| a.starts_with(what)).count();
+    assert_eq!(made("buildx create"), 1, "{calls:#?}");
+    assert_eq!(made("buildx build"), 3, "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .filter(|(_, a)| a.starts_with("buildx build"))
+            .all(|(_, a)| a.contains(":key-")),
+        "a built step pushes its key tag: {calls:#?}"
+    );
+}
