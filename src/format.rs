@@ -82,6 +82,68 @@ pub fn text(g: &StageGraph) -> String {
     out
 }
 
+/// The planned jobs, one block each (needs, stages built inline, build contexts, tags and cache
+/// refs on the ref the plan was made for), then the planner's notes: `plan --format text`.
+pub fn jobs_text(p: &crate::plan::Plan) -> String {
+    let mut out = String::new();
+    let r = &p.git_ref;
+    let _ = writeln!(
+        out,
+        "jobs ({} {}, slug {}, image {}):",
+        ref_kind_name(r),
+        r.name,
+        r.slug,
+        p.image
+    );
+    let none = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    for j in &p.jobs {
+        let _ = writeln!(out, "  {}  (stage {})", j.id, j.label);
+        let _ = writeln!(out, "    needs:      {}", none(&j.needs));
+        if !j.inline_stages.is_empty() {
+            let _ = writeln!(out, "    builds in:  {}", j.inline_stages.join(", "));
+        }
+        for c in &j.contexts {
+            let _ = writeln!(
+                out,
+                "    context:    {}=docker-image://{}@<digest from {}>",
+                c.stage, c.repository, c.job
+            );
+        }
+        let tags: Vec<String> = j
+            .tags
+            .iter()
+            .map(|t| format!("{}:{t}", j.repository))
+            .collect();
+        let _ = writeln!(out, "    tags:       {}", none(&tags));
+        let _ = writeln!(out, "    cache from: {}", none(&j.cache.from));
+        let _ = writeln!(
+            out,
+            "    cache to:   {}",
+            j.cache
+                .to
+                .as_deref()
+                .unwrap_or("- (this ref writes no cache)")
+        );
+    }
+    for n in &p.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+fn ref_kind_name(r: &crate::refs::RefInfo) -> String {
+    serde_json::to_value(r.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Edges as (source node, target stage, labels), deduplicated, in a stable order.
 /// Source nodes: `Ok(stage index)` or `Err(image index in g.images)`.
 fn edges(g: &StageGraph) -> Vec<(Result<usize, usize>, usize, String)> {

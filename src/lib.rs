@@ -14,3 +14,5 @@ pub mod graph;
 pub mod plan;
 pub mod refs;
 pub mod render;
+pub mod settings;
+pub mod write;

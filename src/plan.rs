@@ -75,6 +75,11 @@ impl std::str::FromStr for Builder {
 pub struct Secret {
     pub id: String,
     pub env: String,
+    /// Also pass it to pull-request builds (Drone/Woodpecker's pull-request pipeline). Off by
+    /// default: a pull request's own Dockerfile decides what a build does with a secret
+    /// (`RUN --mount=type=secret,id=… curl …`), so a secret reaches it only when the config opts
+    /// in (`on-pr: true`).
+    pub on_pr: bool,
 }
 
 /// Everything the planner needs besides the graph; project decisions (config file + flags).
@@ -210,6 +215,26 @@ pub enum PlanError {
     NoStages,
     #[error("invalid image repository `{0}`: expected lower-case `host/path` without a tag")]
     BadImage(String),
+    /// An image that starts with `$` but is not `$CI_REGISTRY_IMAGE[/path]`: any other variable or
+    /// expression would be expanded by the CI (shell command substitution, GitHub expressions).
+    #[error("invalid image repository `{0}`: the only variable allowed is `$CI_REGISTRY_IMAGE` (or `${{CI_REGISTRY_IMAGE}}`), optionally followed by `/path`; other `$` values would be expanded by the CI's shell or expression engine")]
+    BadImageVariable(String),
+    #[error("invalid platform `{0}`: expected `os/arch` or `os/arch/variant` (letters, digits, `_`, `.`, `-`), e.g. linux/amd64, linux/arm/v7")]
+    BadPlatform(String),
+    /// The generated jobs run on Linux builders: Windows images cannot be built there.
+    #[error("platform `{0}`: Windows containers cannot be built by the generated jobs (they run on Linux builders)")]
+    WindowsPlatform(String),
+    /// A path (build context or Dockerfile) the CI files cannot carry safely.
+    #[error("invalid {what} `{value}`: {reason}")]
+    BadPath {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// A build argument value the CI files cannot carry (line breaks, control characters,
+    /// Unicode line separators that YAML parsers treat as line breaks, CI expression syntax).
+    #[error("build argument `{name}`: the value may not contain {reason}")]
+    BadBuildArg { name: String, reason: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -231,9 +256,10 @@ pub fn plan_with(
         return Err(PlanError::NoStages);
     }
     let image = opts.image.trim_end_matches('/').to_string();
-    if !valid_repository(&image) {
-        return Err(PlanError::BadImage(opts.image.clone()));
-    }
+    check_repository(&image).map_err(|e| match e {
+        PlanError::BadImageVariable(_) => PlanError::BadImageVariable(opts.image.clone()),
+        _ => PlanError::BadImage(opts.image.clone()),
+    })?;
     validate_inputs(opts)?;
     let mut notes = Vec::new();
 
@@ -259,11 +285,17 @@ pub fn plan_with(
 
     // Only the last stage of a name can be addressed by `--target` or `--build-context`
     // (BuildKit resolves a name to its last definition); earlier ones behave like unnamed stages.
+    // One pass: the last definition of each name (linear, not each stage against all later ones).
+    let mut last_of: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(n);
+    for st in &graph.stages {
+        if let Some(name) = &st.name {
+            last_of.insert(name.as_str(), st.index);
+        }
+    }
     let addressable: Vec<bool> = (0..n)
         .map(|i| match &graph.stages[i].name {
-            Some(name) => !graph.stages[i + 1..]
-                .iter()
-                .any(|t| t.name.as_deref() == Some(name.as_str())),
+            Some(name) => last_of.get(name.as_str()) == Some(&i),
             None => false,
         })
         .collect();
@@ -528,10 +560,23 @@ fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
                 "build argument name `{k}` must be letters, digits and `_`"
             ));
         }
-        if v.contains('\n') || v.contains('\r') || v.contains("${{") {
-            return bad(format!("build argument `{k}`: the value may not contain a line break or `${{{{` (CI expression syntax)"));
+        if let Some(reason) = unsafe_value(v) {
+            return Err(PlanError::BadBuildArg {
+                name: k.clone(),
+                reason,
+            });
         }
     }
+    for p in &opts.platforms {
+        if !valid_platform(p) {
+            return Err(PlanError::BadPlatform(p.clone()));
+        }
+        if p.to_ascii_lowercase().starts_with("windows/") {
+            return Err(PlanError::WindowsPlatform(p.clone()));
+        }
+    }
+    check_path("build context", &opts.context)?;
+    check_path("Dockerfile path", &opts.dockerfile)?;
     for s in &opts.secrets {
         if !ident(&s.env) {
             return bad(format!(
@@ -734,33 +779,165 @@ fn env_name(label: &str) -> String {
         .collect()
 }
 
-/// `host[:port]/path` with lower-case path components and no tag or digest. Run-time variable
-/// references (`$CI_REGISTRY_IMAGE`, `${{ ... }}`) are accepted as a whole.
+/// The placeholder `plan` shows when no registry is known. A plan may carry it (to show its
+/// jobs), but [`crate::render::render`] refuses to write it into a pipeline.
+pub const UNKNOWN_IMAGE: &str = "$IMAGE";
+
+/// Whether `image` is a repository [`check_repository`] accepts.
 pub fn valid_repository(image: &str) -> bool {
-    if image.starts_with('$') {
-        return !image.contains(char::is_whitespace);
+    check_repository(image).is_ok()
+}
+
+/// `host[:port]/path` with lower-case path components and no tag or digest, or GitLab's
+/// `$CI_REGISTRY_IMAGE` / `${CI_REGISTRY_IMAGE}` followed by optional `/path` components.
+///
+/// Every character of an accepted value is one of `[a-z0-9._-/:]` (plus upper-case letters
+/// and `[]` in the host, and the one variable reference), so the value is inert inside the
+/// double-quoted shell words and YAML scalars of every template: no `$(…)`, backquotes,
+/// quotes, `${{ … }}` expressions or line breaks can get through.
+pub fn check_repository(image: &str) -> Result<(), PlanError> {
+    let bad = || PlanError::BadImage(image.to_string());
+    if image == UNKNOWN_IMAGE {
+        return Ok(());
     }
-    let mut parts = image.split('/');
-    let Some(first) = parts.next() else {
-        return false;
+    if let Some(rest) = image.strip_prefix('$') {
+        let rest = rest
+            .strip_prefix("CI_REGISTRY_IMAGE")
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+            .or_else(|| rest.strip_prefix("{CI_REGISTRY_IMAGE}"))
+            .ok_or_else(|| PlanError::BadImageVariable(image.to_string()))?;
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let path = rest
+            .strip_prefix('/')
+            .ok_or_else(|| PlanError::BadImageVariable(image.to_string()))?;
+        return if path.split('/').all(valid_component) {
+            Ok(())
+        } else {
+            Err(bad())
+        };
+    }
+    let (first, rest) = match image.split_once('/') {
+        Some((f, r)) => (f, Some(r)),
+        None => (image, None),
     };
-    if first.is_empty() || first.contains(char::is_whitespace) {
-        return false;
-    }
-    let rest: Vec<&str> = parts.collect();
-    let components = if first.contains('.') || first.contains(':') || first == "localhost" {
-        rest
+    let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+    let components: Vec<&str> = if is_host {
+        if !valid_host(first) {
+            return Err(bad());
+        }
+        rest.map(|r| r.split('/').collect()).unwrap_or_default()
     } else {
-        std::iter::once(first).chain(rest).collect()
+        image.split('/').collect()
     };
-    !components.is_empty()
-        && components.iter().all(|c| {
-            !c.is_empty()
-                && c.chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-                && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-                && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    if !components.is_empty() && components.iter().all(|c| valid_component(c)) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// A repository path component: `[a-z0-9]+([._-][a-z0-9]+)*` (runs of separators allowed).
+fn valid_component(c: &str) -> bool {
+    !c.is_empty()
+        && c.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+        && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+        && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+}
+
+/// A registry host: DNS labels (`[A-Za-z0-9-]`, dot-separated) or a bracketed IPv6 address,
+/// then an optional `:port`.
+fn valid_host(h: &str) -> bool {
+    let (name, port) = if let Some(rest) = h.strip_prefix('[') {
+        let Some((addr, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(p) => ("x", Some(p)),
+                None => return false,
+            },
+        }
+    } else {
+        match h.rsplit_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (h, None),
+        }
+    };
+    let port_ok = port.map_or(true, |p| {
+        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+    });
+    port_ok
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
         })
+}
+
+/// `os/arch[/variant]`, each part `[A-Za-z0-9_.-]+` (what `platforms.Parse` can yield).
+pub fn valid_platform(p: &str) -> bool {
+    let parts: Vec<&str> = p.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        })
+}
+
+/// Characters a value carried into a CI file may not contain: why, if it has one. Line breaks,
+/// other control characters (a tab is fine), U+0085/U+2028/U+2029 (YAML parsers treat them as
+/// line breaks), U+FEFF, and `${{` (GitHub expression syntax).
+pub fn unsafe_value(v: &str) -> Option<String> {
+    if v.contains("${{") {
+        return Some("`${{` (CI expression syntax)".to_string());
+    }
+    v.chars()
+        .find(|&c| {
+            (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+        })
+        .map(|c| match c {
+            '\n' | '\r' => "a line break".to_string(),
+            c => format!(
+                "the character U+{:04X} (a control character or line separator)",
+                c as u32
+            ),
+        })
+}
+
+/// A build context or Dockerfile path must be safe in every CI file: no control or line
+/// separator characters, no `$` or backquote (expanded by Drone/Woodpecker/GitLab or a shell),
+/// no quotes or backslashes, and not an option (`-…`).
+fn check_path(what: &'static str, value: &str) -> Result<(), PlanError> {
+    let reason = if value.is_empty() {
+        Some("it is empty")
+    } else if value.starts_with('-') {
+        Some("it starts with `-` (it would be read as an option)")
+    } else if unsafe_value(value).is_some() {
+        Some("it contains a line break, a control character or a Unicode line separator")
+    } else if value.contains(['$', '`']) {
+        Some("it contains `$` or a backquote, which the CI would expand")
+    } else if value.contains(['"', '\'', '\\']) {
+        Some("it contains a quote or a backslash")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(PlanError::BadPath {
+            what,
+            value: value.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -788,6 +965,8 @@ pub(crate) mod tests {
             images: Vec::new(),
             meta_args: Default::default(),
             warnings: Vec::new(),
+            declared_args: Default::default(),
+            secret_mounts: Vec::new(),
         }
     }
 
@@ -1018,6 +1197,7 @@ pub(crate) mod tests {
         o.secrets = vec![Secret {
             id: "npm".into(),
             env: "NPM TOKEN".into(),
+            on_pr: false,
         }];
         assert!(plan(&two_apps(), &o).is_err());
         let mut o = options();
@@ -1087,11 +1267,118 @@ pub(crate) mod tests {
         );
     }
 
+    /// Section 4: an image that starts with `$` is only `$CI_REGISTRY_IMAGE[/path]`; nothing a
+    /// shell or GitHub would expand gets through, and the host is checked too.
+    #[test]
+    fn image_starting_with_dollar_is_validated() {
+        for ok in [
+            "$CI_REGISTRY_IMAGE",
+            "${CI_REGISTRY_IMAGE}",
+            "$CI_REGISTRY_IMAGE/apps",
+            "${CI_REGISTRY_IMAGE}/a/b-c",
+            "localhost:5000/x",
+            "[::1]:5000/x",
+            "Registry.Example.com/team/x",
+        ] {
+            let mut o = options();
+            o.image = ok.into();
+            assert!(plan(&two_apps(), &o).is_ok(), "{ok}");
+        }
+        for bad in [
+            "$(touch${IFS}/tmp/x)",
+            "${{ github.event.pull_request.title }}",
+            "$CI_REGISTRY_IMAGEX",
+            "$HOME/x",
+            "${CI_REGISTRY_IMAGE:-x}",
+            "$CI_REGISTRY_IMAGE$(id)",
+        ] {
+            let mut o = options();
+            o.image = bad.into();
+            match plan(&two_apps(), &o) {
+                Err(PlanError::BadImageVariable(i)) => assert_eq!(i, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        for bad in [
+            "$CI_REGISTRY_IMAGE/Bad",
+            "$CI_REGISTRY_IMAGE/a$(id)",
+            "ex.com$(touch${IFS}x)/a",
+            "ex.com:port/a",
+            "ex\".com/a",
+            "ghcr.io/a\nb",
+            "`id`",
+        ] {
+            let mut o = options();
+            o.image = bad.into();
+            assert!(
+                matches!(plan(&two_apps(), &o), Err(PlanError::BadImage(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn platforms_and_context_are_validated() {
+        let mut o = options();
+        o.platforms = vec!["linux/amd64".into(), "linux/arm/v7".into()];
+        o.context = "services/api".into();
+        assert!(plan(&two_apps(), &o).is_ok());
+        for p in [
+            "${{ secrets.X }}",
+            "linux/amd64\nrun: x",
+            "linux",
+            "linux/amd64,linux/arm64",
+            "a/b/c/d",
+            "linux/$(id)",
+        ] {
+            let mut o = options();
+            o.platforms = vec![p.into()];
+            assert_eq!(
+                plan(&two_apps(), &o),
+                Err(PlanError::BadPlatform(p.into())),
+                "{p}"
+            );
+        }
+        for (c, what) in [
+            ("${{ secrets.X }}", "build context"),
+            ("a\nb", "build context"),
+            ("a\u{2028}b", "build context"),
+            ("$HOME", "build context"),
+            ("-x", "build context"),
+            ("", "build context"),
+        ] {
+            let mut o = options();
+            o.context = c.into();
+            match plan(&two_apps(), &o) {
+                Err(PlanError::BadPath { what: w, value, .. }) => {
+                    assert_eq!((w, value.as_str()), (what, c))
+                }
+                other => panic!("{c:?}: {other:?}"),
+            }
+        }
+        let mut o = options();
+        o.platforms = vec!["windows/amd64".into()];
+        assert_eq!(
+            plan(&two_apps(), &o),
+            Err(PlanError::WindowsPlatform("windows/amd64".into()))
+        );
+        let mut o = options();
+        o.dockerfile = "docker/`id`.Dockerfile".into();
+        assert!(matches!(
+            plan(&two_apps(), &o),
+            Err(PlanError::BadPath {
+                what: "Dockerfile path",
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn repository_validation() {
         assert!(valid_repository("ghcr.io/owner/name"));
         assert!(valid_repository("127.0.0.1:5000/proj"));
         assert!(valid_repository("$CI_REGISTRY_IMAGE"));
+        assert!(!valid_repository("$IMAGE/x"));
         assert!(!valid_repository("ghcr.io/Owner/name"));
         assert!(!valid_repository("ghcr.io/owner/name:tag"));
         assert!(!valid_repository("ghcr.io"));

@@ -189,16 +189,14 @@ fn act_runs_the_action_in_sync_and_fails_when_stale() {
         "{log}"
     );
     assert!(log.contains("SELF-TEST slug=feature-jira-12-x"), "{log}");
-    // The plan output is exactly what the binary plans for that Dockerfile.
+    // The plan output is exactly what the binary plans for that config (the self-test's `config`).
     let plan = Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
         .args([
             "plan",
             "--format",
             "json",
-            "-f",
-            "examples/go-distroless/Dockerfile",
-            "--image",
-            "registry.example.com/acme/go-server",
+            "--config",
+            "examples/go-distroless/gen-pipeline.yml",
         ])
         .current_dir(copy.path())
         .output()

@@ -286,7 +286,8 @@ fn gitlab_dev_branch_never_leaks_into_main() {
 // the Woodpecker test (`e2e_woodpecker::StepRunner`) runs each step's `commands` in `depends_on`
 // order, in one workspace (a git checkout of the project in the `path` sub-directory of a private
 // temp dir that stands for the workspace volume), with the DRONE_* variables of a push and
-// the step's `environment` (secrets from `from_secret`), after undoing Drone's `$$` escaping. Images
+// the step's `environment` (secrets from `from_secret`), on the file as Drone's runner substitutes
+// it (drone/envsubst over the whole file, `crate::envsubst`). Images
 // are ignored: the host's buildah plays the step image.
 
 fn run_drone(
@@ -297,15 +298,6 @@ fn run_drone(
     builder: &Builder,
 ) -> (String, crate::e2e_woodpecker::Workspace) {
     let ws = crate::e2e_woodpecker::Workspace::of(project, branch, file);
-    let text = std::fs::read_to_string(ws.checkout.join(file)).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
-    let pipeline = docs
-        .iter()
-        .find(|d| d["kind"].as_str() == Some("pipeline"))
-        .expect("no pipeline document");
-    let steps = pipeline["steps"].as_sequence().expect("no steps");
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
     let mut env: Vec<(String, String)> = [
         ("CI", "true"),
@@ -321,6 +313,16 @@ fn run_drone(
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
+    // As Drone's runner does: substitute the whole file with the build's variables, then parse.
+    let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(file), &env);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let pipeline = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("pipeline"))
+        .expect("no pipeline document");
+    let steps = pipeline["steps"].as_sequence().expect("no steps");
     let runner = crate::e2e_woodpecker::StepRunner {
         ci: "drone",
         env,

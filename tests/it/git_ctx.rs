@@ -493,7 +493,7 @@ fn bad_flags_are_errors() {
     };
     assert!(matches!(
         discover(d.path(), &no_env, &both).unwrap_err(),
-        GitError::Conflict("--branch", "--tag")
+        GitError::Conflict("--branch", "--git-tag")
     ));
     // The process environment reader is the one the binary uses.
     assert_eq!(git::process_env("GEN_PIPELINE_SURELY_UNSET_VARIABLE"), None);

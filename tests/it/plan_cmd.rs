@@ -11,6 +11,9 @@ fn root() -> PathBuf {
 fn plan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
         .arg("plan")
+        // The examples' Dockerfiles, not the project's own config (which `plan` reads like
+        // `generate` does).
+        .arg("--no-config")
         .args(args)
         .current_dir(root())
         .output()
