@@ -314,67 +314,6 @@ fn plan_json_takes_targets_split_and_says_why() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `app1`?"));
 }
 
-const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-
-fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    gen_pipeline().current_dir(dir).args(args).output().unwrap()
-}
-
-/// Section 4: `--image '$(…)'` executed under GitLab and Drone; `${{ … }}` reached GitHub.
-#[test]
-fn image_starting_with_dollar_accepts_only_ci_registry_image() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("Dockerfile"), "FROM alpine AS app\n").unwrap();
-    for (ci, image) in [
-        ("gitlab", "$(touch${IFS}/tmp/x)"),
-        ("drone", "$(touch${IFS}/tmp/x)"),
-        ("github", "${{ github.event.pull_request.title }}"),
-    ] {
-        let out = run_in(
-            tmp.path(),
-            &[
-                "--ci", ci, "--image", image, "--branch", "main", "--sha", SHA, "-o", "-",
-            ],
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{ci}: {stderr}");
-        assert!(out.stdout.is_empty());
-        assert!(
-            stderr.contains("the only variable allowed is `$CI_REGISTRY_IMAGE`"),
-            "{stderr}"
-        );
-    }
-    let out = gen_ok(
-        tmp.path(),
-        [
-            "--ci",
-            "gitlab",
-            "--image",
-            "$CI_REGISTRY_IMAGE/apps",
-            "--branch",
-            "main",
-            "--sha",
-            SHA,
-            "-o",
-            "-",
-        ],
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("$CI_REGISTRY_IMAGE/apps/app"));
-}
-
-/// Section 3: warnings, with a "did you mean", for build args and secrets the Dockerfile never
-/// uses and for a secret mount no secret provides; generation still succeeds.
-#[test]
-fn unused_build_args_and_secrets_warn_with_did_you_mean() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("Dockerfile"),
-        "ARG NPM_VERSION=1\nFROM alpine AS app\nRUN --mount=type=secret,id=npmrc true\n",
-    )
-    .unwrap();
-    let out = gen_ok(
-        tmp.path(),
-        [
 // Issue 9, section 7: messages, help, exit codes.
 
 const SMALL_DOCKERFILE: &str = "FROM alpine:3.20 AS base\nRUN true\nFROM base AS app\nRUN true\n";
@@ -424,128 +363,6 @@ fn template_errors_print_once() {
             "gitlab",
             "--image",
             "registry.example.com/x",
-            "--branch",
-            "main",
-            "--sha",
-            SHA,
-            "--build-arg",
-            "NPM_VERSON=2",
-            "--build-arg",
-            "HTTP_PROXY=http://p:3128",
-            "--secret",
-            "id=npmr,env=NPM_TOKEN",
-            "-o",
-            "-",
-        ],
-    );
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("warning: build argument `NPM_VERSON` is not declared by any ARG in Dockerfile; BuildKit ignores it\n  = help: did you mean `NPM_VERSION`?\n"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("HTTP_PROXY"), "predefined: {stderr}");
-    assert!(
-        stderr.contains("warning: secret `npmr` is not used by any `RUN --mount=type=secret` in Dockerfile\n  = help: did you mean `npmrc`?\n"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("Dockerfile:3:5: warning: this mount needs the secret `npmrc`, which no secret provides\n  |\n3 | RUN --mount=type=secret,id=npmrc true\n  |     ^\n  = help: did you mean the provided secret `npmr`?\n"),
-        "{stderr}"
-    );
-    // Everything used: no warning.
-    let out = gen_ok(
-        tmp.path(),
-        [
-            "--ci",
-            "gitlab",
-            "--image",
-            "registry.example.com/x",
-            "--branch",
-            "main",
-            "--sha",
-            SHA,
-            "--build-arg",
-            "NPM_VERSION=2",
-            "--secret",
-            "id=npmrc,env=NPM_TOKEN",
-            "-o",
-            "-",
-        ],
-    );
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
-}
-
-/// Section 7: a target from the config that names no stage is an error at its config line.
-#[test]
-fn unknown_target_from_the_config_is_located_in_the_config() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("Dockerfile"),
-        "FROM alpine AS app\nFROM alpine AS web\n",
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("gen-pipeline.yml"),
-        "ci: gitlab\nimage: registry.example.com/x\ntargets:\n  - app\n  - wbe\n",
-    )
-    .unwrap();
-    let out = run_in(tmp.path(), &["--branch", "main", "--sha", SHA, "-o", "-"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("gen-pipeline.yml:5:5: error: unknown target stage `wbe`\n  |\n5 |   - wbe\n  |     ^\n  = help: did you mean `web`?\n"),
-        "{stderr}"
-    );
-}
-
-/// Section 4: `plan --format json` parses and graphs once, with the config's build args (the
-/// graph part used to come from a second parse without them).
-#[test]
-fn plan_json_parses_and_graphs_once_with_the_config() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("Dockerfile"),
-        "ARG BASE=alpine\nFROM $BASE as app\n",
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("c.yml"),
-        "image: registry.example.com/x\nbuild-args: {BASE: debian}\n",
-    )
-    .unwrap();
-    let out = gen_ok(
-        tmp.path(),
-        [
-            "plan", "--config", "c.yml", "--format", "json", "--branch", "main", "--sha", SHA,
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["stages"][0]["base"], "debian");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.matches("casing do not match").count(), 1, "{stderr}");
-}
-
-/// Sections 3 and 7 through the binary: a BuildKit flag error and a Windows base exit 2 with
-/// file:line:col and a caret.
-#[test]
-fn flag_typos_and_windows_bases_exit_2_at_the_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    for (text, expect) in [
-        (
-            "FROM alpine AS a\nCOPY --form=a x y\n",
-            "Dockerfile:2:6: error: unknown flag: form\n  |\n2 | COPY --form=a x y\n  |      ^\n  = help: did you mean `--from`?\n",
-        ),
-        (
-            "FROM mcr.microsoft.com/windows/servercore:ltsc2022 AS app\n",
-            "Dockerfile:1:6: error: `mcr.microsoft.com/windows/servercore:ltsc2022` is a Windows base image",
-        ),
-    ] {
-        std::fs::write(tmp.path().join("Dockerfile"), text).unwrap();
-        let out = run_in(tmp.path(), &["plan"]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(stderr.starts_with(expect), "{stderr}");
-    }
             "--templates",
             "t",
         ])
@@ -733,4 +550,193 @@ fn commands_from_a_subdirectory_find_the_config_at_the_root() {
         .as_str()
         .unwrap()
         .starts_with("ghcr.io/acme/python-two-apps/base:"));
+}
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    gen_pipeline().current_dir(dir).args(args).output().unwrap()
+}
+
+/// Section 4: `--image '$(…)'` executed under GitLab and Drone; `${{ … }}` reached GitHub.
+#[test]
+fn image_starting_with_dollar_accepts_only_ci_registry_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("Dockerfile"), "FROM alpine AS app\n").unwrap();
+    for (ci, image) in [
+        ("gitlab", "$(touch${IFS}/tmp/x)"),
+        ("drone", "$(touch${IFS}/tmp/x)"),
+        ("github", "${{ github.event.pull_request.title }}"),
+    ] {
+        let out = run_in(
+            tmp.path(),
+            &[
+                "--ci", ci, "--image", image, "--branch", "main", "--sha", SHA, "-o", "-",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{ci}: {stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            stderr.contains("the only variable allowed is `$CI_REGISTRY_IMAGE`"),
+            "{stderr}"
+        );
+    }
+    let out = gen_ok(
+        tmp.path(),
+        [
+            "--ci",
+            "gitlab",
+            "--image",
+            "$CI_REGISTRY_IMAGE/apps",
+            "--branch",
+            "main",
+            "--sha",
+            SHA,
+            "-o",
+            "-",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("$CI_REGISTRY_IMAGE/apps/app"));
+}
+
+/// Section 3: warnings, with a "did you mean", for build args and secrets the Dockerfile never
+/// uses and for a secret mount no secret provides; generation still succeeds.
+#[test]
+fn unused_build_args_and_secrets_warn_with_did_you_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("Dockerfile"),
+        "ARG NPM_VERSION=1\nFROM alpine AS app\nRUN --mount=type=secret,id=npmrc true\n",
+    )
+    .unwrap();
+    let out = gen_ok(
+        tmp.path(),
+        [
+            "--ci",
+            "gitlab",
+            "--image",
+            "registry.example.com/x",
+            "--branch",
+            "main",
+            "--sha",
+            SHA,
+            "--build-arg",
+            "NPM_VERSON=2",
+            "--build-arg",
+            "HTTP_PROXY=http://p:3128",
+            "--secret",
+            "id=npmr,env=NPM_TOKEN",
+            "-o",
+            "-",
+        ],
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("warning: build argument `NPM_VERSON` is not declared by any ARG in Dockerfile; BuildKit ignores it\n  = help: did you mean `NPM_VERSION`?\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("HTTP_PROXY"), "predefined: {stderr}");
+    assert!(
+        stderr.contains("warning: secret `npmr` is not used by any `RUN --mount=type=secret` in Dockerfile\n  = help: did you mean `npmrc`?\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Dockerfile:3:5: warning: this mount needs the secret `npmrc`, which no secret provides\n  |\n3 | RUN --mount=type=secret,id=npmrc true\n  |     ^\n  = help: did you mean the provided secret `npmr`?\n"),
+        "{stderr}"
+    );
+    // Everything used: no warning.
+    let out = gen_ok(
+        tmp.path(),
+        [
+            "--ci",
+            "gitlab",
+            "--image",
+            "registry.example.com/x",
+            "--branch",
+            "main",
+            "--sha",
+            SHA,
+            "--build-arg",
+            "NPM_VERSION=2",
+            "--secret",
+            "id=npmrc,env=NPM_TOKEN",
+            "-o",
+            "-",
+        ],
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}
+
+/// Section 7: a target from the config that names no stage is an error at its config line.
+#[test]
+fn unknown_target_from_the_config_is_located_in_the_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("Dockerfile"),
+        "FROM alpine AS app\nFROM alpine AS web\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("gen-pipeline.yml"),
+        "ci: gitlab\nimage: registry.example.com/x\ntargets:\n  - app\n  - wbe\n",
+    )
+    .unwrap();
+    let out = run_in(tmp.path(), &["--branch", "main", "--sha", SHA, "-o", "-"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gen-pipeline.yml:5:5: error: unknown target stage `wbe`\n  |\n5 |   - wbe\n  |     ^\n  = help: did you mean `web`?\n"),
+        "{stderr}"
+    );
+}
+
+/// Section 4: `plan --format json` parses and graphs once, with the config's build args (the
+/// graph part used to come from a second parse without them).
+#[test]
+fn plan_json_parses_and_graphs_once_with_the_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("Dockerfile"),
+        "ARG BASE=alpine\nFROM $BASE as app\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("c.yml"),
+        "image: registry.example.com/x\nbuild-args: {BASE: debian}\n",
+    )
+    .unwrap();
+    let out = gen_ok(
+        tmp.path(),
+        [
+            "plan", "--config", "c.yml", "--format", "json", "--branch", "main", "--sha", SHA,
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stages"][0]["base"], "debian");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.matches("casing do not match").count(), 1, "{stderr}");
+}
+
+/// Sections 3 and 7 through the binary: a BuildKit flag error and a Windows base exit 2 with
+/// file:line:col and a caret.
+#[test]
+fn flag_typos_and_windows_bases_exit_2_at_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (text, expect) in [
+        (
+            "FROM alpine AS a\nCOPY --form=a x y\n",
+            "Dockerfile:2:6: error: unknown flag: form\n  |\n2 | COPY --form=a x y\n  |      ^\n  = help: did you mean `--from`?\n",
+        ),
+        (
+            "FROM mcr.microsoft.com/windows/servercore:ltsc2022 AS app\n",
+            "Dockerfile:1:6: error: `mcr.microsoft.com/windows/servercore:ltsc2022` is a Windows base image",
+        ),
+    ] {
+        std::fs::write(tmp.path().join("Dockerfile"), text).unwrap();
+        let out = run_in(tmp.path(), &["plan"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.starts_with(expect), "{stderr}");
+    }
 }

@@ -15,6 +15,7 @@ mod git_ctx;
 mod gitlab_dynamic;
 mod graph;
 mod infra;
+mod install;
 mod key_sh;
 mod parser;
 mod pipelines;
