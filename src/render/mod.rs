@@ -262,6 +262,23 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
+/// joined, to `lib.sh`; GitLab defines them in its hidden job).
+pub fn shell_parts(builder: crate::plan::Builder) -> [&'static str; 6] {
+    let (registry, build) = match builder {
+        crate::plan::Builder::Buildx => ("shared/buildx.sh", "shared/buildx-build.sh"),
+        crate::plan::Builder::Buildah => ("shared/buildah.sh", "shared/buildah-build.sh"),
+    };
+    [
+        "shared/ref.sh",
+        "shared/policy.sh",
+        "shared/key.sh",
+        registry,
+        build,
+        "shared/build.sh",
+    ]
+}
+
 /// The embedded template text of `name` (e.g. `shared/build.sh`).
 pub fn embedded(name: &str) -> Option<&'static str> {
     EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
@@ -339,19 +356,12 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         load(opts, "shared/policy.sh")?.trim_end()
     );
     // The builder's own part only: a buildah pipeline carries no docker command and vice versa.
-    let builder = match plan.builder {
-        crate::plan::Builder::Buildx => "buildx",
-        crate::plan::Builder::Buildah => "buildah",
-    };
+    let shell = shell_parts(plan.builder)
+        .iter()
+        .map(|n| Ok(load(opts, n)?.trim_end().to_string()))
+        .collect::<Result<Vec<String>, RenderError>>()?
+        .join("\n");
     let key = load(opts, "shared/key.sh")?;
-    let shell = [
-        shell_policy.as_str(),
-        key.trim_end(),
-        load(opts, &format!("shared/{builder}.sh"))?.trim_end(),
-        load(opts, &format!("shared/{builder}-build.sh"))?.trim_end(),
-        load(opts, "shared/build.sh")?.trim_end(),
-    ]
-    .join("\n");
     // GitHub's first job: the policy, the keys, buildx's registry part and the per-job decisions
     // (its build jobs are plain docker/build-push-action steps).
     let shell_github = [
