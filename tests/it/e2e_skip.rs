@@ -267,11 +267,6 @@ fn drone(
     let b = Builder::fresh();
     let ws = crate::e2e_woodpecker::Workspace::of(project, branch, ".drone.yml");
     before(&ws.checkout);
-    let text = std::fs::read_to_string(ws.checkout.join(".drone.yml")).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
-    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
     let mut env: Vec<(String, String)> = vec![
         ("CI".into(), "true".into()),
@@ -290,6 +285,12 @@ fn drone(
             env.push(("DRONE_BRANCH".into(), branch.into()));
         }
     }
+    // The file as Drone's runner parses it: after drone/envsubst over the whole file.
+    let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(".drone.yml"), &env);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
     let secrets = BTreeMap::from([
         ("registry_username", reg.user().to_string()),
         ("registry_password", reg.password().to_string()),
@@ -419,11 +420,6 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
         ],
     );
     let ws = crate::e2e_woodpecker::Workspace::of(&project, "main", ".drone.yml");
-    let text = std::fs::read_to_string(ws.checkout.join(".drone.yml")).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
-    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
     let b = Builder::fresh();
     let log = tmp.path().join("calls.log");
     let path = format!("{}:{}", bin.display(), b.env()["PATH"]);
@@ -443,6 +439,11 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(".drone.yml"), &env);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
     let secrets = BTreeMap::from([
         ("registry_username", "u".to_string()),
         ("registry_password", "p".to_string()),
