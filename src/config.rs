@@ -52,6 +52,11 @@ pub struct Config {
     pub buildkit_syntax: Option<String>,
     /// A folder of templates overriding the embedded ones.
     pub templates: Option<String>,
+    /// The BuildKit image the docker-container builder runs (default: a pinned release,
+    /// [`crate::plan::DEFAULT_BUILDKIT_IMAGE`]).
+    pub buildkit_image: Option<String>,
+    /// A buildkitd TOML config (registry mirrors, private registry CAs), relative to this file.
+    pub buildkitd_config: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -442,6 +447,7 @@ pub fn template(detected: &Detected) -> String {
          \n# Provenance attestations (the pushed digest is then an image index; both resolve).\n# provenance: false\n\
          \n# A job whose inputs (instructions, args, context files, base image digests) already have an\n# image retags it instead of building; false always builds.\n# skip: true\n\
          \n# Pin the Dockerfile frontend (named build contexts need 1.4 or later).\n# buildkit-syntax: docker/dockerfile:1\n\
+         \n# The BuildKit the docker-container builder runs (default: a pinned release), and a buildkitd\n# config for it (registry mirrors, a private registry's CA), relative to this file.\n# buildkit-image: moby/buildkit:v0.33.0\n# buildkitd-config: ci/buildkitd.toml\n\
          \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n",
     );
     out

@@ -87,14 +87,13 @@ pub fn text(g: &StageGraph) -> String {
 pub fn jobs_text(p: &crate::plan::Plan) -> String {
     let mut out = String::new();
     let r = &p.git_ref;
-    let _ = writeln!(
-        out,
-        "jobs ({} {}, slug {}, image {}):",
-        ref_kind_name(r),
-        r.name,
-        r.slug,
-        p.image
-    );
+    let kind = ref_kind_name(r);
+    let what = if r.name.is_empty() {
+        kind
+    } else {
+        format!("{kind} {}", r.name)
+    };
+    let _ = writeln!(out, "jobs ({what}, slug {}, image {}):", r.slug, p.image);
     let none = |v: &[String]| {
         if v.is_empty() {
             "-".to_string()

@@ -70,6 +70,31 @@ impl std::str::FromStr for Builder {
     }
 }
 
+/// The BuildKit image the docker-container driver runs when the config names none: a release
+/// tag, never the moving `buildx-stable-1` buildx picks by default (BuildKit v0.33.0, released
+/// 2026-09-02: moby/moby#53554, docker/buildx#4049).
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.33.0";
+
+/// The BuildKit that `docker buildx create --driver docker-container` (GitLab, Drone, Woodpecker)
+/// and `docker/setup-buildx-action` (GitHub) start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Buildkit {
+    /// `--driver-opt image=…` / `driver-opts: image=…`.
+    pub image: String,
+    /// A buildkitd TOML config (registry mirrors, a private registry's CA), relative to the
+    /// repository root: `--buildkitd-config` / `buildkitd-config:`.
+    pub config: Option<String>,
+}
+
+impl Default for Buildkit {
+    fn default() -> Buildkit {
+        Buildkit {
+            image: DEFAULT_BUILDKIT_IMAGE.to_string(),
+            config: None,
+        }
+    }
+}
+
 /// A build secret handed to BuildKit from an environment variable (`--secret id=…,env=…`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Secret {
@@ -106,6 +131,8 @@ pub struct PlanOptions {
     pub provenance: bool,
     /// Skip jobs whose stage input key already has an image (config `skip`, default true).
     pub skip: bool,
+    /// The BuildKit image and daemon config of the docker-container builder.
+    pub buildkit: Buildkit,
     /// The ref the plan is generated on (for the plan's JSON; pipelines compute theirs at run time).
     pub git_ref: RefInfo,
 }
@@ -128,6 +155,7 @@ pub struct Plan {
     pub provenance: bool,
     /// Jobs whose key already has an image retag it instead of building.
     pub skip: bool,
+    pub buildkit: Buildkit,
     /// Cache writes on tag / PR builds (the run-time snippet reads these).
     pub cache_on_tag: bool,
     pub cache_on_pr: bool,
@@ -200,6 +228,11 @@ pub struct ForkTarget {
     pub label: String,
     pub repository: String,
     pub cache_key: String,
+    /// The cache keys of every job whose stages this target's build includes: its own first, then
+    /// those of every job it needs, transitively, in plan order. Without a push there is no digest
+    /// to hand on, so the fork build runs the upstream stages itself and must read their caches
+    /// too (else, with unchanged sources, it re-executes the shared stages' RUN steps).
+    pub cache_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -489,6 +522,7 @@ pub fn plan_with(
                 label: j.label.clone(),
                 repository: j.repository.clone(),
                 cache_key: j.cache_key.clone(),
+                cache_keys: upstream_cache_keys(&jobs, j),
             })
             .collect(),
     };
@@ -525,6 +559,7 @@ pub fn plan_with(
         buildkit_syntax: opts.buildkit_syntax.clone(),
         provenance: opts.provenance,
         skip: opts.skip,
+        buildkit: opts.buildkit.clone(),
         cache_on_tag: opts.cache_policy.write_on_tag,
         cache_on_pr: opts.cache_policy.write_on_pr,
         jobs,
@@ -538,6 +573,19 @@ pub fn plan_with(
 /// one-line values without CI expression syntax, identifier-like secret environment names.
 fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
     let bad = |m: String| Err(PlanError::Invalid(m));
+    if !valid_image_reference(&opts.buildkit.image) {
+        return bad(format!(
+            "buildkit-image `{}` is not a plain image reference (e.g. {DEFAULT_BUILDKIT_IMAGE}: only letters, digits and ._/:@-)",
+            opts.buildkit.image
+        ));
+    }
+    if let Some(c) = &opts.buildkit.config {
+        if !valid_repo_path(c) {
+            return bad(format!(
+                "buildkitd-config `{c}` must be a relative path inside the repository (letters, digits and ._/- only, no `..`)"
+            ));
+        }
+    }
     for t in &opts.extra_tags {
         if !refs::is_valid_tag(t) {
             return bad(format!(
@@ -779,6 +827,47 @@ fn env_name(label: &str) -> String {
         .collect()
 }
 
+/// `job`'s cache key, then those of every job it needs (transitively), in plan order.
+fn upstream_cache_keys(jobs: &[Job], job: &Job) -> Vec<String> {
+    let by_id: BTreeMap<&str, &Job> = jobs.iter().map(|j| (j.id.as_str(), j)).collect();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut stack: Vec<&str> = job.needs.iter().map(String::as_str).collect();
+    while let Some(id) = stack.pop() {
+        if seen.insert(id) {
+            stack.extend(by_id[id].needs.iter().map(String::as_str));
+        }
+    }
+    std::iter::once(job.cache_key.clone())
+        .chain(
+            jobs.iter()
+                .filter(|j| seen.contains(j.id.as_str()))
+                .map(|j| j.cache_key.clone()),
+        )
+        .collect()
+}
+
+/// Whether `image` is a plain image reference for `--driver-opt image=…`: name, optional tag and
+/// digest, only `[A-Za-z0-9._/:@-]` (nothing a shell or a CI expression would read).
+pub fn valid_image_reference(image: &str) -> bool {
+    !image.is_empty()
+        && image.len() <= 255
+        && image.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/:@-".contains(c))
+}
+
+/// Whether `path` is a plain relative path inside the repository: `[A-Za-z0-9._/-]`, not
+/// absolute, no `..` component.
+pub fn valid_repo_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+        && path.split('/').all(|c| c != "..")
+}
+
 /// The placeholder `plan` shows when no registry is known. A plan may carry it (to show its
 /// jobs), but [`crate::render::render`] refuses to write it into a pipeline.
 pub const UNKNOWN_IMAGE: &str = "$IMAGE";
@@ -986,6 +1075,7 @@ pub(crate) mod tests {
             buildkit_syntax: None,
             provenance: false,
             skip: true,
+            buildkit: Buildkit::default(),
             git_ref: RefInfo::new(
                 RefKind::Branch,
                 "feature/x",
@@ -1039,7 +1129,10 @@ pub(crate) mod tests {
                 "registry.example.com/team/proj/cache:app1.main"
             ]
         );
-        assert_eq!(p.jobs[1].tags, ["feature-x", "sha-0123456"]);
+        assert_eq!(
+            p.jobs[1].tags,
+            ["feature-x", "sha-0123456789abcdef0123456789abcdef01234567"]
+        );
     }
 
     #[test]

@@ -624,6 +624,25 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
         buildkit_syntax: buildkit_syntax.map(|(s, _)| s),
         provenance: provenance.is_some(),
         skip: config.skip.unwrap_or(true),
+        buildkit: crate::plan::Buildkit {
+            image: config
+                .buildkit_image
+                .clone()
+                .unwrap_or_else(|| crate::plan::DEFAULT_BUILDKIT_IMAGE.to_string()),
+            config: match &config.buildkitd_config {
+                Some(c) => {
+                    let path = from_config(c);
+                    if !path.is_file() {
+                        return Err(SettingsError::Usage {
+                            flag: format!("buildkitd-config `{c}`"),
+                            reason: format!("no such file ({})", path.display()),
+                        });
+                    }
+                    Some(rel(&path))
+                }
+                None => None,
+            },
+        },
         git_ref,
     };
     Ok(Settings {

@@ -2,9 +2,19 @@
 # gp_github_job ID: for GitHub's first job, the decisions of planned job ID as one JSON member,
 # `"ID":{"build":…,"digest":…,"tags":…,"cache-from":…,"cache-to":…}` (lists joined by `\n`). A job
 # whose stage key has an image is retagged here and gets build=false and that image's digest; a
-# job that does not push (a pull request from a fork) gets build=false too: the fork job builds.
+# job that does not push (a pull request from a fork) gets build=false too: the fork job builds,
+# reading the caches named here.
 gp_github_job() {
+  # Without a push (a fork's pull request) a target's build runs its upstream stages itself: it
+  # reads the caches of every job in GP_FORK_CACHE_KEYS (its own first).
+  gp_fr=""
+  if [ "${GP_PUSH:-true}" != true ]; then
+    gp_own_key=$GP_CACHE_KEY
+    for GP_CACHE_KEY in ${GP_FORK_CACHE_KEYS:-}; do gp_init; gp_fr="$gp_fr $gp_reads"; done
+    GP_CACHE_KEY=$gp_own_key
+  fi
   gp_init
+  if [ -n "$gp_fr" ]; then gp_reads=$gp_fr; fi
   gp_key >&2
   gp_b=true; gp_dg=""
   if [ "${GP_PUSH:-true}" != true ]; then gp_b=false; fi

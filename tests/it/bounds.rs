@@ -32,6 +32,7 @@ fn options() -> PlanOptions {
         buildkit_syntax: None,
         provenance: false,
         skip: true,
+        buildkit: Default::default(),
         git_ref: RefInfo::new(RefKind::Branch, "main", &"a".repeat(40), "main", None),
     }
 }

@@ -105,7 +105,8 @@ pub(crate) fn check_images(
     sha: &str,
 ) -> BTreeMap<String, String> {
     let slug = ref_slug(branch);
-    let short = format!("sha-{}", &sha[..7]);
+    // Commits are tagged with their full sha (a short one is forgeable).
+    let short = format!("sha-{sha}");
     let mut digests = BTreeMap::new();
     for stage in ["deps", "app1", "app2"] {
         let repo = format!("group/project/{stage}");
@@ -142,7 +143,83 @@ pub(crate) fn check_images(
             digests["deps"]
         );
     }
+    // app1 copies its whole build context (`COPY . /src/`): nothing of gen-pipeline's may be in
+    // it, neither state written before the build (digest files) nor while building (its log).
+    assert_no_pipeline_state_in_image(reg, "group/project/app1", &digests["app1"]);
     digests
+}
+
+/// Issue 9, section 6: an image built with `COPY . .` contains no gen-pipeline state.
+pub(crate) fn assert_no_pipeline_state_in_image(reg: &Registry, repo: &str, digest: &str) {
+    let files = reg.files(repo, digest);
+    assert!(
+        files.iter().any(|f| f.starts_with("src/app1.txt")),
+        "{repo}: the build context was not copied: {files:?}"
+    );
+    let state: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            // Not gen-pipeline's: gitlab-ci-local's own state; and, since gitlab-ci-local runs
+            // every job in one shared directory, an upstream job's dotenv report (GitLab runs each
+            // job in its own checkout and does not extract report artifacts into it).
+            let harness = f.starts_with("src/.gitlab-ci-local/")
+                || (f.starts_with("src/GP_DIGEST_")
+                    && f.ends_with(".env")
+                    && f.matches('/').count() == 1);
+            f.starts_with("src/")
+                && !harness
+                && (f.contains("gen-pipeline") || f.contains("GP_DIGEST") || f.ends_with(".log"))
+        })
+        .collect();
+    assert!(
+        state.is_empty(),
+        "{repo}@{digest} contains gen-pipeline state from the build context: {state:?}"
+    );
+}
+
+/// Issue 9, section 6: after the GitLab jobs, the checkout holds only its files and the dotenv
+/// reports (written after the build), and the per-job state beside it was removed by after_script.
+fn assert_gitlab_state_removed(run: &PipelineRun) {
+    let checkout = run.checkout.path();
+    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(checkout).args([
+        "status",
+        "--porcelain",
+        "--ignored",
+        "--untracked-files=all",
+    ]));
+    assert!(o.status.success(), "{desc}");
+    let extra: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l[3..].to_string())
+        .filter(|f| {
+            // gitlab-ci-local's own state, and the dotenv reports.
+            let harness = f.starts_with(".gitlab-ci-local/");
+            let dotenv = f.starts_with("GP_DIGEST_") && f.ends_with(".env") && !f.contains('/');
+            !harness && !dotenv
+        })
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "left in the checkout: {extra:?}\n{}",
+        run.log
+    );
+    let name = checkout.file_name().unwrap().to_string_lossy().to_string();
+    let beside: Vec<String> = std::fs::read_dir(checkout.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&format!("{name}.gen-pipeline")))
+        .collect();
+    assert!(
+        beside.is_empty(),
+        "state left beside the checkout: {beside:?}\n{}",
+        run.log
+    );
+    assert!(
+        run.log.contains(".gen-pipeline-"),
+        "the jobs did not use a state directory beside the checkout:\n{}",
+        run.log
+    );
 }
 
 fn head_sha(run: &PipelineRun) -> String {
@@ -193,6 +270,7 @@ fn gitlab_run_with(
     assert!(!run.log.contains("Job failed"), "{}", run.log);
     let sha = head_sha(&run);
     let digests = check_images(reg, base, branch, &sha);
+    assert_gitlab_state_removed(&run);
     // The digest each job handed on through its dotenv report is the one in the registry.
     let handed = handed_digests(&run.log);
     for (stage, d) in &digests {

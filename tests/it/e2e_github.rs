@@ -75,11 +75,12 @@ fn github_generated_workflow_runs_under_act_on_main() {
     }
 
     let mut act = Act::for_registry(&reg, "main");
-    // The template logs in to a non-ghcr registry with these two secrets.
-    act.secrets = BTreeMap::from([
-        ("REGISTRY_USERNAME".to_string(), reg.user().to_string()),
-        ("REGISTRY_PASSWORD".to_string(), reg.password().to_string()),
-    ]);
+    // The template logs in to a non-ghcr registry with the REGISTRY_USERNAME variable and the
+    // REGISTRY_PASSWORD secret. (The user here is `ci`: as a secret, every `ci` in the job outputs
+    // was masked, `oci-mediatypes` included.)
+    act.vars
+        .insert("REGISTRY_USERNAME".to_string(), reg.user().to_string());
+    act.secrets = BTreeMap::from([("REGISTRY_PASSWORD".to_string(), reg.password().to_string())]);
     // Verbose: act reports at debug level why it skips a job (the fork-PR job's `if`).
     act.extra_args.push("--verbose".to_string());
     let t = Instant::now();
@@ -90,6 +91,11 @@ fn github_generated_workflow_runs_under_act_on_main() {
         t.elapsed().as_secs_f64()
     );
     let log = &run.log;
+    // Issue 9, section 6: the user name is not a secret, so no job output is masked by it.
+    assert!(
+        log.contains("image-manifest=true,oci-mediatypes=true"),
+        "job outputs were masked:\n{log}"
+    );
 
     // Every build job succeeded; the fork-PR job did not run on a push.
     for job in ["build deps", "build app1", "build app2"] {

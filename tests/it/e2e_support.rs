@@ -240,6 +240,32 @@ impl Registry {
             .collect()
     }
 
+    /// Every path in the layers of `repo:reference` (as `tar -t` lists them, `./` stripped).
+    pub fn files(&self, repo: &str, reference: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        for (i, digest) in self.layers(repo, reference).iter().enumerate() {
+            let blob = dir.path().join(format!("layer{i}"));
+            ok(run_tool(
+                Command::new("curl")
+                    .args(["-fsSL", "-o"])
+                    .arg(&blob)
+                    .arg("--cacert")
+                    .arg(&self.ca)
+                    .arg("-u")
+                    .arg(format!("{}:{}", self.user, self.password))
+                    .arg(format!("https://{}/v2/{repo}/blobs/{digest}", self.host)),
+            ));
+            let list = ok(run_tool(Command::new("tar").arg("-tf").arg(&blob)));
+            out.extend(
+                list.lines()
+                    .map(|l| l.trim_start_matches("./").to_string())
+                    .filter(|l| !l.is_empty()),
+            );
+        }
+        out
+    }
+
     /// The image config blob of `repo:reference` (`config.Env`, `rootfs.diff_ids`, `history`, ...).
     pub fn config(&self, repo: &str, reference: &str) -> serde_json::Value {
         let m = self.image_manifest(repo, reference);

@@ -469,3 +469,409 @@ fn multi_platform_pipelines_register_emulators_and_pass_every_checker() {
         check_all(ci, &out_path);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9, section 6: generated jobs.
+
+/// The python-two-apps pipeline for `ci`, pushing to a registry of its own (not ghcr.io).
+fn two_apps(ci: &str) -> Value {
+    serde_yaml::from_str(&two_apps_text(ci)).unwrap()
+}
+
+fn two_apps_text(ci: &str) -> String {
+    let out = gen_ok(
+        repo_root(),
+        [
+            "--config",
+            "examples/python-two-apps/gen-pipeline.yml",
+            "--ci",
+            ci,
+            "--image",
+            "registry.example.com/acme/app",
+            "-o",
+            "-",
+        ],
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn step(job: &Value, pred: impl Fn(&Value) -> bool) -> &Value {
+    job["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|st| pred(st))
+        .expect("no such step")
+}
+
+fn uses(st: &Value, action: &str) -> bool {
+    s(&st["uses"]).starts_with(&format!("{action}@"))
+}
+
+/// A GitHub `if:` of the shapes the template writes: `a == 'x'`, `a != b`, joined by `&&` and
+/// `||` (no parentheses), evaluated against a flat context.
+fn github_if(expr: &str, ctx: &BTreeMap<&str, &str>) -> bool {
+    let operand = |t: &str| -> String {
+        let t = t.trim();
+        match t.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+            Some(lit) => lit.to_string(),
+            None => ctx
+                .get(t)
+                .unwrap_or_else(|| panic!("unknown context {t:?} in {expr:?}"))
+                .to_string(),
+        }
+    };
+    expr.split("||").any(|conj| {
+        conj.split("&&").all(|cmp| {
+            if let Some((a, b)) = cmp.split_once("!=") {
+                operand(a) != operand(b)
+            } else if let Some((a, b)) = cmp.split_once("==") {
+                operand(a) == operand(b)
+            } else {
+                panic!("unsupported condition {cmp:?}")
+            }
+        })
+    })
+}
+
+/// Same-repository pull requests built twice (their push and their pull_request event both ran
+/// every job and both pushed). Now: a push runs the build jobs; a pull request from the same
+/// repository runs nothing (its push did); a fork's pull request runs only the fork job.
+#[test]
+fn github_same_repository_pull_request_builds_once() {
+    for ex in EXAMPLES {
+        let doc = docs(&example_file(ex, CIS[0].1)).remove(0);
+        let jobs = doc["jobs"].as_mapping().unwrap();
+        let run = |event: &str, head_repo: &str| -> BTreeSet<String> {
+            let ctx = BTreeMap::from([
+                ("github.event_name", event),
+                ("github.repository", "acme/app"),
+                ("github.event.pull_request.head.repo.full_name", head_repo),
+            ]);
+            jobs.iter()
+                .filter(|(_, j)| github_if(&s(&j["if"]), &ctx))
+                .map(|(id, _)| s(id))
+                .collect()
+        };
+        let builders: BTreeSet<String> = jobs
+            .iter()
+            .filter(|(_, j)| !j["outputs"].is_null())
+            .map(|(id, _)| s(id))
+            .collect();
+        let fork: BTreeSet<String> = jobs
+            .iter()
+            .filter(|(_, j)| j["outputs"].is_null())
+            .map(|(id, _)| s(id))
+            .collect();
+        assert_eq!(fork.len(), 1, "{ex}");
+        assert_eq!(run("push", ""), builders, "{ex}: push");
+        assert!(
+            run("pull_request", "acme/app").is_empty(),
+            "{ex}: a same-repository PR builds again: {:?}",
+            run("pull_request", "acme/app")
+        );
+        assert_eq!(run("pull_request", "fork/app"), fork, "{ex}: fork PR");
+    }
+}
+
+/// A secret's value is masked in job outputs: a user name that occurs in a digest would blank
+/// the digest handed to the next job. The user name comes from a variable.
+#[test]
+fn github_registry_username_is_a_variable_not_a_secret() {
+    let doc = two_apps("github");
+    for (id, job) in doc["jobs"].as_mapping().unwrap() {
+        if job["outputs"].is_null() {
+            continue;
+        }
+        let login = step(job, |st| uses(st, "docker/login-action"));
+        assert_eq!(
+            s(&login["with"]["username"]),
+            "${{ vars.REGISTRY_USERNAME }}",
+            "{}",
+            s(id)
+        );
+        assert_eq!(
+            s(&login["with"]["password"]),
+            "${{ secrets.REGISTRY_PASSWORD }}"
+        );
+    }
+    let text = two_apps_text("github");
+    assert!(!text.contains("secrets.REGISTRY_USERNAME"), "{text}");
+}
+
+/// The fork job builds each target without the upstream images (nothing is pushed, so there is
+/// no digest): it must read the caches of the upstream jobs' stages too, not only the target's.
+/// Runs the job's `ref` step and reads what it hands to docker/build-push-action.
+#[test]
+fn github_fork_job_reads_the_cache_of_every_stage_it_builds() {
+    let doc = two_apps("github");
+    let jobs = doc["jobs"].as_mapping().unwrap();
+    let fork = jobs.values().find(|j| j["outputs"].is_null()).unwrap();
+    let ref_step = step(fork, |st| s(&st["id"]) == "ref");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("ref.sh");
+    std::fs::write(&script, s(&ref_step["run"])).unwrap();
+    let output = dir.path().join("output");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-e").arg(&script).env("GITHUB_OUTPUT", &output);
+    for (k, v) in ref_step["env"].as_mapping().unwrap() {
+        let v = match s(k).as_str() {
+            "GP_REF_NAME" => "feature/x".to_string(),
+            "GP_SHA" => "0123456789abcdef0123456789abcdef01234567".to_string(),
+            "GP_DEFAULT_BRANCH" => "main".to_string(),
+            "GP_PR" => "7".to_string(),
+            _ => s(v),
+        };
+        cmd.env(s(k), v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(&output).unwrap();
+    let builds: Vec<&Value> = fork["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|st| uses(st, "docker/build-push-action"))
+        .collect();
+    assert_eq!(builds.len(), 2);
+    let c = "registry.example.com/acme/app/cache";
+    for b in builds {
+        let target = s(&b["with"]["target"]);
+        let key = format!("cache-from-{target}");
+        assert_eq!(
+            s(&b["with"]["cache-from"]),
+            format!("${{{{ steps.ref.outputs.{key} }}}}")
+        );
+        let block = written
+            .split(&format!("{key}<<GP_EOF\n"))
+            .nth(1)
+            .and_then(|r| r.split("GP_EOF\n").next())
+            .unwrap_or_else(|| panic!("no {key} in {written}"));
+        let refs: Vec<&str> = block.lines().collect();
+        assert_eq!(
+            refs,
+            [
+                format!("type=registry,ref={c}:{target}.feature-x"),
+                format!("type=registry,ref={c}:{target}.main"),
+                format!("type=registry,ref={c}:base.feature-x"),
+                format!("type=registry,ref={c}:base.main"),
+            ],
+            "{target}"
+        );
+    }
+}
+
+/// `docker context create gen-pipeline-tls` failed on a runner whose ~/.docker persists (shell
+/// executor), and unnamed builders piled up there. Runs the GitLab setup (before_script) and
+/// teardown (after_script) twice on one HOME with a `docker` stand-in that keeps state the way the
+/// CLI does (contexts and builders in DOCKER_CONFIG, builder containers in the daemon).
+#[test]
+fn gitlab_setup_is_idempotent_and_removes_what_it_created() {
+    let doc = two_apps("gitlab");
+    let hidden = &doc[".gen-pipeline"];
+    let lines = |k: &str| -> String {
+        hidden[k]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("no {k}"))
+            .iter()
+            .map(s)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (before, after) = (lines("before_script"), lines("after_script"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, bin, daemon) = (
+        tmp.path().join("home"),
+        tmp.path().join("bin"),
+        tmp.path().join("daemon"),
+    );
+    let checkout = tmp.path().join("builds/acme/app");
+    for d in [&home, &bin, &daemon, &checkout] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(checkout.join("Dockerfile"), "FROM scratch\n").unwrap();
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        r#"#!/bin/sh
+# docker CLI stand-in: state where the real CLI keeps it.
+cfg=${DOCKER_CONFIG:-$HOME/.docker}
+case "$1 ${2:-}" in
+"login "*) mkdir -p "$cfg" && cat > /dev/null && echo '{"auths":{}}' > "$cfg/config.json" ;;
+"context create")
+  if [ -e "$cfg/contexts/$3" ]; then echo "context \"$3\" already exists" >&2; exit 1; fi
+  mkdir -p "$cfg/contexts/$3" ;;
+"buildx create")
+  shift 2; name=""
+  while [ $# -gt 0 ]; do case $1 in --name) name=$2; shift ;; esac; shift; done
+  [ -n "$name" ] || name="builder-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  if [ -e "$cfg/buildx/instances/$name" ]; then echo "existing instance for \"$name\"" >&2; exit 1; fi
+  mkdir -p "$cfg/buildx/instances" && : > "$cfg/buildx/instances/$name" && : > "$GP_FAKE_DAEMON/buildx_buildkit_${name}0" ;;
+"buildx rm") rm "$cfg/buildx/instances/$3" "$GP_FAKE_DAEMON/buildx_buildkit_${3}0" ;;
+*) echo "docker stand-in: unexpected $*" >&2; exit 1 ;;
+esac
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |script: &str, job_id: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-e", "-c", script])
+            .current_dir(&checkout)
+            .env("HOME", &home)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("GP_FAKE_DAEMON", &daemon)
+            .env("CI_JOB_ID", job_id)
+            .env("CI_PROJECT_DIR", &checkout)
+            .env("CI_COMMIT_REF_NAME", "main")
+            .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_REGISTRY", "registry.example.com")
+            .env("CI_REGISTRY_USER", "u")
+            .env("CI_REGISTRY_PASSWORD", "p")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "job {job_id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let entries = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = walk(d)
+            .into_iter()
+            .map(|p| p.strip_prefix(d).unwrap().display().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    for job_id in ["101", "102"] {
+        run(&before, job_id);
+        assert_eq!(
+            entries(&daemon).len(),
+            1,
+            "job {job_id}: one builder while it runs"
+        );
+        run(&after, job_id);
+        assert_eq!(
+            entries(&daemon),
+            Vec::<String>::new(),
+            "builder left running"
+        );
+        assert_eq!(entries(&home), Vec::<String>::new(), "left in ~/.docker");
+        assert_eq!(entries(&checkout), ["Dockerfile"], "left in the checkout");
+        assert_eq!(
+            entries(checkout.parent().unwrap()),
+            ["app", "app/Dockerfile"],
+            "left beside the checkout"
+        );
+    }
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap().flatten() {
+        let p = e.path();
+        out.push(p.clone());
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(walk(&p));
+        }
+    }
+    out
+}
+
+/// How many docker-container builders a generated file creates.
+fn builders(text: &str) -> usize {
+    text.matches("docker/setup-buildx-action@").count()
+        + text.matches("docker buildx create").count()
+}
+
+/// The BuildKit the docker-container driver starts was unpinned (`buildx-stable-1`) and could
+/// not be configured. Now a release tag by default, and `buildkit-image` / `buildkitd-config`
+/// reach every CI the way it takes them.
+#[test]
+fn buildkit_image_is_pinned_and_configurable() {
+    let pinned = gen_pipeline::plan::DEFAULT_BUILDKIT_IMAGE;
+    assert!(pinned.starts_with("moby/buildkit:v0."), "{pinned}");
+    for (ci, want) in [
+        ("github", format!("driver-opts: \"image={pinned}\"")),
+        ("gitlab", format!("--driver-opt image={pinned}")),
+        ("drone", format!("--driver-opt image={pinned}")),
+        ("woodpecker", format!("--driver-opt image={pinned}")),
+    ] {
+        let text = two_apps_text(ci);
+        let n = text.matches(&want).count();
+        assert!(n >= 1, "{ci}: no {want}");
+        assert_eq!(n, builders(&text), "{ci}: every builder is pinned");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    let p = project.as_path();
+    std::fs::create_dir_all(p.join("ci")).unwrap();
+    // A file outside the project, for the `..` case below.
+    std::fs::write(dir.path().join("etc.toml"), "").unwrap();
+    std::fs::write(
+        p.join("Dockerfile"),
+        "FROM scratch AS base\nFROM base AS app\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("ci/buildkitd.toml"),
+        "[registry.\"docker.io\"]\n  mirrors = [\"mirror.example.com\"]\n",
+    )
+    .unwrap();
+    let config = "image: registry.example.com/acme/app\nbuildkit-image: registry.example.com/mirror/buildkit:v0.33.0\nbuildkitd-config: ci/buildkitd.toml\n";
+    std::fs::write(p.join("gen-pipeline.yml"), config).unwrap();
+    for (ci, want) in [
+        (
+            "github",
+            "buildkitd-config: \"ci/buildkitd.toml\"".to_string(),
+        ),
+        ("gitlab", "--buildkitd-config ci/buildkitd.toml".to_string()),
+        ("drone", "--buildkitd-config ci/buildkitd.toml".to_string()),
+        (
+            "woodpecker",
+            "--buildkitd-config ci/buildkitd.toml".to_string(),
+        ),
+    ] {
+        let out = p.join(format!("{ci}.yml"));
+        gen_ok(p, ["--ci", ci, "-o", out.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.contains("image=registry.example.com/mirror/buildkit:v0.33.0"),
+            "{ci}: {text}"
+        );
+        assert!(!text.contains(pinned), "{ci}");
+        assert_eq!(text.matches(&want).count(), builders(&text), "{ci}: {want}");
+        check_all(ci, &out);
+    }
+    // A missing file and an image that is not a plain reference are errors (exit 2).
+    for (bad, msg) in [
+        ("buildkitd-config: ci/missing.toml\n", "ci/missing.toml"),
+        ("buildkit-image: \"$(id)\"\n", "buildkit-image"),
+        ("buildkitd-config: ../etc.toml\n", "buildkitd-config"),
+    ] {
+        std::fs::write(
+            p.join("gen-pipeline.yml"),
+            format!("image: registry.example.com/acme/app\n{bad}"),
+        )
+        .unwrap();
+        let out = gen_pipeline()
+            .current_dir(p)
+            .args(["--ci", "gitlab", "-o", "-"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{bad}: {err}");
+    }
+}
