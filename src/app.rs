@@ -208,13 +208,17 @@ pub fn render_all(
 
 /// Build the plan for a loaded Dockerfile.
 pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
-    Ok(plan::plan(&loaded.graph, opts)?)
+    Ok(plan::plan_with(
+        &loaded.graph,
+        Some(&loaded.dockerfile),
+        opts,
+    )?)
 }
 
 /// Build the plan from resolved settings: an unknown target named in the config file is reported
 /// at its line there (with a caret), not as a bare message.
 pub fn plan_with(loaded: &Loaded, s: &crate::settings::Settings) -> Result<Plan, AppError> {
-    plan::plan(&loaded.graph, &s.plan).map_err(|e| {
+    plan::plan_with(&loaded.graph, Some(&loaded.dockerfile), &s.plan).map_err(|e| {
         s.config_path
             .as_ref()
             .and_then(|p| Some((p, std::fs::read_to_string(p).ok()?)))

@@ -46,6 +46,8 @@ pub struct Config {
     #[serde(default)]
     pub cache: CacheConfig,
     pub provenance: Option<bool>,
+    /// Skip a job whose stage input key already has an image (default true); `false` always builds.
+    pub skip: Option<bool>,
     /// Pin the Dockerfile frontend (`BUILDKIT_SYNTAX` build arg), e.g. `docker/dockerfile:1.7`.
     pub buildkit_syntax: Option<String>,
     /// A folder of templates overriding the embedded ones.
@@ -443,6 +445,7 @@ pub fn template(detected: &Detected) -> String {
         "\n# Drone/Woodpecker: reach Docker through the host socket (trusted repo) or a dind service.\n# daemon: host\n\
          \n# Tag and PR builds read the default branch's cache; set these to let them write their own.\n# cache:\n#   write-on-tag: false\n#   write-on-pr: false\n\
          \n# Provenance attestations (the pushed digest is then an image index; both resolve).\n# provenance: false\n\
+         \n# A job whose inputs (instructions, args, context files, base image digests) already have an\n# image retags it instead of building; false always builds.\n# skip: true\n\
          \n# Pin the Dockerfile frontend (named build contexts need 1.4 or later).\n# buildkit-syntax: docker/dockerfile:1\n\
          \n# The BuildKit the docker-container builder runs (default: a pinned release), and a buildkitd\n# config for it (registry mirrors, a private registry's CA), relative to this file.\n# buildkit-image: moby/buildkit:v0.33.0\n# buildkitd-config: ci/buildkitd.toml\n\
          \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n",

@@ -481,6 +481,8 @@ fn plan_json(loaded: &app::Loaded, p: &gen_pipeline::plan::Plan) -> String {
         tags: Vec<String>,
         cache_from: &'a [String],
         cache_to: &'a Option<String>,
+        /// The stage input key's inputs (why a job rebuilt or skipped).
+        key: &'a gen_pipeline::plan::JobKey,
     }
     let doc = Doc {
         graph: format::PlanDoc::from_graph(&loaded.graph),
@@ -510,6 +512,7 @@ fn plan_json(loaded: &app::Loaded, p: &gen_pipeline::plan::Plan) -> String {
                     .collect(),
                 cache_from: &j.cache.from,
                 cache_to: &j.cache.to,
+                key: &j.key,
             })
             .collect(),
         notes: &p.notes,

@@ -9,8 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::diag::suggest;
+use crate::dockerfile::Dockerfile;
 use crate::graph::StageGraph;
+
+pub mod key;
 use crate::refs::{self, CachePolicy, CacheRefs, RefInfo};
+pub use key::JobKey;
 
 /// GitLab rejects a job with more than 50 `needs` (the default `ci_max_needs`).
 pub const GITLAB_MAX_NEEDS: usize = 50;
@@ -125,6 +129,8 @@ pub struct PlanOptions {
     pub buildkit_syntax: Option<String>,
     /// Build with provenance attestations (the pushed digest is then an image index).
     pub provenance: bool,
+    /// Skip jobs whose stage input key already has an image (config `skip`, default true).
+    pub skip: bool,
     /// The BuildKit image and daemon config of the docker-container builder.
     pub buildkit: Buildkit,
     /// The ref the plan is generated on (for the plan's JSON; pipelines compute theirs at run time).
@@ -147,6 +153,8 @@ pub struct Plan {
     pub extra_tags: Vec<String>,
     pub buildkit_syntax: Option<String>,
     pub provenance: bool,
+    /// Jobs whose key already has an image retag it instead of building.
+    pub skip: bool,
     pub buildkit: Buildkit,
     /// Cache writes on tag / PR builds (the run-time snippet reads these).
     pub cache_on_tag: bool,
@@ -156,6 +164,9 @@ pub struct Plan {
     /// The single job that builds every target without pushing, for pull requests from forks
     /// (no registry credentials, hence no digest to hand between jobs).
     pub fork_job: ForkJob,
+    /// The id of the first job of CIs that decide once per run (GitHub): it computes every job's
+    /// tags, cache refs and stage key, retags the jobs whose key has an image, and publishes that.
+    pub setup_job: String,
     /// What the planner decided and why, for humans (printed by `plan`, commented in the output).
     pub notes: Vec<String>,
 }
@@ -186,6 +197,8 @@ pub struct Job {
     /// For the plan's JSON: tags and cache refs on the ref the plan was generated on.
     pub tags: Vec<String>,
     pub cache: CacheRefs,
+    /// The inputs of the job's stage input key (see [`key`]).
+    pub key: JobKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,6 +222,8 @@ pub struct ForkJob {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ForkTarget {
+    /// The planned job this target is (its decisions are that job's).
+    pub job: String,
     pub stage: Option<String>,
     pub label: String,
     pub repository: String,
@@ -257,8 +272,18 @@ pub enum PlanError {
     Invalid(String),
 }
 
-/// Build the plan for a stage graph.
+/// Build the plan for a stage graph without the Dockerfile's instructions: every job's key is
+/// unknown, so every job always builds (tests of the layout use this).
 pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    plan_with(graph, None, opts)
+}
+
+/// Build the plan for a stage graph and the parsed Dockerfile it came from.
+pub fn plan_with(
+    graph: &StageGraph,
+    df: Option<&Dockerfile>,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let n = graph.stages.len();
     if n == 0 {
         return Err(PlanError::NoStages);
@@ -427,9 +452,62 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
             digest_var: vars[&s].clone(),
             tags,
             cache,
+            key: JobKey::default(),
         });
     }
 
+    // Stage input keys: the stages each job builds and the upstream jobs it receives.
+    let position: BTreeMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
+    let key_jobs: Vec<key::KeyJob> = jobs
+        .iter()
+        .map(|j| key::KeyJob {
+            id: &j.id,
+            label: &j.label,
+            stages: inputs_of[j.stage_index]
+                .0
+                .iter()
+                .copied()
+                .chain([j.stage_index])
+                .collect(),
+            upstream: j.needs.iter().map(|n| position[n.as_str()]).collect(),
+        })
+        .collect();
+    let builder_name = match opts.builder {
+        Builder::Buildx => "buildx",
+        Builder::Buildah => "buildah",
+    };
+    let keys = key::job_keys(
+        df,
+        graph,
+        &key::KeySettings {
+            builder: builder_name,
+            provenance: opts.provenance,
+            platforms: &opts.platforms,
+            buildkit_syntax: opts.buildkit_syntax.as_deref(),
+            build_args: &opts.build_args,
+        },
+        &key_jobs,
+    );
+    for (j, k) in jobs.iter_mut().zip(keys) {
+        j.key = k;
+    }
+    if !opts.skip {
+        notes.push("skip: false: every job builds, whatever its key".into());
+    } else {
+        for j in jobs.iter().filter(|j| j.key.always_build && df.is_some()) {
+            notes.push(format!(
+                "job `{}` always builds: {}",
+                j.id,
+                j.key.reasons.join("; ")
+            ));
+        }
+    }
+
+    let setup_job = unique("gen-pipeline".to_string(), &mut used_ids);
     let job_index: BTreeMap<&str, usize> = jobs
         .iter()
         .enumerate()
@@ -441,6 +519,7 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
             .iter()
             .filter(|j| j.is_target)
             .map(|j| ForkTarget {
+                job: j.id.clone(),
                 stage: j.stage.clone(),
                 label: j.label.clone(),
                 repository: j.repository.clone(),
@@ -481,11 +560,13 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
         extra_tags: opts.extra_tags.clone(),
         buildkit_syntax: opts.buildkit_syntax.clone(),
         provenance: opts.provenance,
+        skip: opts.skip,
         buildkit: opts.buildkit.clone(),
         cache_on_tag: opts.cache_policy.write_on_tag,
         cache_on_pr: opts.cache_policy.write_on_pr,
         jobs,
         fork_job,
+        setup_job,
         notes,
     })
 }
@@ -992,6 +1073,7 @@ pub(crate) mod tests {
             cache_policy: CachePolicy::default(),
             buildkit_syntax: None,
             provenance: false,
+            skip: true,
             buildkit: Buildkit::default(),
             git_ref: RefInfo::new(
                 RefKind::Branch,

@@ -623,6 +623,7 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
         },
         buildkit_syntax: buildkit_syntax.map(|(s, _)| s),
         provenance: provenance.is_some(),
+        skip: config.skip.unwrap_or(true),
         buildkit: crate::plan::Buildkit {
             image: config
                 .buildkit_image

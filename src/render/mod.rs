@@ -236,7 +236,48 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/build.sh",
         include_str!("../../templates/shared/build.sh"),
     ),
+    (
+        "shared/key.sh",
+        include_str!("../../templates/shared/key.sh"),
+    ),
+    (
+        "shared/buildx.sh",
+        include_str!("../../templates/shared/buildx.sh"),
+    ),
+    (
+        "shared/buildah.sh",
+        include_str!("../../templates/shared/buildah.sh"),
+    ),
+    (
+        "shared/buildx-build.sh",
+        include_str!("../../templates/shared/buildx-build.sh"),
+    ),
+    (
+        "shared/buildah-build.sh",
+        include_str!("../../templates/shared/buildah-build.sh"),
+    ),
+    (
+        "shared/github.sh",
+        include_str!("../../templates/shared/github.sh"),
+    ),
 ];
+
+/// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
+/// joined, to `lib.sh`; GitLab defines them in its hidden job).
+pub fn shell_parts(builder: crate::plan::Builder) -> [&'static str; 6] {
+    let (registry, build) = match builder {
+        crate::plan::Builder::Buildx => ("shared/buildx.sh", "shared/buildx-build.sh"),
+        crate::plan::Builder::Buildah => ("shared/buildah.sh", "shared/buildah-build.sh"),
+    };
+    [
+        "shared/ref.sh",
+        "shared/policy.sh",
+        "shared/key.sh",
+        registry,
+        build,
+        "shared/build.sh",
+    ]
+}
 
 /// The embedded template text of `name` (e.g. `shared/build.sh`).
 pub fn embedded(name: &str) -> Option<&'static str> {
@@ -258,8 +299,10 @@ struct Context<'a> {
     registry: String,
     /// The shared run-time shell: ref policy, per-job decisions and the build function.
     shell: String,
-    /// Only the ref policy and per-job decisions (GitHub jobs build with docker/build-push-action).
+    /// Only the ref policy and per-job decisions (GitHub's fork-PR job).
     shell_policy: String,
+    /// GitHub's first job: policy, keys, registry probes and retag, per-job JSON decisions.
+    shell_github: String,
     actions: std::collections::BTreeMap<&'static str, ActionPin>,
     /// The image shell-based steps run in (Drone, Woodpecker): docker CLI or buildah.
     step_image: &'static str,
@@ -312,10 +355,22 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         load(opts, "shared/ref.sh")?.trim_end(),
         load(opts, "shared/policy.sh")?.trim_end()
     );
-    let shell = format!(
-        "{shell_policy}\n{}",
-        load(opts, "shared/build.sh")?.trim_end()
-    );
+    // The builder's own part only: a buildah pipeline carries no docker command and vice versa.
+    let shell = shell_parts(plan.builder)
+        .iter()
+        .map(|n| Ok(load(opts, n)?.trim_end().to_string()))
+        .collect::<Result<Vec<String>, RenderError>>()?
+        .join("\n");
+    let key = load(opts, "shared/key.sh")?;
+    // GitHub's first job: the policy, the keys, buildx's registry part and the per-job decisions
+    // (its build jobs are plain docker/build-push-action steps).
+    let shell_github = [
+        shell_policy.as_str(),
+        key.trim_end(),
+        load(opts, "shared/buildx.sh")?.trim_end(),
+        load(opts, "shared/github.sh")?.trim_end(),
+    ]
+    .join("\n");
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -343,6 +398,7 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         registry: registry_host(&plan.image),
         shell,
         shell_policy,
+        shell_github,
         actions: ACTIONS
             .iter()
             .map(|(key, repo, sha, version)| {

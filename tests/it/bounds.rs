@@ -31,6 +31,7 @@ fn options() -> PlanOptions {
         cache_policy: CachePolicy::default(),
         buildkit_syntax: None,
         provenance: false,
+        skip: true,
         buildkit: Default::default(),
         git_ref: RefInfo::new(RefKind::Branch, "main", &"a".repeat(40), "main", None),
     }

@@ -194,7 +194,12 @@ fn drone_woodpecker_files_survive_the_runner_substitution_with_hostile_values() 
                 String::from_utf8_lossy(&o.stderr)
             );
             let lib = std::fs::read_to_string(state.path().join("lib.sh")).unwrap();
-            let want: String = ["shared/ref.sh", "shared/policy.sh", "shared/build.sh"]
+            let flavor = if builder == "buildah" {
+                gen_pipeline::plan::Builder::Buildah
+            } else {
+                gen_pipeline::plan::Builder::Buildx
+            };
+            let want: String = gen_pipeline::render::shell_parts(flavor)
                 .iter()
                 .map(|n| {
                     gen_pipeline::render::embedded(n)

@@ -239,10 +239,24 @@ fn gitlab_run(
     branch: &str,
     deps: Option<&str>,
 ) -> (PipelineRun, BTreeMap<String, String>) {
+    gitlab_run_with(reg, base, branch, deps, &[])
+}
+
+/// `gitlab_run` with extra pipeline variables (e.g. `GP_SKIP=false`).
+fn gitlab_run_with(
+    reg: &Registry,
+    base: &BaseImage,
+    branch: &str,
+    deps: Option<&str>,
+    vars: &[(&str, &str)],
+) -> (PipelineRun, BTreeMap<String, String>) {
     let project = project_with(reg, base, "gitlab", ".gitlab-ci.yml", deps);
     let t = Instant::now();
-    let run =
-        GitlabCiLocal::for_registry(reg, branch).run(project.path(), &Builder::fresh_per_job());
+    let mut gcl = GitlabCiLocal::for_registry(reg, branch);
+    for (k, v) in vars {
+        gcl.variables.insert(k.to_string(), v.to_string());
+    }
+    let run = gcl.run(project.path(), &Builder::fresh_per_job());
     eprintln!(
         "gitlab pipeline on {branch}: {:.1}s",
         t.elapsed().as_secs_f64()
@@ -336,8 +350,16 @@ fn gitlab_dev_branch_never_leaks_into_main() {
         assert_ne!(main_app, dev_app);
     }
     // dev again, unchanged, on a fresh runner: its deps stage comes from dev's own cache (the
-    // branch cache marker is found), not rebuilt from main's.
-    let (dev_run2, dev2) = gitlab_run(&reg, &base, "dev", Some("libfoo 9.9-dev\nlibbar 2.3\n"));
+    // branch cache marker is found), not rebuilt from main's. Stage keys would skip every job of
+    // this run (its inputs are dev's first run's), so the pipeline variable GP_SKIP=false makes
+    // it build, which is what this part tests.
+    let (dev_run2, dev2) = gitlab_run_with(
+        &reg,
+        &base,
+        "dev",
+        Some("libfoo 9.9-dev\nlibbar 2.3\n"),
+        &[("GP_SKIP", "false")],
+    );
     let stats = step_stats(&job_output(&dev_run2.log, "deps"));
     assert_eq!(
         (stats.run_executed, stats.run_cached),

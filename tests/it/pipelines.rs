@@ -109,25 +109,57 @@ fn github_wiring() {
         let doc = docs(&example_file(ex, CIS[0].1)).remove(0);
         let jobs = doc["jobs"].as_mapping().unwrap();
         let ids: BTreeSet<String> = jobs.keys().map(s).collect();
-        let mut cache_tos = BTreeSet::new();
-        let repo_of = |job: &Value| -> String {
-            job["steps"]
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .find(|st| st.get("id").map(s).as_deref() == Some("ref"))
-                .map(|st| s(&st["env"]["GP_REPOSITORY"]))
-                .unwrap_or_default()
-        };
+        // The first job decides for every job: `GP_REPOSITORY=… GP_CACHE_KEY=… … gp_github_job ID`.
+        let (setup, decide) = jobs
+            .iter()
+            .find_map(|(id, j)| {
+                j["steps"]
+                    .as_sequence()?
+                    .iter()
+                    .find(|st| st.get("id").map(s).as_deref() == Some("decide"))
+                    .map(|st| (s(id), s(&st["run"])))
+            })
+            .unwrap_or_else(|| panic!("{ex}: no job with a `decide` step"));
+        let mut repo_of: BTreeMap<String, String> = BTreeMap::new();
+        let mut cache_keys = BTreeSet::new();
+        let mut call = String::new();
+        for line in decide.lines().map(str::trim) {
+            call.push_str(line.trim_end_matches('\\'));
+            call.push(' ');
+            if !line.ends_with('\\') {
+                let id = call
+                    .trim_start()
+                    .strip_prefix("GP_REPOSITORY=")
+                    .and_then(|_| call.split("gp_github_job ").nth(1));
+                if let Some(id) = id {
+                    let field = |k: &str| {
+                        call.split_whitespace()
+                            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                            .unwrap_or_else(|| panic!("{ex}: no {k} in {call}"))
+                            .to_string()
+                    };
+                    repo_of.insert(id.trim().to_string(), field("GP_REPOSITORY"));
+                    cache_keys.insert(field("GP_CACHE_KEY"));
+                }
+                call.clear();
+            }
+        }
         for (id, job) in jobs {
+            let id = s(id);
             let needs = seq(&job["needs"]);
             for n in &needs {
-                assert!(ids.contains(n), "{ex}: {} needs missing job {n}", s(id));
+                assert!(ids.contains(n), "{ex}: {id} needs missing job {n}");
             }
+            if job["outputs"]["digest"].is_null() {
+                continue;
+            }
+            // Every build job waits for the first job and is one of the jobs it decided for.
+            assert!(needs.contains(&setup), "{ex}: {id} does not need {setup}");
+            assert!(
+                repo_of.contains_key(&id),
+                "{ex}: {setup} decides nothing for {id}"
+            );
             for step in job["steps"].as_sequence().unwrap() {
-                if step.get("id").map(s).as_deref() == Some("ref") && !job["outputs"].is_null() {
-                    cache_tos.insert(s(&step["env"]["GP_CACHE_KEY"]));
-                }
                 let Some(w) = step.get("with") else { continue };
                 if let Some(ctx) = w.get("build-contexts") {
                     for line in s(ctx).lines().filter(|l| !l.trim().is_empty()) {
@@ -135,31 +167,42 @@ fn github_wiring() {
                         let (repo, digest) = rest
                             .split_once('@')
                             .unwrap_or_else(|| panic!("{ex}: {line} is not pinned by digest"));
+                        // The upstream job's digest, or the key image's when it was skipped.
                         let up = digest
                             .strip_prefix("${{ needs.")
-                            .and_then(|d| d.strip_suffix(".outputs.digest }}"))
+                            .and_then(|d| d.split_once(".outputs.digest || fromJSON(needs."))
+                            .map(|(up, rest)| {
+                                assert_eq!(
+                                    rest,
+                                    format!("{setup}.outputs.jobs).{up}.digest }}}}"),
+                                    "{ex}: {line}"
+                                );
+                                up
+                            })
                             .expect(line);
                         assert!(
                             needs.contains(&up.to_string()),
-                            "{ex}: {} uses {up} without needing it",
-                            s(id)
+                            "{ex}: {id} uses {up} without needing it"
                         );
                         assert!(
                             !jobs[up]["outputs"]["digest"].is_null(),
                             "{ex}: {up} exports no digest"
                         );
                         assert_eq!(
-                            repo,
-                            repo_of(&jobs[up]),
+                            repo, repo_of[up],
                             "{ex}: context {stage} must be the image job {up} pushed"
                         );
                     }
                 }
             }
         }
-        let built = jobs.iter().filter(|(_, j)| !j["outputs"].is_null()).count();
+        let built = jobs
+            .iter()
+            .filter(|(_, j)| !j["outputs"]["digest"].is_null())
+            .count();
+        assert_eq!(repo_of.len(), built, "{ex}: one decision per build job");
         assert_eq!(
-            cache_tos.len(),
+            cache_keys.len(),
             built,
             "{ex}: cache keys must differ per stage"
         );
@@ -478,8 +521,18 @@ fn github_if(expr: &str, ctx: &BTreeMap<&str, &str>) -> bool {
                 .to_string(),
         }
     };
+    let expr = expr
+        .trim()
+        .trim_start_matches("${{")
+        .trim_end_matches("}}")
+        .trim();
     expr.split("||").any(|conj| {
         conj.split("&&").all(|cmp| {
+            let cmp = cmp.trim();
+            // Decided at run time: an upstream failure, a cancel, the first job's decision.
+            if cmp == "!failure()" || cmp == "!cancelled()" || cmp.starts_with("fromJSON(") {
+                return true;
+            }
             if let Some((a, b)) = cmp.split_once("!=") {
                 operand(a) != operand(b)
             } else if let Some((a, b)) = cmp.split_once("==") {
@@ -512,7 +565,13 @@ fn github_same_repository_pull_request_builds_once() {
         };
         let builders: BTreeSet<String> = jobs
             .iter()
-            .filter(|(_, j)| !j["outputs"].is_null())
+            .filter(|(_, j)| !j["outputs"]["digest"].is_null())
+            .map(|(id, _)| s(id))
+            .collect();
+        // The first job decides for both: the build jobs' tags and keys, the fork job's caches.
+        let setup: BTreeSet<String> = jobs
+            .iter()
+            .filter(|(_, j)| !j["outputs"]["jobs"].is_null())
             .map(|(id, _)| s(id))
             .collect();
         let fork: BTreeSet<String> = jobs
@@ -520,14 +579,20 @@ fn github_same_repository_pull_request_builds_once() {
             .filter(|(_, j)| j["outputs"].is_null())
             .map(|(id, _)| s(id))
             .collect();
-        assert_eq!(fork.len(), 1, "{ex}");
-        assert_eq!(run("push", ""), builders, "{ex}: push");
+        assert_eq!((fork.len(), setup.len()), (1, 1), "{ex}");
+        let with_setup =
+            |set: &BTreeSet<String>| -> BTreeSet<String> { set.union(&setup).cloned().collect() };
+        assert_eq!(run("push", ""), with_setup(&builders), "{ex}: push");
         assert!(
             run("pull_request", "acme/app").is_empty(),
             "{ex}: a same-repository PR builds again: {:?}",
             run("pull_request", "acme/app")
         );
-        assert_eq!(run("pull_request", "fork/app"), fork, "{ex}: fork PR");
+        assert_eq!(
+            run("pull_request", "fork/app"),
+            with_setup(&fork),
+            "{ex}: fork PR"
+        );
     }
 }
 
@@ -558,25 +623,33 @@ fn github_registry_username_is_a_variable_not_a_secret() {
 
 /// The fork job builds each target without the upstream images (nothing is pushed, so there is
 /// no digest): it must read the caches of the upstream jobs' stages too, not only the target's.
-/// Runs the job's `ref` step and reads what it hands to docker/build-push-action.
+/// Runs the first job's `decide` step as a fork's pull request does and reads what the fork job
+/// hands to docker/build-push-action from its output.
 #[test]
 fn github_fork_job_reads_the_cache_of_every_stage_it_builds() {
     let doc = two_apps("github");
     let jobs = doc["jobs"].as_mapping().unwrap();
     let fork = jobs.values().find(|j| j["outputs"].is_null()).unwrap();
-    let ref_step = step(fork, |st| s(&st["id"]) == "ref");
+    let (setup, first) = jobs
+        .iter()
+        .find(|(_, j)| !j["outputs"]["jobs"].is_null())
+        .unwrap();
+    let decide = step(first, |st| s(&st["id"]) == "decide");
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("ref.sh");
-    std::fs::write(&script, s(&ref_step["run"])).unwrap();
+    let script = dir.path().join("decide.sh");
+    std::fs::write(&script, s(&decide["run"])).unwrap();
     let output = dir.path().join("output");
     let mut cmd = std::process::Command::new("bash");
     cmd.arg("-e").arg(&script).env("GITHUB_OUTPUT", &output);
-    for (k, v) in ref_step["env"].as_mapping().unwrap() {
+    for (k, v) in decide["env"].as_mapping().unwrap() {
         let v = match s(k).as_str() {
+            "GP_EVENT" => "pull_request".to_string(),
+            "GP_REF_TYPE" => "branch".to_string(),
             "GP_REF_NAME" => "feature/x".to_string(),
             "GP_SHA" => "0123456789abcdef0123456789abcdef01234567".to_string(),
             "GP_DEFAULT_BRANCH" => "main".to_string(),
             "GP_PR" => "7".to_string(),
+            "GP_PUSH" => "false".to_string(),
             _ => s(v),
         };
         cmd.env(s(k), v);
@@ -588,6 +661,13 @@ fn github_fork_job_reads_the_cache_of_every_stage_it_builds() {
         String::from_utf8_lossy(&out.stderr)
     );
     let written = std::fs::read_to_string(&output).unwrap();
+    let decided: serde_json::Value = serde_json::from_str(
+        written
+            .strip_prefix("jobs=")
+            .unwrap_or_else(|| panic!("{written}"))
+            .trim_end(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {written}"));
     let builds: Vec<&Value> = fork["steps"]
         .as_sequence()
         .unwrap()
@@ -598,17 +678,24 @@ fn github_fork_job_reads_the_cache_of_every_stage_it_builds() {
     let c = "registry.example.com/acme/app/cache";
     for b in builds {
         let target = s(&b["with"]["target"]);
-        let key = format!("cache-from-{target}");
         assert_eq!(
             s(&b["with"]["cache-from"]),
-            format!("${{{{ steps.ref.outputs.{key} }}}}")
+            format!(
+                "${{{{ fromJSON(needs.{}.outputs.jobs).{target}.cache-from }}}}",
+                s(setup)
+            )
         );
-        let block = written
-            .split(&format!("{key}<<GP_EOF\n"))
-            .nth(1)
-            .and_then(|r| r.split("GP_EOF\n").next())
-            .unwrap_or_else(|| panic!("no {key} in {written}"));
-        let refs: Vec<&str> = block.lines().collect();
+        // A fork's pull request pushes and skips nothing.
+        assert_eq!(
+            decided[&target]["build"],
+            serde_json::json!(false),
+            "{written}"
+        );
+        let refs: Vec<&str> = decided[&target]["cache-from"]
+            .as_str()
+            .unwrap()
+            .split('\n')
+            .collect();
         assert_eq!(
             refs,
             [
@@ -669,6 +756,9 @@ case "$1 ${2:-}" in
   if [ -e "$cfg/buildx/instances/$name" ]; then echo "existing instance for \"$name\"" >&2; exit 1; fi
   mkdir -p "$cfg/buildx/instances" && : > "$cfg/buildx/instances/$name" && : > "$GP_FAKE_DAEMON/buildx_buildkit_${name}0" ;;
 "buildx rm") rm "$cfg/buildx/instances/$3" "$GP_FAKE_DAEMON/buildx_buildkit_${3}0" ;;
+"buildx inspect") [ -e "$cfg/buildx/instances/$3" ] ;;
+"buildx use") [ -e "$cfg/buildx/instances/$3" ] ;;
+"context inspect") [ -e "$cfg/contexts/$3" ] ;;
 *) echo "docker stand-in: unexpected $*" >&2; exit 1 ;;
 esac
 "#,
@@ -676,9 +766,17 @@ esac
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The file's global variables (GP_DOCKER_CONTEXT, GP_BUILDKIT_IMAGE, …), as GitLab sets them.
+    let globals: Vec<(String, String)> = doc["variables"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (s(k), s(v)))
+        .collect();
     let run = |script: &str, job_id: &str| {
         let out = std::process::Command::new("sh")
             .args(["-e", "-c", script])
+            .envs(globals.iter().map(|(k, v)| (k, v)))
             .current_dir(&checkout)
             .env("HOME", &home)
             .env(
@@ -712,7 +810,8 @@ esac
         v
     };
     for job_id in ["101", "102"] {
-        run(&before, job_id);
+        // A job that builds creates its builder on its first build (gp_build's gp_builder_up).
+        run(&format!("{before}\ngp_builder_up"), job_id);
         assert_eq!(
             entries(&daemon).len(),
             1,
@@ -746,6 +845,39 @@ fn walk(d: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every `docker buildx create` line of a GitLab/Drone/Woodpecker file carries `literal` (a builder
+/// the template creates) or, in the shared shell's `gp_builder_up`, the flag it reads from its
+/// variable (`from_var`, after the `set --` that builds its arguments).
+fn assert_shell_builders(ci: &str, text: &str, literal: &str, from_var: &str) {
+    // Drone and Woodpecker files write every `$` twice (their runners substitute the file).
+    let text = if ci == "gitlab" {
+        text.to_string()
+    } else {
+        text.replace("$$", "$")
+    };
+    let creates = text
+        .lines()
+        .filter(|l| l.contains("docker buildx create"))
+        .count();
+    assert!(creates >= 1, "{ci}: no builder");
+    let literal_n = text
+        .lines()
+        .filter(|l| l.contains("docker buildx create") && l.contains(literal))
+        .count();
+    let shared_n = text.matches("docker buildx create \"$@\"").count();
+    assert_eq!(
+        literal_n + shared_n,
+        creates,
+        "{ci}: a builder without {literal}"
+    );
+    if shared_n > 0 {
+        assert!(
+            text.contains(from_var),
+            "{ci}: gp_builder_up does not pass {from_var}"
+        );
+    }
+}
+
 /// How many docker-container builders a generated file creates.
 fn builders(text: &str) -> usize {
     text.matches("docker/setup-buildx-action@").count()
@@ -766,9 +898,22 @@ fn buildkit_image_is_pinned_and_configurable() {
         ("woodpecker", format!("--driver-opt image={pinned}")),
     ] {
         let text = two_apps_text(ci);
-        let n = text.matches(&want).count();
-        assert!(n >= 1, "{ci}: no {want}");
-        assert_eq!(n, builders(&text), "{ci}: every builder is pinned");
+        if ci == "github" {
+            let n = text.matches(&want).count();
+            assert!(n >= 1, "{ci}: no {want}");
+            assert_eq!(n, builders(&text), "{ci}: every builder is pinned");
+        } else {
+            assert_shell_builders(
+                ci,
+                &text,
+                &want,
+                "--driver-opt \"image=$GP_BUILDKIT_IMAGE\"",
+            );
+            assert!(
+                text.contains(&format!("GP_BUILDKIT_IMAGE: \"{pinned}\"")),
+                "{ci}: the shared shell's builder gets no pinned image"
+            );
+        }
     }
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("project");
@@ -803,12 +948,30 @@ fn buildkit_image_is_pinned_and_configurable() {
         let out = p.join(format!("{ci}.yml"));
         gen_ok(p, ["--ci", ci, "-o", out.to_str().unwrap()]);
         let text = std::fs::read_to_string(&out).unwrap();
+        // GitHub and template-made builders name the image in `image=…`; the shared shell's
+        // builder reads it from GP_BUILDKIT_IMAGE.
         assert!(
-            text.contains("image=registry.example.com/mirror/buildkit:v0.33.0"),
+            text.contains("image=registry.example.com/mirror/buildkit:v0.33.0")
+                || text.contains(
+                    "GP_BUILDKIT_IMAGE: \"registry.example.com/mirror/buildkit:v0.33.0\""
+                ),
             "{ci}: {text}"
         );
         assert!(!text.contains(pinned), "{ci}");
-        assert_eq!(text.matches(&want).count(), builders(&text), "{ci}: {want}");
+        if ci == "github" {
+            assert_eq!(text.matches(&want).count(), builders(&text), "{ci}: {want}");
+        } else {
+            assert_shell_builders(
+                ci,
+                &text,
+                &want,
+                "--buildkitd-config \"$GP_BUILDKITD_CONFIG\"",
+            );
+            assert!(
+                text.contains("GP_BUILDKITD_CONFIG: \"ci/buildkitd.toml\""),
+                "{ci}: the shared shell's builder gets no buildkitd config"
+            );
+        }
         check_all(ci, &out);
     }
     // A missing file and an image that is not a plain reference are errors (exit 2).
