@@ -2,7 +2,7 @@
 # gen-pipeline's own image. Each stage is its own CI job (see gen-pipeline.yml and the generated
 # .github/workflows/images.yml): dependencies are compiled once in `deps` from the lock file only,
 # so a source change rebuilds `build` and `test` but not the crates.
-ARG RUST_VERSION=1.82
+ARG RUST_VERSION=1.88
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef

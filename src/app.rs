@@ -90,6 +90,116 @@ pub fn frontend_warning(df: &Dockerfile) -> Option<Diagnostic> {
     })
 }
 
+/// Build arguments BuildKit accepts without an `ARG` (predefined proxy args, `BUILDKIT_*`
+/// frontend options, `SOURCE_DATE_EPOCH`) and the automatic platform ARGs the graph reads.
+fn predefined_arg(name: &str) -> bool {
+    const PROXIES: &[&str] = &[
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "FTP_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+    ];
+    PROXIES.iter().any(|p| p.eq_ignore_ascii_case(name))
+        || name.starts_with("BUILDKIT_")
+        || name == "SOURCE_DATE_EPOCH"
+        || name == "TARGETSTAGE"
+        || graph::platform_args("", "").iter().any(|(k, _)| *k == name)
+}
+
+/// Warnings about inputs the Dockerfile never uses, rendered like every other diagnostic:
+/// build arguments no `ARG` declares, secrets no `RUN --mount=type=secret` asks for, and
+/// secret mounts whose id no secret provides (BuildKit would mount nothing, or fail a
+/// `required` mount). Each comes with a "did you mean" when a name is close.
+pub fn usage_warnings(
+    file: &str,
+    source: &str,
+    graph: &StageGraph,
+    build_args: &std::collections::BTreeMap<String, String>,
+    secrets: &[plan::Secret],
+) -> Vec<String> {
+    use crate::diag::suggest;
+    let mut out = Vec::new();
+    let plain = |msg: String, help: Option<String>| {
+        let mut s = format!("warning: {msg}\n");
+        if let Some(h) = help {
+            s.push_str(&format!("  = help: {h}\n"));
+        }
+        s
+    };
+    let declared = || graph.declared_args.iter().map(String::as_str);
+    for name in build_args.keys() {
+        if graph.declared_args.contains(name) || predefined_arg(name) {
+            continue;
+        }
+        let help = suggest(name, declared()).map(|s| format!("did you mean `{s}`?"));
+        out.push(plain(
+            format!(
+                "build argument `{name}` is not declared by any ARG in {file}; BuildKit ignores it"
+            ),
+            help,
+        ));
+    }
+    let mounted = || graph.secret_mounts.iter().map(|m| m.id.as_str());
+    for s in secrets {
+        if mounted().any(|id| id == s.id) {
+            continue;
+        }
+        let help = suggest(&s.id, mounted()).map(|m| format!("did you mean `{m}`?"));
+        out.push(plain(
+            format!(
+                "secret `{}` is not used by any `RUN --mount=type=secret` in {file}",
+                s.id
+            ),
+            help,
+        ));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &graph.secret_mounts {
+        if secrets.iter().any(|s| s.id == m.id) || seen.contains(&m.id.as_str()) {
+            continue;
+        }
+        seen.push(&m.id);
+        let help = match suggest(&m.id, secrets.iter().map(|s| s.id.as_str())) {
+            Some(s) => format!("did you mean the provided secret `{s}`?"),
+            None => format!(
+                "provide it with `--secret id={},env=VAR` or `secrets: [{{id: {}, env: VAR}}]` in gen-pipeline.yml",
+                m.id, m.id
+            ),
+        };
+        out.push(
+            Diagnostic::new(
+                m.span,
+                format!(
+                    "this mount needs the secret `{}`, which no secret provides",
+                    m.id
+                ),
+            )
+            .with_help(help)
+            .render("warning", file, source),
+        );
+    }
+    out
+}
+
+/// An unknown target that came from the config's `targets:` rendered at its line in the config
+/// (`config_file`, `config_source`); `None` for any other error or when it is not found there.
+pub fn config_target_error(
+    config_file: &str,
+    config_source: &str,
+    err: &plan::PlanError,
+) -> Option<String> {
+    let plan::PlanError::UnknownTarget { name, suggestion } = err else {
+        return None;
+    };
+    let span = crate::config::target_span(config_source, name)?;
+    let mut d = Diagnostic::new(span, format!("unknown target stage `{name}`"));
+    if let Some(s) = suggestion {
+        d = d.with_help(format!("did you mean `{s}`?"));
+    }
+    Some(d.render("error", config_file, config_source))
+}
+
 /// Render `plan` for each CI system.
 pub fn render_all(
     plan: &Plan,
@@ -103,18 +213,36 @@ pub fn render_all(
 
 /// Build the plan for a loaded Dockerfile (every platform it was loaded for).
 pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
+    Ok(plan_loaded(loaded, opts)?)
+}
+
+fn plan_loaded(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, plan::PlanError> {
     let first = opts.platforms.first().cloned().unwrap_or_default();
     let mut graphs = vec![(first, &loaded.graph)];
     graphs.extend(loaded.other_platforms.iter().map(|(p, g)| (p.clone(), g)));
     // Computed here, not in `load`: only planning reads them.
     let facts = select::stage_facts(&loaded.dockerfile);
-    Ok(plan::plan_input(
+    plan::plan_input(
         &select::PlanInput {
             graphs,
             facts: &facts,
+            dockerfile: Some(&loaded.dockerfile),
         },
         opts,
-    )?)
+    )
+}
+
+/// Build the plan from resolved settings: an unknown target named in the config file is reported
+/// at its line there (with a caret), not as a bare message.
+pub fn plan_with(loaded: &Loaded, s: &crate::settings::Settings) -> Result<Plan, AppError> {
+    plan_loaded(loaded, &s.plan).map_err(|e| {
+        s.config_path
+            .as_ref()
+            .and_then(|p| Some((p, std::fs::read_to_string(p).ok()?)))
+            .and_then(|(p, text)| config_target_error(&p.display().to_string(), &text, &e))
+            .map(|rendered| AppError::Located { rendered })
+            .unwrap_or_else(|| e.into())
+    })
 }
 
 /// The default plan of a loaded Dockerfile (no config: default targets, checks detected), for
@@ -136,6 +264,8 @@ pub fn default_plan(loaded: &Loaded) -> Option<Plan> {
         cache_policy: Default::default(),
         buildkit_syntax: None,
         provenance: false,
+        skip: true,
+        buildkit: Default::default(),
         git_ref: crate::refs::RefInfo::new(
             crate::refs::RefKind::Branch,
             "main",
@@ -297,6 +427,63 @@ pub fn detect_ci(root: &Path) -> Vec<Ci> {
         found.push(Ci::Woodpecker);
     }
     found
+}
+
+/// A CI system whose files exist in a repository, and whether gen-pipeline wrote its pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingCi {
+    pub ci: Ci,
+    /// The file gen-pipeline would write (relative to the root).
+    pub path: PathBuf,
+    /// That file exists and has no `Generated by gen-pipeline` header.
+    pub hand_written: bool,
+}
+
+/// The CI systems [`detect_ci`] finds under `root`, each with whether the file gen-pipeline
+/// would write is hand-written (for `init`).
+pub fn detect_existing(root: &Path) -> Vec<ExistingCi> {
+    detect_ci(root)
+        .into_iter()
+        .map(|ci| {
+            let path = PathBuf::from(ci.default_path());
+            let hand_written = std::fs::symlink_metadata(root.join(&path)).is_ok_and(|m| {
+                !m.is_file()
+                    || !std::fs::read(root.join(&path))
+                        .is_ok_and(|b| crate::write::is_generated(&String::from_utf8_lossy(&b)))
+            });
+            ExistingCi {
+                ci,
+                path,
+                hand_written,
+            }
+        })
+        .collect()
+}
+
+/// What `init` does with a CI system found in the repository: pick it, pick GitLab's include
+/// mode beside a hand-written `.gitlab-ci.yml`, or leave out a CI whose file is hand-written.
+/// Returns the note to print when the choice is not the plain one.
+pub fn init_choice(e: &ExistingCi, detected: &mut crate::config::Detected) -> Option<String> {
+    if !e.hand_written {
+        detected.ci.push(e.ci);
+        return None;
+    }
+    if e.ci == Ci::Gitlab {
+        detected.ci.push(Ci::Gitlab);
+        detected.gitlab_include = true;
+        let out = crate::render::GitlabMode::Include.default_path();
+        return Some(format!(
+            "{} was not generated by gen-pipeline: the config uses `gitlab-mode: include`, which writes {out}; add `include: [{{local: {out}}}]` to {} to run its jobs",
+            e.path.display(),
+            e.path.display()
+        ));
+    }
+    detected.left_out.push((e.ci, e.path.display().to_string()));
+    Some(format!(
+        "{} was not generated by gen-pipeline: {} is left out of `ci:` (gen-pipeline never overwrites it without --force); to generate it, add it with an `output:` path of its own",
+        e.path.display(),
+        e.ci.name()
+    ))
 }
 
 /// The result of comparing a rendered pipeline with the file on disk.

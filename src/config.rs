@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::diag::{Diagnostic, Span};
 use crate::plan::{Builder, Secret, Split};
-use crate::render::{Ci, Daemon};
+use crate::render::{Ci, Daemon, GitlabMode};
 
 /// The default config file name, looked up in the repository root.
 pub const FILE_NAME: &str = "gen-pipeline.yml";
@@ -25,7 +25,7 @@ pub struct Config {
     pub context: Option<String>,
     /// Image repository prefix; each job pushes `<image>/<stage>`.
     pub image: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub targets: Vec<String>,
     /// Stage -> repository of each published image (`{api: ghcr.io/acme/api}`); when set, only
     /// these stages are pushed (and, without `targets:`, they are the targets).
@@ -38,22 +38,32 @@ pub struct Config {
     pub builder: Option<BuilderName>,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub secrets: Vec<SecretEntry>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub platforms: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub extra_tags: Vec<String>,
     pub default_branch: Option<String>,
     /// Drone/Woodpecker: reach Docker through the host socket or a dind service.
     pub daemon: Option<DaemonName>,
+    /// GitLab: `pipeline` (the whole `.gitlab-ci.yml`) or `include` (a file a hand-written
+    /// `.gitlab-ci.yml` includes).
+    pub gitlab_mode: Option<GitlabModeName>,
     #[serde(default)]
     pub cache: CacheConfig,
     pub provenance: Option<bool>,
+    /// Skip a job whose stage input key already has an image (default true); `false` always builds.
+    pub skip: Option<bool>,
     /// Pin the Dockerfile frontend (`BUILDKIT_SYNTAX` build arg), e.g. `docker/dockerfile:1.7`.
     pub buildkit_syntax: Option<String>,
     /// A folder of templates overriding the embedded ones.
     pub templates: Option<String>,
+    /// The BuildKit image the docker-container builder runs (default: a pinned release,
+    /// [`crate::plan::DEFAULT_BUILDKIT_IMAGE`]).
+    pub buildkit_image: Option<String>,
+    /// A buildkitd TOML config (registry mirrors, private registry CAs), relative to this file.
+    pub buildkitd_config: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -65,10 +75,16 @@ pub struct CacheConfig {
     pub write_on_pr: bool,
 }
 
+/// `secrets: [{id, env, on-pr}]`. `on-pr: true` also passes the secret to Drone/Woodpecker's
+/// pull-request pipeline, whose code (the Dockerfile included) the pull request controls; by
+/// default pull-request builds get no build secret.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SecretEntry {
     pub id: String,
     pub env: String,
+    #[serde(default)]
+    pub on_pr: bool,
 }
 
 impl From<SecretEntry> for Secret {
@@ -76,6 +92,7 @@ impl From<SecretEntry> for Secret {
         Secret {
             id: s.id,
             env: s.env,
+            on_pr: s.on_pr,
         }
     }
 }
@@ -99,18 +116,225 @@ named_enum!(CiName => Ci);
 named_enum!(SplitName => Split);
 named_enum!(BuilderName => Builder);
 named_enum!(DaemonName => Daemon);
+named_enum!(GitlabModeName => GitlabMode);
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<CiName>, D::Error> {
-    // One name or a list; decided by shape so the error names the bad value.
+/// One value or a list of them (`targets: api` is `targets: [api]`); decided by shape so the
+/// error names the bad value.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
     let v = serde_yaml::Value::deserialize(d)?;
     match v {
         serde_yaml::Value::Sequence(_) => {
-            Vec::<CiName>::deserialize(v).map_err(serde::de::Error::custom)
+            Vec::<T>::deserialize(v).map_err(serde::de::Error::custom)
         }
-        other => CiName::deserialize(other)
+        serde_yaml::Value::Null => Ok(Vec::new()),
+        other => T::deserialize(other)
             .map(|c| vec![c])
             .map_err(serde::de::Error::custom),
     }
+}
+
+/// How deeply a config may nest (block indentation levels plus flow brackets). The real schema
+/// nests three levels; the bound keeps a hostile file from making the YAML parser recurse or
+/// crawl (100,000 levels took 19–38 s before this check).
+pub const MAX_NESTING: usize = 64;
+
+/// Refuse a config nested deeper than [`MAX_NESTING`], in one linear pass before any YAML
+/// parsing: each line's indentation (and each `- ` on it) opens a block level, each `[`/`{`
+/// outside quotes and comments a flow level.
+fn check_nesting(source: &str) -> Result<(), ConfigError> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (ln, line) in source.lines().enumerate() {
+        let sp = line.len() - line.trim_start_matches(' ').len();
+        let rest = &line[sp..];
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        if flow == 0 {
+            while indents.last().is_some_and(|&t| t > sp) {
+                indents.pop();
+            }
+            if indents.last() != Some(&sp) {
+                indents.push(sp);
+            }
+            let mut col = sp;
+            let mut r = rest;
+            while let Some(after) = r.strip_prefix("- ").or_else(|| r.strip_prefix("-\t")) {
+                col += 2;
+                indents.push(col);
+                r = after.trim_start_matches(' ');
+            }
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (ci, c) in line.chars().enumerate() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '"' | '\'' if prev == ' ' || "[{,:".contains(prev) => quote = Some(c),
+                    '#' if prev == ' ' || prev == '\t' => break,
+                    '[' | '{' => flow += 1,
+                    ']' | '}' => flow = flow.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            if indents.len() + flow > MAX_NESTING {
+                return Err(ConfigError {
+                    diag: Diagnostic::new(
+                        Span {
+                            line: ln + 1,
+                            col: ci + 1,
+                        },
+                        format!("the configuration nests more than {MAX_NESTING} levels deep"),
+                    )
+                    .with_help("gen-pipeline.yml nests at most three levels (e.g. `cache:` → `write-on-tag:`)"),
+                });
+            }
+            prev = c;
+        }
+    }
+    Ok(())
+}
+
+/// A key defined twice in the same block mapping: its second definition's own line (serde only
+/// reports the mapping's first line).
+fn check_duplicates(source: &str) -> Result<(), ConfigError> {
+    // (indent of the mapping's keys, keys seen with their line)
+    let mut frames: Vec<(usize, Vec<(String, usize)>)> = Vec::new();
+    let mut scalar_indent: Option<usize> = None;
+    for (ln, line) in source.lines().enumerate() {
+        let sp = line.len() - line.trim_start_matches(' ').len();
+        let mut rest = &line[sp..];
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        if let Some(si) = scalar_indent {
+            if sp > si {
+                continue; // inside a block scalar
+            }
+            scalar_indent = None;
+        }
+        let mut indent = sp;
+        let mut item = false;
+        while let Some(after) = rest.strip_prefix("- ") {
+            let trimmed = after.trim_start_matches(' ');
+            indent += rest.len() - trimmed.len();
+            rest = trimmed;
+            item = true;
+        }
+        let Some(key) = block_key(rest) else {
+            continue;
+        };
+        while frames
+            .last()
+            .is_some_and(|(i, _)| *i > indent || (item && *i == indent))
+        {
+            frames.pop();
+        }
+        if frames.last().map(|(i, _)| *i) != Some(indent) {
+            frames.push((indent, Vec::new()));
+        }
+        let keys = &mut frames.last_mut().expect("pushed above").1;
+        if let Some((_, first)) = keys.iter().find(|(k, _)| *k == key) {
+            return Err(ConfigError {
+                diag: Diagnostic::new(
+                    Span {
+                        line: ln + 1,
+                        col: indent + 1,
+                    },
+                    format!("duplicate key `{key}`"),
+                )
+                .with_help(format!(
+                    "`{key}` is already set on line {first}; keep one of them"
+                )),
+            });
+        }
+        keys.push((key.to_string(), ln + 1));
+        let value = rest[rest.find(':').map_or(rest.len(), |i| i + 1)..].trim();
+        if value.starts_with('|') || value.starts_with('>') {
+            scalar_indent = Some(indent);
+        }
+    }
+    Ok(())
+}
+
+/// The key of a `key: value` / `key:` line (plain or quoted), if the line is one.
+fn block_key(rest: &str) -> Option<&str> {
+    let (key, after) = if let Some(r) = rest.strip_prefix('"') {
+        let end = r.find('"')?;
+        (&r[..end], &r[end + 1..])
+    } else if let Some(r) = rest.strip_prefix('\'') {
+        let end = r.find('\'')?;
+        (&r[..end], &r[end + 1..])
+    } else {
+        let end = rest.find(':')?;
+        let k = &rest[..end];
+        if k.is_empty()
+            || k.contains(['[', '{', '#', '"', '\'', ','])
+            || k.contains(char::is_whitespace)
+        {
+            return None;
+        }
+        (k, &rest[end..])
+    };
+    let after = after.trim_start_matches(' ');
+    let colon = after.strip_prefix(':')?;
+    (colon.is_empty() || colon.starts_with([' ', '\t'])).then_some(key)
+}
+
+/// A "did you mean" for serde's "unknown field `x`, expected one of `a`, `b`" and the enum
+/// messages "unknown … `x` (expected a, b or c)": the first back-quoted word against the words
+/// listed after "expected".
+fn did_you_mean(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    let bad = &message[start..start + len];
+    let listed = &message[start + len + 1..];
+    let listed = &listed[listed.find("expected")? + "expected".len()..];
+    let words: Vec<&str> = listed
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty() && !matches!(*w, "one" | "of" | "or" | "a" | "an"))
+        .collect();
+    crate::diag::suggest(bad, words).map(|s| format!("did you mean `{s}`?"))
+}
+
+/// Where `targets:` names `target` in a config's text (for an unknown target's error), if found.
+pub fn target_span(source: &str, target: &str) -> Option<Span> {
+    let mut in_targets = false;
+    for (ln, line) in source.lines().enumerate() {
+        let sp = line.len() - line.trim_start().len();
+        let rest = &line[sp..];
+        if sp == 0 && !rest.is_empty() && !rest.starts_with('#') && !rest.starts_with('-') {
+            in_targets = block_key(rest) == Some("targets");
+        }
+        if !in_targets {
+            continue;
+        }
+        let from = if sp == 0 {
+            rest.find(':').map_or(0, |i| i + 1)
+        } else {
+            0
+        };
+        let text = &rest[from..];
+        let mut search = 0;
+        while let Some(p) = text[search..].find(target) {
+            let at = search + p;
+            let end = at + target.len();
+            let boundary =
+                |c: Option<char>| c.map_or(true, |c| !(c.is_alphanumeric() || "-_.".contains(c)));
+            if boundary(text[..at].chars().next_back()) && boundary(text[end..].chars().next()) {
+                let col = line[..sp + from + at].chars().count() + 1;
+                return Some(Span { line: ln + 1, col });
+            }
+            search = end;
+        }
+    }
+    None
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +348,8 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
     if source.trim().is_empty() {
         return Ok(Config::default());
     }
+    check_nesting(source)?;
+    check_duplicates(source)?;
     serde_yaml::from_str(source).map_err(|e| {
         let span = e
             .location()
@@ -138,9 +364,12 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
             Some(i) => msg[..i].to_string(),
             None => msg,
         };
-        ConfigError {
-            diag: Diagnostic::new(span, msg),
+        let help = did_you_mean(&msg);
+        let mut diag = Diagnostic::new(span, msg);
+        if let Some(h) = help {
+            diag = diag.with_help(h);
         }
+        ConfigError { diag }
     })
 }
 
@@ -165,9 +394,32 @@ pub fn template(detected: &Detected) -> String {
                 .join(", ")
         ));
     }
-    out.push_str("# Where each pipeline is written (defaults shown).\n# output:\n");
+    for (ci, path) in &detected.left_out {
+        out.push_str(&format!(
+            "# {} is left out: {path} was not generated by gen-pipeline, which never overwrites it\n\
+             # without --force. To generate it, add it above and give it an `output:` path of its own.\n",
+            ci.name()
+        ));
+    }
+    if detected.gitlab_include {
+        let path = GitlabMode::Include.default_path();
+        out.push_str(&format!(
+            "# .gitlab-ci.yml is hand-written: generate a file it includes (add to .gitlab-ci.yml:\n\
+             #   include:\n#     - local: {path}\n\
+             # ); its jobs are named gen-pipeline-<stage> and run in the .pre stage.\n\
+             gitlab-mode: include\n"
+        ));
+    } else {
+        out.push_str("# GitLab: `pipeline` (the whole .gitlab-ci.yml) or `include` (a file your .gitlab-ci.yml includes).\n# gitlab-mode: pipeline\n");
+    }
+    out.push_str("# Where each pipeline is written (paths inside the repository; defaults shown).\n# output:\n");
     for c in Ci::ALL {
-        out.push_str(&format!("#   {}: {}\n", c.name(), c.default_path()));
+        let path = if c == Ci::Gitlab && detected.gitlab_include {
+            GitlabMode::Include.default_path()
+        } else {
+            c.default_path()
+        };
+        out.push_str(&format!("#   {}: {}\n", c.name(), path));
     }
     out.push_str(&format!(
         "\ndockerfile: {}\n# context: .\n",
@@ -182,7 +434,7 @@ pub fn template(detected: &Detected) -> String {
     out.push_str(
         "\n# Which stages get their own job: shared (targets + stages two jobs need), all, targets.\n# split: shared\n\
          \n# buildx (BuildKit, docker-container driver) or buildah (daemonless runners).\n# builder: buildx\n\
-         \n# build-args: {KEY: value}\n# secrets: [{id: npmrc, env: NPM_TOKEN}]\n# platforms: [linux/amd64]\n# extra-tags: []\n\
+         \n# build-args: {KEY: value}\n# Build secrets; Drone/Woodpecker pull-request builds get one only with `on-pr: true`.\n# secrets: [{id: npmrc, env: NPM_TOKEN}]\n# platforms: [linux/amd64]\n# extra-tags: []\n\
          \n# Default branch (whose cache every new branch starts from); detected from git when unset.\n",
     );
     match &detected.default_branch {
@@ -193,7 +445,9 @@ pub fn template(detected: &Detected) -> String {
         "\n# Drone/Woodpecker: reach Docker through the host socket (trusted repo) or a dind service.\n# daemon: host\n\
          \n# Tag and PR builds read the default branch's cache; set these to let them write their own.\n# cache:\n#   write-on-tag: false\n#   write-on-pr: false\n\
          \n# Provenance attestations (the pushed digest is then an image index; both resolve).\n# provenance: false\n\
+         \n# A job whose inputs (instructions, args, context files, base image digests) already have an\n# image retags it instead of building; false always builds.\n# skip: true\n\
          \n# Pin the Dockerfile frontend (named build contexts need 1.4 or later).\n# buildkit-syntax: docker/dockerfile:1\n\
+         \n# The BuildKit the docker-container builder runs (default: a pinned release), and a buildkitd\n# config for it (registry mirrors, a private registry's CA), relative to this file.\n# buildkit-image: moby/buildkit:v0.33.0\n# buildkitd-config: ci/buildkitd.toml\n\
          \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n",
     );
     out
@@ -301,6 +555,10 @@ pub struct Detected {
     pub image: Option<String>,
     pub default_branch: Option<String>,
     pub ci: Vec<Ci>,
+    /// A hand-written `.gitlab-ci.yml` exists: generate a file it can include.
+    pub gitlab_include: bool,
+    /// CI systems found with a hand-written pipeline file, left out of `ci:` (CI, path).
+    pub left_out: Vec<(Ci, String)>,
 }
 
 #[cfg(test)]
@@ -323,6 +581,24 @@ mod tests {
         assert_eq!(parse("ci: github\n").unwrap().ci, vec![CiName(Ci::Github)]);
     }
 
+    /// Issue 9, section 6: pull-request builds get a build secret only when the config says so.
+    #[test]
+    fn secrets_reach_pull_requests_only_when_opted_in() {
+        let c = parse(
+            "secrets:\n  - {id: npmrc, env: NPM_TOKEN}\n  - {id: pypi, env: PYPI_TOKEN, on-pr: true}\n",
+        )
+        .unwrap();
+        let s: Vec<Secret> = c.secrets.into_iter().map(Into::into).collect();
+        assert!(!s[0].on_pr && s[1].on_pr);
+        // A misspelt key is an error, not a secret silently kept from (or given to) pull requests.
+        let e = parse("secrets: [{id: npmrc, env: NPM_TOKEN, on-PR: true}]\n").unwrap_err();
+        assert!(
+            e.diag.message.contains("unknown field `on-PR`"),
+            "{}",
+            e.diag.message
+        );
+    }
+
     #[test]
     fn unknown_key_names_line_and_accepted_keys() {
         let e = parse("ci: github\nimgae: x\n").unwrap_err();
@@ -337,10 +613,10 @@ mod tests {
 
     #[test]
     fn wrong_type_and_bad_enum() {
-        let e = parse("targets: app1\n").unwrap_err();
+        let e = parse("targets: {a: 1}\n").unwrap_err();
         assert_eq!(e.diag.span.line, 1);
         assert!(
-            e.diag.message.contains("expected a sequence"),
+            e.diag.message.contains("expected a string"),
             "{}",
             e.diag.message
         );
@@ -354,6 +630,65 @@ mod tests {
         );
         let e = parse("ci: [github, jenkins]\n").unwrap_err();
         assert!(e.diag.message.contains("jenkins"), "{}", e.diag.message);
+    }
+
+    /// Section 7: suggestions for unknown keys and enum values.
+    #[test]
+    fn config_typos_get_a_did_you_mean() {
+        let cases = [
+            ("ci: githb\n", "did you mean `github`?"),
+            ("target: [api]\n", "did you mean `targets`?"),
+            ("split: target\n", "did you mean `targets`?"),
+            ("builder: bildah\n", "did you mean `buildah`?"),
+            (
+                "cache:\n  write-on-tg: true\n",
+                "did you mean `write-on-tag`?",
+            ),
+            ("ci: [github, gitlba]\n", "did you mean `gitlab`?"),
+        ];
+        for (src, help) in cases {
+            let e = parse(src).unwrap_err();
+            assert_eq!(e.diag.help.as_deref(), Some(help), "{src:?}: {}", e.diag);
+        }
+    }
+
+    /// Section 7: a duplicate key is reported at its own (second) line.
+    #[test]
+    fn duplicate_key_points_at_its_own_line() {
+        let e = parse("ci: github\nimage: a/b\nci: gitlab\n").unwrap_err();
+        assert_eq!(e.diag.span, Span { line: 3, col: 1 });
+        assert_eq!(e.diag.message, "duplicate key `ci`");
+        assert!(e.diag.help.unwrap().contains("line 1"));
+        let e = parse("output:\n  github: a.yml\n  gitlab: b.yml\n  github: c.yml\n").unwrap_err();
+        assert_eq!(e.diag.span, Span { line: 4, col: 3 });
+        // The same key in different mappings or list items is no duplicate.
+        parse("secrets:\n  - id: a\n    env: A\n  - id: b\n    env: B\ncache:\n  write-on-tag: true\n")
+            .unwrap();
+    }
+
+    /// Section 7: a scalar where a list is expected is a one-element list.
+    #[test]
+    fn scalar_where_a_list_is_expected_is_one_element() {
+        let c = parse("targets: api\nplatforms: linux/arm64\nextra-tags: stable\nsecrets: {id: npmrc, env: NPM_TOKEN}\n").unwrap();
+        assert_eq!(c.targets, ["api"]);
+        assert_eq!(c.platforms, ["linux/arm64"]);
+        assert_eq!(c.extra_tags, ["stable"]);
+        assert_eq!(c.secrets.len(), 1);
+        assert_eq!(parse("targets: [a, b]\n").unwrap().targets, ["a", "b"]);
+    }
+
+    /// Section 7: an unknown target from the config is located at its line there.
+    #[test]
+    fn unknown_target_is_located_in_the_config() {
+        let src = "ci: github\ntargets: [api, wbe]\n";
+        assert_eq!(target_span(src, "wbe"), Some(Span { line: 2, col: 16 }));
+        let src = "targets:\n  - api\n  - wbe # typo\nimage: wbe/x\n";
+        assert_eq!(target_span(src, "wbe"), Some(Span { line: 3, col: 5 }));
+        assert_eq!(
+            target_span("targets: wbe\n", "wbe"),
+            Some(Span { line: 1, col: 10 })
+        );
+        assert_eq!(target_span("image: wbe\n", "wbe"), None);
     }
 
     #[test]
@@ -409,7 +744,7 @@ mod tests {
             image: Some("ghcr.io/o/n".into()),
             default_branch: Some("main".into()),
             ci: vec![Ci::Github],
-            plan: None,
+            ..Detected::default()
         };
         let c = parse(&template(&d)).unwrap();
         assert_eq!(c.ci, vec![CiName(Ci::Github)]);

@@ -31,17 +31,23 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
-    /// `file:line:col: <level>: message`, then the source line and a caret.
+    /// `file:line:col: <level>: message`, then the source line and a caret. A line longer than
+    /// [`MAX_ECHO_CHARS`] is shown as a window around the column (`…` marks the cuts), and a
+    /// message or help longer than [`MAX_MESSAGE_CHARS`] is cut, so a 200 KB line is never
+    /// echoed whole.
     pub fn render(&self, level: &str, file: &str, source: &str) -> String {
         let mut out = format!(
             "{file}:{}:{}: {level}: {}\n",
-            self.span.line, self.span.col, self.message
+            self.span.line,
+            self.span.col,
+            truncate(&self.message, MAX_MESSAGE_CHARS)
         );
-        if let Some(text) = source_line(source, self.span.line) {
+        if let Some(full) = source_line(source, self.span.line) {
             let gutter = self.span.line.to_string();
             let pad = " ".repeat(gutter.len());
+            let (text, caret_col) = window(full, self.span.col.max(1) - 1);
+            let text = text.as_str();
             out.push_str(&format!("{pad} |\n{gutter} | {text}\n"));
-            let caret_col = self.span.col.max(1) - 1;
             let prefix: String = text
                 .chars()
                 .take(caret_col)
@@ -50,10 +56,47 @@ impl Diagnostic {
             out.push_str(&format!("{pad} | {prefix}^\n"));
         }
         if let Some(help) = &self.help {
-            out.push_str(&format!("  = help: {help}\n"));
+            out.push_str(&format!(
+                "  = help: {}\n",
+                truncate(help, MAX_MESSAGE_CHARS)
+            ));
         }
         out
     }
+}
+
+/// Longest source line echoed whole under a diagnostic.
+pub const MAX_ECHO_CHARS: usize = 160;
+/// Longest message or help printed whole.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// `s` cut to `max` characters, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+    }
+}
+
+/// The part of `line` to echo and the caret's column (0-based, in characters) within it.
+fn window(line: &str, col0: usize) -> (String, usize) {
+    let n = line.chars().count();
+    if n <= MAX_ECHO_CHARS {
+        return (line.to_string(), col0);
+    }
+    let start = col0.min(n).saturating_sub(MAX_ECHO_CHARS / 2);
+    let end = (start + MAX_ECHO_CHARS).min(n);
+    let mut text = String::new();
+    let mut caret = col0 - start.min(col0);
+    if start > 0 {
+        text.push('…');
+        caret += 1;
+    }
+    text.extend(line.chars().skip(start).take(end - start));
+    if end < n {
+        text.push('…');
+    }
+    (text, caret)
 }
 
 impl fmt::Display for Diagnostic {
@@ -82,7 +125,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let name = name.to_ascii_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = levenshtein(&name, &c.to_ascii_lowercase());
+        let d = edit_distance(&name, &c.to_ascii_lowercase());
         let limit = (name.chars().count().max(c.chars().count()) / 3).max(1);
         if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
             best = Some((d, c));
@@ -92,28 +135,27 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// Optimal-string-alignment distance: edits plus adjacent transpositions (`bsae` → `base` is 1).
-fn levenshtein(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    // Three rolling rows (i-2, i-1, i) instead of the whole matrix.
+    let mut prev2 = vec![0usize; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0usize; b.len() + 1];
     for i in 1..=a.len() {
+        cur[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+                d = d.min(prev2[j - 2] + 1);
             }
+            cur[j] = d;
         }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
     }
-    d[a.len()][b.len()]
+    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -132,9 +174,35 @@ mod tests {
         );
     }
 
+    /// Section 4: a 200 KB line is echoed as a window around the caret, not whole.
+    #[test]
+    fn long_lines_are_echoed_as_a_window() {
+        let line = format!("{}X{}", "a".repeat(100_000), "b".repeat(100_000));
+        let d = Diagnostic::new(
+            Span {
+                line: 1,
+                col: 100_001,
+            },
+            "m".repeat(10_000),
+        );
+        let r = d.render("error", "f", &line);
+        assert!(r.len() < 2_000, "{} bytes", r.len());
+        let lines: Vec<&str> = r.lines().collect();
+        let src = lines[2].strip_prefix("1 | ").unwrap();
+        let caret = lines[3].strip_prefix("  | ").unwrap();
+        assert!(src.starts_with('…') && src.ends_with('…'), "{src}");
+        let at = caret.chars().count() - 1;
+        assert_eq!(src.chars().nth(at), Some('X'), "caret under the column");
+        assert!(lines[0].ends_with('…'));
+    }
+
     #[test]
     fn suggestion_picks_nearest() {
         assert_eq!(suggest("bsae", ["base", "app1", "builder"]), Some("base"));
         assert_eq!(suggest("zzzzzz", ["base", "app1"]), None);
+        assert_eq!(edit_distance("bsae", "base"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("ca", "abc"), 3);
     }
 }

@@ -82,6 +82,75 @@ pub fn text(g: &StageGraph) -> String {
     out
 }
 
+/// The planned jobs, one block each (needs, stages built inline, build contexts, tags and cache
+/// refs on the ref the plan was made for), then the planner's notes: `plan --format text`.
+pub fn jobs_text(p: &crate::plan::Plan) -> String {
+    let mut out = String::new();
+    let r = &p.git_ref;
+    let kind = ref_kind_name(r);
+    let what = if r.name.is_empty() {
+        kind
+    } else {
+        format!("{kind} {}", r.name)
+    };
+    let _ = writeln!(out, "jobs ({what}, slug {}, image {}):", r.slug, p.image);
+    let none = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    for j in &p.jobs {
+        if j.check {
+            let _ = writeln!(
+                out,
+                "  {}  (stage {}, check: built, never pushed)",
+                j.id, j.label
+            );
+        } else {
+            let _ = writeln!(out, "  {}  (stage {})", j.id, j.label);
+        }
+        let _ = writeln!(out, "    needs:      {}", none(&j.needs));
+        if !j.inline_stages.is_empty() {
+            let _ = writeln!(out, "    builds in:  {}", j.inline_stages.join(", "));
+        }
+        for c in &j.contexts {
+            let _ = writeln!(
+                out,
+                "    context:    {}=docker-image://{}@<digest from {}>",
+                c.stage, c.repository, c.job
+            );
+        }
+        let tags: Vec<String> = j
+            .tags
+            .iter()
+            .map(|t| format!("{}:{t}", j.repository))
+            .collect();
+        let _ = writeln!(out, "    tags:       {}", none(&tags));
+        let _ = writeln!(out, "    cache from: {}", none(&j.cache.from));
+        let _ = writeln!(
+            out,
+            "    cache to:   {}",
+            j.cache
+                .to
+                .as_deref()
+                .unwrap_or("- (this ref writes no cache)")
+        );
+    }
+    for n in &p.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+fn ref_kind_name(r: &crate::refs::RefInfo) -> String {
+    serde_json::to_value(r.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Edges as (source node, target stage, labels), deduplicated, in a stable order.
 /// Source nodes: `Ok(stage index)` or `Err(image index in g.images)`.
 fn edges(g: &StageGraph) -> Vec<(Result<usize, usize>, usize, String)> {
@@ -201,8 +270,8 @@ pub fn dot(g: &StageGraph) -> String {
 }
 
 /// `plan --format text`: the stage graph ([`text`]), then every stage's role in the job plan
-/// (job / check / inline / alternative / unused) with the reason, the jobs and the notes.
-/// Nothing here depends on the git ref, so the text is stable across checkouts.
+/// (job / check / inline / alternative / unused) with the reason, then the jobs and the notes
+/// ([`jobs_text`]: tags and cache refs are those of the ref the plan was made for).
 pub fn plan_text(g: &StageGraph, p: &crate::plan::Plan) -> String {
     let mut out = text(g);
     let width = p.stages.iter().map(|s| s.label.len()).max().unwrap_or(0);
@@ -216,28 +285,7 @@ pub fn plan_text(g: &StageGraph, p: &crate::plan::Plan) -> String {
             s.reason
         );
     }
-    out.push_str("\njobs:\n");
-    let idw = p.jobs.iter().map(|j| j.id.len()).max().unwrap_or(0);
-    for j in &p.jobs {
-        let mut line = format!("  {:<idw$}", j.id);
-        if j.check {
-            line.push_str("  check (not pushed)");
-        } else {
-            let _ = write!(line, "  -> {}", j.repository);
-        }
-        if !j.needs.is_empty() {
-            let _ = write!(line, "  needs: {}", j.needs.join(", "));
-        }
-        if !j.inline_stages.is_empty() {
-            let _ = write!(line, "  builds inside: {}", j.inline_stages.join(", "));
-        }
-        let _ = writeln!(out, "{line}");
-    }
-    if !p.notes.is_empty() {
-        out.push_str("\nnotes:\n");
-        for n in &p.notes {
-            let _ = writeln!(out, "  - {n}");
-        }
-    }
+    out.push('\n');
+    out.push_str(&jobs_text(p));
     out
 }

@@ -156,10 +156,10 @@ fn discover_with(
         }
     }
     if overrides.branch.is_some() && overrides.tag.is_some() {
-        return Err(GitError::Conflict("--branch", "--tag"));
+        return Err(GitError::Conflict("--branch", "--git-tag"));
     }
     if overrides.pr.is_some() && overrides.tag.is_some() {
-        return Err(GitError::Conflict("--pr", "--tag"));
+        return Err(GitError::Conflict("--pr", "--git-tag"));
     }
     let mut notes = Vec::new();
     let git = read_git(dir, &mut notes, check_dirty);
@@ -298,6 +298,13 @@ pub fn default_image(ctx: &GitContext, env: Env) -> Result<String, GitError> {
     Err(GitError::NoImage {
         reason: format!("remote host {} is neither github.com nor a GitLab", r.host),
     })
+}
+
+/// The work tree of the repository containing `dir` (searching upwards), if any: where
+/// `gen-pipeline.yml` is looked up when the current folder has none.
+pub fn work_tree(dir: &Path) -> Option<PathBuf> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    repo.workdir().map(Path::to_path_buf)
 }
 
 /// Parses a remote URL: `ssh://[user@]host[:port]/owner/name[.git]`, `https://…` (also

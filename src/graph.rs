@@ -43,6 +43,21 @@ pub struct StageGraph {
     /// Warnings BuildKit would print (duplicate stage names, ...). Never change the graph.
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
+    /// Every name an `ARG` declares, before the first FROM or in a stage (for unused
+    /// `--build-arg` warnings).
+    #[serde(skip)]
+    pub declared_args: std::collections::BTreeSet<String>,
+    /// Every `RUN --mount=type=secret` with the secret id BuildKit asks for.
+    #[serde(skip)]
+    pub secret_mounts: Vec<SecretMount>,
+}
+
+/// A `RUN --mount=type=secret,...`: the id BuildKit requests (`source`, else `id`, else the
+/// target's base name, as `dockerfile2llb`'s `dispatchSecret`) and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMount {
+    pub id: String,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -173,17 +188,29 @@ struct Builder<'a> {
     /// Byte offsets of line starts in `source`, computed on first use.
     line_starts: Option<Vec<usize>>,
     warnings: Vec<Diagnostic>,
+    /// Expansion work left for this file (see [`expand::Budget`]).
+    budget: expand::Budget,
+    /// "Did you mean" lookups for names that are not stages (memoized and bounded).
+    typo: Suggester,
+    secret_mounts: Vec<SecretMount>,
 }
 
 impl<'a> Builder<'a> {
     fn new(df: &'a Dockerfile, source: Option<&'a str>, opts: &'a GraphOptions) -> Self {
         let source = source.map(|s| s.strip_prefix('\u{feff}').unwrap_or(s));
+        let len = match source {
+            Some(s) => s.len(),
+            None => df.instructions.iter().map(|i| i.original.len() + 1).sum(),
+        };
         Builder {
             df,
             source,
             opts,
             line_starts: None,
             warnings: Vec::new(),
+            budget: expand::Budget::for_source(len),
+            typo: Suggester::default(),
+            secret_mounts: Vec::new(),
         }
     }
 
@@ -259,8 +286,20 @@ impl<'a> Builder<'a> {
         // 1. Split into meta ARGs and stages; reject unknown instructions and non-ARG before FROM.
         let mut meta: Vec<&Instruction> = Vec::new();
         let mut raw: Vec<RawStage> = Vec::new();
+        let mut declared_args = std::collections::BTreeSet::new();
         for ins in &df.instructions {
             check_known(ins)?;
+            if !ins.flags.is_empty() {
+                self.check_flags(ins)?;
+            }
+            if ins.keyword == "arg" {
+                for a in &ins.args {
+                    let key = a.split_once('=').map_or(a.as_str(), |(k, _)| k);
+                    if !key.is_empty() && !declared_args.contains(key) {
+                        declared_args.insert(key.to_string());
+                    }
+                }
+            }
             if ins.keyword == "from" {
                 let name = self.stage_name(ins)?;
                 raw.push(RawStage {
@@ -325,11 +364,12 @@ impl<'a> Builder<'a> {
                     Some(v.clone())
                 } else if let Some(d) = default {
                     let lookup = |k: &str| env.get(k).map(String::as_str);
-                    match expand::expand(d, df.escape_char(), &lookup) {
+                    match expand::expand_with_budget(d, df.escape_char(), &lookup, &mut self.budget)
+                    {
                         Ok(e) => Some(e.value),
                         Err(e) => {
                             let span = self.locate(ins, a, key.chars().count() + 1);
-                            return Err(err(span, e));
+                            return Err(expand_err(span, &format!("ARG {key}"), e));
                         }
                     }
                 } else {
@@ -349,6 +389,8 @@ impl<'a> Builder<'a> {
                 defined_at.entry(n.as_str()).or_default().push(i);
             }
         }
+        self.typo
+            .set_names(defined_at.keys().map(|k| k.to_string()).collect());
         let mut stages: Vec<Stage> = Vec::with_capacity(raw.len());
         let mut by_name: HashMap<String, usize> = HashMap::with_capacity(raw.len());
         let mut images: Vec<String> = Vec::with_capacity(raw.len());
@@ -356,11 +398,20 @@ impl<'a> Builder<'a> {
             let ins = rs.from;
             let written = ins.args.first().map(String::as_str).unwrap_or("");
             let lookup = |k: &str| env.get(k).map(String::as_str);
-            let base = match expand::expand(written, df.escape_char(), &lookup) {
+            let base = match expand::expand_with_budget(
+                written,
+                df.escape_char(),
+                &lookup,
+                &mut self.budget,
+            ) {
                 Ok(e) => e.value,
-                Err(e) => {
+                Err(expand::ExpandError::Syntax(e)) => {
                     let span = self.locate(ins, written, 0);
                     return Err(err(span, format!("{e} in FROM `{written}`")));
+                }
+                Err(e) => {
+                    let span = self.locate(ins, written, 0);
+                    return Err(expand_err(span, "FROM", e));
                 }
             };
             if base.is_empty() {
@@ -382,7 +433,8 @@ impl<'a> Builder<'a> {
             let mut platform = None;
             for (fi, f) in ins.flags.iter().enumerate() {
                 if let Some(p) = f.strip_prefix("--platform=") {
-                    match expand::expand(p, df.escape_char(), &lookup) {
+                    match expand::expand_with_budget(p, df.escape_char(), &lookup, &mut self.budget)
+                    {
                         Ok(e) if e.value.is_empty() => {
                             let span = self.flag_at(ins, fi, "--platform=".len());
                             return Err(err(
@@ -403,6 +455,22 @@ impl<'a> Builder<'a> {
             }
             let base_stage = by_name.get(&base).copied();
             let base_span = self.locate(ins, written, 0);
+            if base_stage.is_none() {
+                if let Some(why) = windows_image(&base) {
+                    return Err(windows_refusal(base_span, &base, why));
+                }
+            }
+            if let Some(p) = platform.as_deref() {
+                if p.to_ascii_lowercase().starts_with("windows") {
+                    let fi = ins
+                        .flags
+                        .iter()
+                        .position(|f| f.starts_with("--platform="))
+                        .unwrap_or(0);
+                    let span = self.flag_at(ins, fi, "--platform=".len());
+                    return Err(windows_refusal(span, p, "a Windows platform"));
+                }
+            }
             let mut edges = Vec::new();
             match base_stage {
                 Some(j) => edges.push(Edge {
@@ -472,6 +540,7 @@ impl<'a> Builder<'a> {
             v.sort();
             v
         };
+
         let n = stages.len();
         for (i, rs) in raw.iter().enumerate() {
             for ins in &rs.body {
@@ -507,6 +576,12 @@ impl<'a> Builder<'a> {
                                 continue;
                             };
                             let fields = csv_fields(spec);
+                            if mount_type(&fields) == "secret" {
+                                if let Some(id) = secret_id(&fields) {
+                                    let span = self.flag_at(ins, fi, 0);
+                                    self.secret_mounts.push(SecretMount { id, span });
+                                }
+                            }
                             for (off, field) in &fields {
                                 let off = *off;
                                 let Some((key, value)) = field.split_once('=') else {
@@ -619,6 +694,8 @@ impl<'a> Builder<'a> {
             images,
             meta_args,
             warnings: self.warnings,
+            declared_args,
+            secret_mounts: self.secret_mounts,
         })
     }
 
@@ -748,7 +825,8 @@ impl<'a> Builder<'a> {
         if let Some(j) = found {
             return Ok(EdgeTarget::Stage(j));
         }
-        if let Some(s) = crate::diag::suggest(value, names.iter().map(String::as_str)) {
+        let _ = names;
+        if let Some(s) = self.typo.suggest(value) {
             self.warn(
                 Diagnostic::new(
                     span,
@@ -799,9 +877,15 @@ impl<'a> Builder<'a> {
         if base.contains(['/', ':', '@', '.']) {
             return;
         }
-        let mut names: Vec<&str> = by_name.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        if let Some(s) = crate::diag::suggest(base, names) {
+        // Stage names defined so far (a FROM only sees stages above it), memoized and bounded.
+        let _ = by_name;
+        let Some(s) = self.typo.suggest(base) else {
+            return;
+        };
+        if defined_at
+            .get(s.as_str())
+            .is_some_and(|v| v.iter().any(|&j| j < i))
+        {
             self.warn(
                 Diagnostic::new(
                     span,
@@ -812,6 +896,397 @@ impl<'a> Builder<'a> {
                 .with_help(format!("did you mean `{s}`?")),
             );
         }
+    }
+}
+
+/// How many edit-distance cells all "did you mean" lookups of one graph may compute together;
+/// past it, further names get no suggestion (a warning only, never a different graph).
+pub const SUGGEST_WORK: u64 = 2_000_000;
+
+/// Nearest-stage-name suggestions, as [`crate::diag::suggest`] picks them, for every name
+/// that is not a stage: names are bucketed by length (a candidate whose length differs by more
+/// than the distance limit cannot be close enough), results are memoized per name, and the
+/// total work is capped by [`SUGGEST_WORK`]. With 100,000 `FROM alpine` lines this costs one
+/// lookup instead of 10^10 comparisons.
+#[derive(Debug, Default)]
+struct Suggester {
+    /// Sorted, unique.
+    names: Vec<String>,
+    by_len: HashMap<usize, Vec<usize>>,
+    memo: HashMap<String, Option<usize>>,
+    work: u64,
+}
+
+impl Suggester {
+    fn set_names(&mut self, mut names: Vec<String>) {
+        names.sort_unstable();
+        names.dedup();
+        self.by_len.clear();
+        for (i, n) in names.iter().enumerate() {
+            self.by_len.entry(n.chars().count()).or_default().push(i);
+        }
+        self.names = names;
+        self.memo.clear();
+    }
+
+    fn suggest(&mut self, name: &str) -> Option<String> {
+        if let Some(r) = self.memo.get(name) {
+            return r.map(|i| self.names[i].clone());
+        }
+        let r = self.compute(name);
+        self.memo.insert(name.to_string(), r);
+        r.map(|i| self.names[i].clone())
+    }
+
+    fn compute(&mut self, name: &str) -> Option<usize> {
+        if self.work >= SUGGEST_WORK {
+            return None;
+        }
+        let lower = name.to_ascii_lowercase();
+        let la = lower.chars().count();
+        let mut best: Option<(usize, usize)> = None;
+        // The distance limit grows with the longer word: max(len/3, 1).
+        let max_len = la.saturating_mul(3) / 2 + 3;
+        let lo = la.saturating_sub(la / 2 + 1);
+        let mut cands: Vec<usize> = Vec::new();
+        for lb in lo..=max_len {
+            if let Some(v) = self.by_len.get(&lb) {
+                let limit = (la.max(lb) / 3).max(1);
+                if la.abs_diff(lb) <= limit {
+                    cands.extend_from_slice(v);
+                }
+            }
+        }
+        // Gathering candidates is work too.
+        self.work = self.work.saturating_add(cands.len() as u64);
+        cands.sort_unstable();
+        for i in cands {
+            let c = &self.names[i];
+            let lb = c.chars().count();
+            let cost = (la as u64 + 1) * (lb as u64 + 1);
+            if self.work.saturating_add(cost) > SUGGEST_WORK {
+                self.work = SUGGEST_WORK;
+                break;
+            }
+            self.work += cost;
+            let limit = (la.max(lb) / 3).max(1);
+            let d = crate::diag::edit_distance(&lower, c);
+            if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
+                best = Some((d, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+}
+
+fn expand_err(span: Span, what: &str, e: expand::ExpandError) -> GraphError {
+    match e {
+        expand::ExpandError::Syntax(m) => err(span, m),
+        expand::ExpandError::WordTooLong => err(
+            span,
+            format!("{what}: the expanded value is longer than {} bytes", expand::MAX_WORD_BYTES),
+        )
+        .with_help("BuildKit cannot take a line this long; expansion is capped at its line limit (64 KiB)"),
+        e @ expand::ExpandError::Budget(_) => err(span, format!("{what}: {e}"))
+            .with_help("the work allowed is 16 Mi steps plus 16 per byte of the Dockerfile; simplify the ARG chain"),
+    }
+}
+
+/// Why an image is a Windows container image, if it is one: `mcr.microsoft.com/windows…`, or a
+/// name or tag with a `nanoserver`/`servercore` part (e.g. `dotnet/sdk:8.0-nanoserver-ltsc2022`).
+pub fn windows_image(image: &str) -> Option<&'static str> {
+    let lower = image.to_ascii_lowercase();
+    let repo = lower.strip_prefix("docker.io/").unwrap_or(&lower);
+    if repo.starts_with("mcr.microsoft.com/windows") {
+        return Some("a Windows base image");
+    }
+    let words = lower.split(|c: char| !c.is_ascii_alphanumeric());
+    for w in words {
+        if w == "nanoserver" || w == "servercore" || w == "windowsservercore" {
+            return Some("a Windows (nanoserver/servercore) image");
+        }
+    }
+    None
+}
+
+fn windows_refusal(span: Span, what: &str, why: &str) -> GraphError {
+    err(
+        span,
+        format!("`{what}` is {why}: Windows containers cannot be built by the generated jobs"),
+    )
+    .with_help("gen-pipeline's jobs run on Linux builders (docker buildx / buildah on Linux); use a Linux base image, or build Windows images in a separate, hand-written Windows job")
+}
+
+/// Flags BuildKit's `instructions` package declares per instruction (`frontend/dockerfile/
+/// instructions/parse.go`, `commands_runmount.go`, `commands_runnetwork.go`,
+/// `commands_runsecurity.go`, `commands_rundevice.go`). `None`: the instruction never parses
+/// its flags (ARG, STOPSIGNAL), so BuildKit ignores them.
+fn allowed_flags(keyword: &str) -> Option<&'static [(&'static str, FlagKind)]> {
+    use FlagKind::*;
+    Some(match keyword {
+        "from" => &[("platform", Str)],
+        "copy" => &[
+            ("chown", Str),
+            ("from", Str),
+            ("chmod", Str),
+            ("link", Bool),
+            ("exclude", Strs),
+            ("parents", Bool),
+        ],
+        "add" => &[
+            ("exclude", Strs),
+            ("chown", Str),
+            ("chmod", Str),
+            ("link", Bool),
+            ("keep-git-dir", Bool),
+            ("checksum", Str),
+            ("unpack", Bool),
+        ],
+        "run" => &[
+            ("mount", Strs),
+            ("network", Str),
+            ("security", Str),
+            ("device", Strs),
+        ],
+        "healthcheck" => &[
+            ("interval", Str),
+            ("timeout", Str),
+            ("start-period", Str),
+            ("start-interval", Str),
+            ("retries", Str),
+        ],
+        "arg" | "stopsignal" => return None,
+        _ => &[],
+    })
+}
+
+/// BuildKit's `BFlags` flag types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlagKind {
+    Bool,
+    Str,
+    /// A string flag that may be repeated.
+    Strs,
+}
+
+/// Mount types and `--mount` keys BuildKit's `parseMount` accepts.
+const MOUNT_TYPES: &[&str] = &["bind", "cache", "tmpfs", "secret", "ssh"];
+const MOUNT_KEYS: &[&str] = &[
+    "type",
+    "from",
+    "source",
+    "src",
+    "target",
+    "dst",
+    "destination",
+    "readonly",
+    "ro",
+    "readwrite",
+    "rw",
+    "required",
+    "size",
+    "id",
+    "sharing",
+    "mode",
+    "uid",
+    "gid",
+    "env",
+];
+const SHARING_MODES: &[&str] = &["shared", "private", "locked"];
+
+/// The secret id a `type=secret` mount asks for: `source`, else `id`, else the target's base name.
+fn secret_id(fields: &[(usize, std::borrow::Cow<'_, str>)]) -> Option<String> {
+    let get = |names: &[&str]| {
+        fields.iter().find_map(|(_, f)| {
+            let (k, v) = f.split_once('=')?;
+            names
+                .iter()
+                .any(|n| k.eq_ignore_ascii_case(n))
+                .then(|| v.to_string())
+        })
+    };
+    if let Some(s) = get(&["source", "src"]).filter(|s| !s.is_empty()) {
+        return Some(s);
+    }
+    if let Some(s) = get(&["id"]).filter(|s| !s.is_empty()) {
+        return Some(s);
+    }
+    let target = get(&["target", "dst", "destination"])?;
+    let base = target
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    (!base.is_empty()).then(|| base.to_string())
+}
+
+impl<'a> Builder<'a> {
+    /// Reject flags BuildKit rejects when it parses the instruction (`BFlags.Parse`), and
+    /// `RUN --mount` values its `parseMount` rejects, with a "did you mean" for typos.
+    fn check_flags(&mut self, ins: &Instruction) -> Result<(), GraphError> {
+        let Some(allowed) = allowed_flags(&ins.keyword) else {
+            return Ok(());
+        };
+        // `HEALTHCHECK NONE` returns before parsing its flags.
+        if ins.keyword == "healthcheck"
+            && ins
+                .args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case("none"))
+        {
+            return Ok(());
+        }
+        let kw = ins.keyword.to_ascii_uppercase();
+        let mut used: Vec<&str> = Vec::new();
+        for (fi, f) in ins.flags.iter().enumerate() {
+            let body = f.strip_prefix("--").unwrap_or(f);
+            let (name, value) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            let Some(&(_, kind)) = allowed.iter().find(|(n, _)| *n == name) else {
+                let span = self.flag_at(ins, fi, 0);
+                let mut e = err(span, format!("unknown flag: {name}"));
+                let names = allowed.iter().map(|(n, _)| *n);
+                if ins.keyword == "add" && name == "from" {
+                    e = e.with_help("ADD has no --from; use COPY --from");
+                } else if let Some(s) = crate::diag::suggest(name, names) {
+                    e = e.with_help(format!("did you mean `--{s}`?"));
+                } else if allowed.is_empty() {
+                    e = e.with_help(format!("{kw} takes no flags"));
+                } else {
+                    let list: Vec<String> = allowed.iter().map(|(n, _)| format!("--{n}")).collect();
+                    e = e.with_help(format!("{kw} accepts {}", list.join(", ")));
+                }
+                return Err(e);
+            };
+            if kind != FlagKind::Strs && used.contains(&name) {
+                let span = self.flag_at(ins, fi, 0);
+                return Err(err(span, format!("duplicate flag specified: {name}")));
+            }
+            used.push(name);
+            match (kind, value) {
+                (FlagKind::Bool, Some("")) | (FlagKind::Str | FlagKind::Strs, None) => {
+                    let span = self.flag_at(ins, fi, 0);
+                    return Err(err(span, format!("missing a value on flag: {name}"))
+                        .with_help(format!("write `--{name}=<value>`")));
+                }
+                (FlagKind::Bool, Some(v))
+                    if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") =>
+                {
+                    let span = self.flag_at(ins, fi, name.len() + 3);
+                    return Err(err(
+                        span,
+                        format!("expecting boolean value for flag {name}, not: {v}"),
+                    ));
+                }
+                _ => {}
+            }
+            if name == "mount" {
+                if let Some(spec) = value {
+                    self.check_mount(ins, fi, spec)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `RUN --mount=…`: field syntax, keys, mount type and sharing mode, as BuildKit's
+    /// `parseMount` checks them once the values are expanded (values with `$` are left alone).
+    fn check_mount(&mut self, ins: &Instruction, fi: usize, spec: &str) -> Result<(), GraphError> {
+        let fields = csv_fields(spec);
+        let ty = mount_type(&fields);
+        let at = |off: usize, extra: usize| "--mount=".len() + off + extra;
+        for (off, field) in &fields {
+            let Some((key, value)) = field.split_once('=') else {
+                let key = field.to_ascii_lowercase();
+                match key.as_str() {
+                    "readonly" | "ro" | "readwrite" | "rw" => continue,
+                    "required" if ty == "secret" || ty == "ssh" => continue,
+                    "required" => {
+                        let span = self.flag_at(ins, fi, at(*off, 0));
+                        return Err(err(
+                            span,
+                            format!("unexpected key 'required' for mount type '{ty}'"),
+                        ));
+                    }
+                    _ => {
+                        let span = self.flag_at(ins, fi, at(*off, 0));
+                        let mut e = err(
+                            span,
+                            format!("invalid field '{field}' must be a key=value pair"),
+                        );
+                        if let Some(s) = crate::diag::suggest(&key, MOUNT_KEYS.iter().copied()) {
+                            e = e.with_help(format!("did you mean `{s}=…`?"));
+                        }
+                        return Err(e);
+                    }
+                }
+            };
+            let key_l = key.to_ascii_lowercase();
+            let vspan_skip = at(*off, key.chars().count() + 1);
+            if !MOUNT_KEYS.contains(&key_l.as_str()) {
+                let span = self.flag_at(ins, fi, at(*off, 0));
+                let mut e = err(span, format!("unexpected key '{key_l}' in '{field}'"));
+                if let Some(s) = crate::diag::suggest(&key_l, MOUNT_KEYS.iter().copied()) {
+                    e = e.with_help(format!("did you mean `{s}`?"));
+                }
+                return Err(e);
+            }
+            if value.contains('$') {
+                continue;
+            }
+            let value_l = value.to_ascii_lowercase();
+            match key_l.as_str() {
+                "type" if !MOUNT_TYPES.contains(&value_l.as_str()) => {
+                    let span = self.flag_at(ins, fi, vspan_skip);
+                    let mut e = err(span, format!("unsupported mount type \"{value}\""));
+                    e = match crate::diag::suggest(&value_l, MOUNT_TYPES.iter().copied()) {
+                        Some(s) => e.with_help(format!("did you mean `type={s}`?")),
+                        None => e.with_help(format!("mount types: {}", MOUNT_TYPES.join(", "))),
+                    };
+                    return Err(e);
+                }
+                "sharing" if !SHARING_MODES.contains(&value_l.as_str()) => {
+                    let span = self.flag_at(ins, fi, vspan_skip);
+                    let mut e = err(span, format!("unsupported sharing value \"{value}\""));
+                    if let Some(s) = crate::diag::suggest(&value_l, SHARING_MODES.iter().copied()) {
+                        e = e.with_help(format!("did you mean `sharing={s}`?"));
+                    }
+                    return Err(e);
+                }
+                "sharing" if ty != "cache" => {
+                    let span = self.flag_at(ins, fi, at(*off, 0));
+                    return Err(err(
+                        span,
+                        format!("invalid cache sharing set for {ty} mount"),
+                    ));
+                }
+                "size" if ty != "tmpfs" => {
+                    let span = self.flag_at(ins, fi, at(*off, 0));
+                    return Err(err(
+                        span,
+                        format!("unexpected key 'size' for mount type '{ty}'"),
+                    ));
+                }
+                "required" if ty != "secret" && ty != "ssh" => {
+                    let span = self.flag_at(ins, fi, at(*off, 0));
+                    return Err(err(
+                        span,
+                        format!("unexpected key 'required' for mount type '{ty}'"),
+                    ));
+                }
+                "mode" | "uid" | "gid" if ty == "bind" || ty == "tmpfs" => {
+                    let span = self.flag_at(ins, fi, at(*off, 0));
+                    return Err(err(
+                        span,
+                        format!("{key_l} not allowed for \"{ty}\" type mounts"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 

@@ -15,3 +15,5 @@ pub mod plan;
 pub mod refs;
 pub mod render;
 pub mod select;
+pub mod settings;
+pub mod write;

@@ -9,9 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::diag::suggest;
+use crate::dockerfile::Dockerfile;
 use crate::graph::StageGraph;
+
+pub mod key;
 use crate::refs::{self, CachePolicy, CacheRefs, RefInfo};
 use crate::select::{self, PlanInput};
+pub use key::JobKey;
 
 /// GitLab rejects a job with more than 50 `needs` (the default `ci_max_needs`).
 pub const GITLAB_MAX_NEEDS: usize = 50;
@@ -67,11 +71,41 @@ impl std::str::FromStr for Builder {
     }
 }
 
+/// The BuildKit image the docker-container driver runs when the config names none: a release
+/// tag, never the moving `buildx-stable-1` buildx picks by default (BuildKit v0.33.0, released
+/// 2026-09-02: moby/moby#53554, docker/buildx#4049).
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.33.0";
+
+/// The BuildKit that `docker buildx create --driver docker-container` (GitLab, Drone, Woodpecker)
+/// and `docker/setup-buildx-action` (GitHub) start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Buildkit {
+    /// `--driver-opt image=…` / `driver-opts: image=…`.
+    pub image: String,
+    /// A buildkitd TOML config (registry mirrors, a private registry's CA), relative to the
+    /// repository root: `--buildkitd-config` / `buildkitd-config:`.
+    pub config: Option<String>,
+}
+
+impl Default for Buildkit {
+    fn default() -> Buildkit {
+        Buildkit {
+            image: DEFAULT_BUILDKIT_IMAGE.to_string(),
+            config: None,
+        }
+    }
+}
+
 /// A build secret handed to BuildKit from an environment variable (`--secret id=…,env=…`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Secret {
     pub id: String,
     pub env: String,
+    /// Also pass it to pull-request builds (Drone/Woodpecker's pull-request pipeline). Off by
+    /// default: a pull request's own Dockerfile decides what a build does with a secret
+    /// (`RUN --mount=type=secret,id=… curl …`), so a secret reaches it only when the config opts
+    /// in (`on-pr: true`).
+    pub on_pr: bool,
 }
 
 /// Everything the planner needs besides the graph; project decisions (config file + flags).
@@ -102,6 +136,10 @@ pub struct PlanOptions {
     pub buildkit_syntax: Option<String>,
     /// Build with provenance attestations (the pushed digest is then an image index).
     pub provenance: bool,
+    /// Skip jobs whose stage input key already has an image (config `skip`, default true).
+    pub skip: bool,
+    /// The BuildKit image and daemon config of the docker-container builder.
+    pub buildkit: Buildkit,
     /// The ref the plan is generated on (for the plan's JSON; pipelines compute theirs at run time).
     pub git_ref: RefInfo,
 }
@@ -122,6 +160,9 @@ pub struct Plan {
     pub extra_tags: Vec<String>,
     pub buildkit_syntax: Option<String>,
     pub provenance: bool,
+    /// Jobs whose key already has an image retag it instead of building.
+    pub skip: bool,
+    pub buildkit: Buildkit,
     /// Cache writes on tag / PR builds (the run-time snippet reads these).
     pub cache_on_tag: bool,
     pub cache_on_pr: bool,
@@ -130,6 +171,9 @@ pub struct Plan {
     /// The single job that builds every target without pushing, for pull requests from forks
     /// (no registry credentials, hence no digest to hand between jobs).
     pub fork_job: ForkJob,
+    /// The id of the first job of CIs that decide once per run (GitHub): it computes every job's
+    /// tags, cache refs and stage key, retags the jobs whose key has an image, and publishes that.
+    pub setup_job: String,
     /// What the planner decided and why, for humans (printed by `plan`, commented in the output).
     pub notes: Vec<String>,
     /// Every stage's role in the plan and the reason (`plan --format text`).
@@ -203,6 +247,8 @@ pub struct Job {
     /// For the plan's JSON: tags and cache refs on the ref the plan was generated on.
     pub tags: Vec<String>,
     pub cache: CacheRefs,
+    /// The inputs of the job's stage input key (see [`key`]).
+    pub key: JobKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -226,10 +272,17 @@ pub struct ForkJob {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ForkTarget {
+    /// The planned job this target is (its decisions are that job's).
+    pub job: String,
     pub stage: Option<String>,
     pub label: String,
     pub repository: String,
     pub cache_key: String,
+    /// The cache keys of every job whose stages this target's build includes: its own first, then
+    /// those of every job it needs, transitively, in plan order. Without a push there is no digest
+    /// to hand on, so the fork build runs the upstream stages itself and must read their caches
+    /// too (else, with unchanged sources, it re-executes the shared stages' RUN steps).
+    pub cache_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,23 +298,57 @@ pub enum PlanError {
     NoStages,
     #[error("invalid image repository `{0}`: expected lower-case `host/path` without a tag")]
     BadImage(String),
+    /// An image that starts with `$` but is not `$CI_REGISTRY_IMAGE[/path]`: any other variable or
+    /// expression would be expanded by the CI (shell command substitution, GitHub expressions).
+    #[error("invalid image repository `{0}`: the only variable allowed is `$CI_REGISTRY_IMAGE` (or `${{CI_REGISTRY_IMAGE}}`), optionally followed by `/path`; other `$` values would be expanded by the CI's shell or expression engine")]
+    BadImageVariable(String),
+    #[error("invalid platform `{0}`: expected `os/arch` or `os/arch/variant` (letters, digits, `_`, `.`, `-`), e.g. linux/amd64, linux/arm/v7")]
+    BadPlatform(String),
+    /// The generated jobs run on Linux builders: Windows images cannot be built there.
+    #[error("platform `{0}`: Windows containers cannot be built by the generated jobs (they run on Linux builders)")]
+    WindowsPlatform(String),
+    /// A path (build context or Dockerfile) the CI files cannot carry safely.
+    #[error("invalid {what} `{value}`: {reason}")]
+    BadPath {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// A build argument value the CI files cannot carry (line breaks, control characters,
+    /// Unicode line separators that YAML parsers treat as line breaks, CI expression syntax).
+    #[error("build argument `{name}`: the value may not contain {reason}")]
+    BadBuildArg { name: String, reason: String },
     #[error("{0}")]
     Invalid(String),
 }
 
-/// Build the plan for a stage graph (one platform, no knowledge of the stages' instructions).
+/// Build the plan for a stage graph (one platform) without the Dockerfile's instructions: every
+/// job's key is unknown, so every job always builds, and no stage facts are known (tests of the
+/// layout use this).
 pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    plan_with(graph, None, opts)
+}
+
+/// Build the plan for one platform's stage graph and the parsed Dockerfile it came from.
+pub fn plan_with(
+    graph: &StageGraph,
+    df: Option<&Dockerfile>,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let platform = opts.platforms.first().cloned().unwrap_or_default();
+    let facts = df.map(select::stage_facts).unwrap_or_default();
     plan_input(
         &PlanInput {
             graphs: vec![(platform, graph)],
-            facts: &[],
+            facts: &facts,
+            dockerfile: df,
         },
         opts,
     )
 }
 
-/// Build the plan for a Dockerfile read as `input` (one graph per platform, stage facts).
+/// Build the plan for a Dockerfile read as `input` (one graph per platform, stage facts, the
+/// parsed Dockerfile for the stage input keys).
 ///
 /// The rules (README, "How a pipeline is planned"):
 /// - default targets are the stages no other stage needs (on any platform), except stages an
@@ -275,24 +362,32 @@ pub fn plan(graph: &StageGraph, opts: &PlanOptions) -> Result<Plan, PlanError> {
 pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let merged = select::merged(&input.graphs);
     let graph: &StageGraph = &merged;
+    let df = input.dockerfile;
     let n = graph.stages.len();
     if n == 0 {
         return Err(PlanError::NoStages);
     }
     let image = opts.image.trim_end_matches('/').to_string();
-    if !valid_repository(&image) {
-        return Err(PlanError::BadImage(opts.image.clone()));
-    }
+    check_repository(&image).map_err(|e| match e {
+        PlanError::BadImageVariable(_) => PlanError::BadImageVariable(opts.image.clone()),
+        _ => PlanError::BadImage(opts.image.clone()),
+    })?;
     validate_inputs(opts)?;
     let mut notes = Vec::new();
 
     // Only the last stage of a name can be addressed by `--target` or `--build-context`
     // (BuildKit resolves a name to its last definition); earlier ones behave like unnamed stages.
+    // One pass: the last definition of each name (linear, not each stage against all later ones).
+    let mut last_of: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(n);
+    for st in &graph.stages {
+        if let Some(name) = &st.name {
+            last_of.insert(name.as_str(), st.index);
+        }
+    }
     let addressable: Vec<bool> = (0..n)
         .map(|i| match &graph.stages[i].name {
-            Some(name) => !graph.stages[i + 1..]
-                .iter()
-                .any(|t| t.name.as_deref() == Some(name.as_str())),
+            Some(name) => last_of.get(name.as_str()) == Some(&i),
             None => false,
         })
         .collect();
@@ -583,19 +678,79 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
             digest_var: vars[&s].clone(),
             tags: if is_check[s] { Vec::new() } else { tags },
             cache,
+            key: JobKey::default(),
         });
     }
 
+    // Stage input keys: the stages each job builds and the upstream jobs it receives.
+    let position: BTreeMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
+    let key_jobs: Vec<key::KeyJob> = jobs
+        .iter()
+        .map(|j| key::KeyJob {
+            id: &j.id,
+            label: &j.label,
+            stages: inputs_of[j.stage_index]
+                .0
+                .iter()
+                .copied()
+                .chain([j.stage_index])
+                .collect(),
+            upstream: j.needs.iter().map(|n| position[n.as_str()]).collect(),
+        })
+        .collect();
+    let builder_name = match opts.builder {
+        Builder::Buildx => "buildx",
+        Builder::Buildah => "buildah",
+    };
+    let keys = key::job_keys(
+        df,
+        graph,
+        &key::KeySettings {
+            builder: builder_name,
+            provenance: opts.provenance,
+            platforms: &opts.platforms,
+            buildkit_syntax: opts.buildkit_syntax.as_deref(),
+            build_args: &opts.build_args,
+        },
+        &key_jobs,
+    );
+    for (j, k) in jobs.iter_mut().zip(keys) {
+        j.key = k;
+    }
+    if !opts.skip {
+        notes.push("skip: false: every job builds, whatever its key".into());
+    } else {
+        for j in jobs.iter().filter(|j| j.key.always_build && df.is_some()) {
+            notes.push(format!(
+                "job `{}` always builds: {}",
+                j.id,
+                j.key.reasons.join("; ")
+            ));
+        }
+    }
+
+    let setup_job = unique("gen-pipeline".to_string(), &mut used_ids);
+    let job_index: BTreeMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
     let fork_job = ForkJob {
         id: unique("fork-pr".to_string(), &mut used_ids),
         targets: jobs
             .iter()
             .filter(|j| j.is_target)
             .map(|j| ForkTarget {
+                job: j.id.clone(),
                 stage: j.stage.clone(),
                 label: j.label.clone(),
                 repository: j.repository.clone(),
                 cache_key: j.cache_key.clone(),
+                cache_keys: upstream_cache_keys(&jobs, &job_index, j),
             })
             .collect(),
     };
@@ -775,10 +930,13 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
         extra_tags: opts.extra_tags.clone(),
         buildkit_syntax: opts.buildkit_syntax.clone(),
         provenance: opts.provenance,
+        skip: opts.skip,
+        buildkit: opts.buildkit.clone(),
         cache_on_tag: opts.cache_policy.write_on_tag,
         cache_on_pr: opts.cache_policy.write_on_pr,
         jobs,
         fork_job,
+        setup_job,
         notes,
         stages,
     })
@@ -841,6 +999,19 @@ fn resolve_name(graph: &StageGraph, name: &str) -> Result<usize, PlanError> {
 /// one-line values without CI expression syntax, identifier-like secret environment names.
 fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
     let bad = |m: String| Err(PlanError::Invalid(m));
+    if !valid_image_reference(&opts.buildkit.image) {
+        return bad(format!(
+            "buildkit-image `{}` is not a plain image reference (e.g. {DEFAULT_BUILDKIT_IMAGE}: only letters, digits and ._/:@-)",
+            opts.buildkit.image
+        ));
+    }
+    if let Some(c) = &opts.buildkit.config {
+        if !valid_repo_path(c) {
+            return bad(format!(
+                "buildkitd-config `{c}` must be a relative path inside the repository (letters, digits and ._/- only, no `..`)"
+            ));
+        }
+    }
     for t in &opts.extra_tags {
         if !refs::is_valid_tag(t) {
             return bad(format!(
@@ -863,10 +1034,23 @@ fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
                 "build argument name `{k}` must be letters, digits and `_`"
             ));
         }
-        if v.contains('\n') || v.contains('\r') || v.contains("${{") {
-            return bad(format!("build argument `{k}`: the value may not contain a line break or `${{{{` (CI expression syntax)"));
+        if let Some(reason) = unsafe_value(v) {
+            return Err(PlanError::BadBuildArg {
+                name: k.clone(),
+                reason,
+            });
         }
     }
+    for p in &opts.platforms {
+        if !valid_platform(p) {
+            return Err(PlanError::BadPlatform(p.clone()));
+        }
+        if p.to_ascii_lowercase().starts_with("windows/") {
+            return Err(PlanError::WindowsPlatform(p.clone()));
+        }
+    }
+    check_path("build context", &opts.context)?;
+    check_path("Dockerfile path", &opts.dockerfile)?;
     for s in &opts.secrets {
         if !ident(&s.env) {
             return bad(format!(
@@ -1053,33 +1237,203 @@ fn env_name(label: &str) -> String {
         .collect()
 }
 
-/// `host[:port]/path` with lower-case path components and no tag or digest. Run-time variable
-/// references (`$CI_REGISTRY_IMAGE`, `${{ ... }}`) are accepted as a whole.
+/// `job`'s cache key, then those of every job it needs (transitively), in plan order.
+/// `index` maps job ids to their position in `jobs` (built once: this runs for every target, so a
+/// per-call map or a scan over all jobs would make the fork job quadratic in the number of jobs).
+fn upstream_cache_keys(jobs: &[Job], index: &BTreeMap<&str, usize>, job: &Job) -> Vec<String> {
+    let mut seen: BTreeSet<usize> = BTreeSet::new();
+    let mut stack: Vec<usize> = job.needs.iter().map(|n| index[n.as_str()]).collect();
+    while let Some(i) = stack.pop() {
+        if seen.insert(i) {
+            stack.extend(jobs[i].needs.iter().map(|n| index[n.as_str()]));
+        }
+    }
+    std::iter::once(job.cache_key.clone())
+        .chain(seen.into_iter().map(|i| jobs[i].cache_key.clone()))
+        .collect()
+}
+
+/// Whether `image` is a plain image reference for `--driver-opt image=…`: name, optional tag and
+/// digest, only `[A-Za-z0-9._/:@-]` (nothing a shell or a CI expression would read).
+pub fn valid_image_reference(image: &str) -> bool {
+    !image.is_empty()
+        && image.len() <= 255
+        && image.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/:@-".contains(c))
+}
+
+/// Whether `path` is a plain relative path inside the repository: `[A-Za-z0-9._/-]`, not
+/// absolute, no `..` component.
+pub fn valid_repo_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+        && path.split('/').all(|c| c != "..")
+}
+
+/// The placeholder `plan` shows when no registry is known. A plan may carry it (to show its
+/// jobs), but [`crate::render::render`] refuses to write it into a pipeline.
+pub const UNKNOWN_IMAGE: &str = "$IMAGE";
+
+/// Whether `image` is a repository [`check_repository`] accepts.
 pub fn valid_repository(image: &str) -> bool {
-    if image.starts_with('$') {
-        return !image.contains(char::is_whitespace);
+    check_repository(image).is_ok()
+}
+
+/// `host[:port]/path` with lower-case path components and no tag or digest, or GitLab's
+/// `$CI_REGISTRY_IMAGE` / `${CI_REGISTRY_IMAGE}` followed by optional `/path` components.
+///
+/// Every character of an accepted value is one of `[a-z0-9._-/:]` (plus upper-case letters
+/// and `[]` in the host, and the one variable reference), so the value is inert inside the
+/// double-quoted shell words and YAML scalars of every template: no `$(…)`, backquotes,
+/// quotes, `${{ … }}` expressions or line breaks can get through.
+pub fn check_repository(image: &str) -> Result<(), PlanError> {
+    let bad = || PlanError::BadImage(image.to_string());
+    if image == UNKNOWN_IMAGE {
+        return Ok(());
     }
-    let mut parts = image.split('/');
-    let Some(first) = parts.next() else {
-        return false;
+    if let Some(rest) = image.strip_prefix('$') {
+        let rest = rest
+            .strip_prefix("CI_REGISTRY_IMAGE")
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+            .or_else(|| rest.strip_prefix("{CI_REGISTRY_IMAGE}"))
+            .ok_or_else(|| PlanError::BadImageVariable(image.to_string()))?;
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let path = rest
+            .strip_prefix('/')
+            .ok_or_else(|| PlanError::BadImageVariable(image.to_string()))?;
+        return if path.split('/').all(valid_component) {
+            Ok(())
+        } else {
+            Err(bad())
+        };
+    }
+    let (first, rest) = match image.split_once('/') {
+        Some((f, r)) => (f, Some(r)),
+        None => (image, None),
     };
-    if first.is_empty() || first.contains(char::is_whitespace) {
-        return false;
-    }
-    let rest: Vec<&str> = parts.collect();
-    let components = if first.contains('.') || first.contains(':') || first == "localhost" {
-        rest
+    let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+    let components: Vec<&str> = if is_host {
+        if !valid_host(first) {
+            return Err(bad());
+        }
+        rest.map(|r| r.split('/').collect()).unwrap_or_default()
     } else {
-        std::iter::once(first).chain(rest).collect()
+        image.split('/').collect()
     };
-    !components.is_empty()
-        && components.iter().all(|c| {
-            !c.is_empty()
-                && c.chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-                && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-                && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    if !components.is_empty() && components.iter().all(|c| valid_component(c)) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// A repository path component: `[a-z0-9]+([._-][a-z0-9]+)*` (runs of separators allowed).
+fn valid_component(c: &str) -> bool {
+    !c.is_empty()
+        && c.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+        && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+        && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+}
+
+/// A registry host: DNS labels (`[A-Za-z0-9-]`, dot-separated) or a bracketed IPv6 address,
+/// then an optional `:port`.
+fn valid_host(h: &str) -> bool {
+    let (name, port) = if let Some(rest) = h.strip_prefix('[') {
+        let Some((addr, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(p) => ("x", Some(p)),
+                None => return false,
+            },
+        }
+    } else {
+        match h.rsplit_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (h, None),
+        }
+    };
+    let port_ok = port.map_or(true, |p| {
+        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+    });
+    port_ok
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
         })
+}
+
+/// `os/arch[/variant]`, each part `[A-Za-z0-9_.-]+` (what `platforms.Parse` can yield).
+pub fn valid_platform(p: &str) -> bool {
+    let parts: Vec<&str> = p.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        })
+}
+
+/// Characters a value carried into a CI file may not contain: why, if it has one. Line breaks,
+/// other control characters (a tab is fine), U+0085/U+2028/U+2029 (YAML parsers treat them as
+/// line breaks), U+FEFF, and `${{` (GitHub expression syntax).
+pub fn unsafe_value(v: &str) -> Option<String> {
+    if v.contains("${{") {
+        return Some("`${{` (CI expression syntax)".to_string());
+    }
+    v.chars()
+        .find(|&c| {
+            (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+        })
+        .map(|c| match c {
+            '\n' | '\r' => "a line break".to_string(),
+            c => format!(
+                "the character U+{:04X} (a control character or line separator)",
+                c as u32
+            ),
+        })
+}
+
+/// A build context or Dockerfile path must be safe in every CI file: no control or line
+/// separator characters, no `$` or backquote (expanded by Drone/Woodpecker/GitLab or a shell),
+/// no quotes or backslashes, and not an option (`-…`).
+fn check_path(what: &'static str, value: &str) -> Result<(), PlanError> {
+    let reason = if value.is_empty() {
+        Some("it is empty")
+    } else if value.starts_with('-') {
+        Some("it starts with `-` (it would be read as an option)")
+    } else if unsafe_value(value).is_some() {
+        Some("it contains a line break, a control character or a Unicode line separator")
+    } else if value.contains(['$', '`']) {
+        Some("it contains `$` or a backquote, which the CI would expand")
+    } else if value.contains(['"', '\'', '\\']) {
+        Some("it contains a quote or a backslash")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(PlanError::BadPath {
+            what,
+            value: value.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -1107,6 +1461,8 @@ pub(crate) mod tests {
             images: Vec::new(),
             meta_args: Default::default(),
             warnings: Vec::new(),
+            declared_args: Default::default(),
+            secret_mounts: Vec::new(),
         }
     }
 
@@ -1127,6 +1483,8 @@ pub(crate) mod tests {
             cache_policy: CachePolicy::default(),
             buildkit_syntax: None,
             provenance: false,
+            skip: true,
+            buildkit: Buildkit::default(),
             git_ref: RefInfo::new(
                 RefKind::Branch,
                 "feature/x",
@@ -1180,7 +1538,10 @@ pub(crate) mod tests {
                 "registry.example.com/team/proj/cache:app1.main"
             ]
         );
-        assert_eq!(p.jobs[1].tags, ["feature-x", "sha-0123456"]);
+        assert_eq!(
+            p.jobs[1].tags,
+            ["feature-x", "sha-0123456789abcdef0123456789abcdef01234567"]
+        );
     }
 
     #[test]
@@ -1338,6 +1699,7 @@ pub(crate) mod tests {
         o.secrets = vec![Secret {
             id: "npm".into(),
             env: "NPM TOKEN".into(),
+            on_pr: false,
         }];
         assert!(plan(&two_apps(), &o).is_err());
         let mut o = options();
@@ -1405,6 +1767,112 @@ pub(crate) mod tests {
             p.jobs.iter().find(|j| j.id == "all").unwrap().needs.len(),
             50
         );
+    }
+
+    /// Section 4: an image that starts with `$` is only `$CI_REGISTRY_IMAGE[/path]`; nothing a
+    /// shell or GitHub would expand gets through, and the host is checked too.
+    #[test]
+    fn image_starting_with_dollar_is_validated() {
+        for ok in [
+            "$CI_REGISTRY_IMAGE",
+            "${CI_REGISTRY_IMAGE}",
+            "$CI_REGISTRY_IMAGE/apps",
+            "${CI_REGISTRY_IMAGE}/a/b-c",
+            "localhost:5000/x",
+            "[::1]:5000/x",
+            "Registry.Example.com/team/x",
+        ] {
+            let mut o = options();
+            o.image = ok.into();
+            assert!(plan(&two_apps(), &o).is_ok(), "{ok}");
+        }
+        for bad in [
+            "$(touch${IFS}/tmp/x)",
+            "${{ github.event.pull_request.title }}",
+            "$CI_REGISTRY_IMAGEX",
+            "$HOME/x",
+            "${CI_REGISTRY_IMAGE:-x}",
+            "$CI_REGISTRY_IMAGE$(id)",
+        ] {
+            let mut o = options();
+            o.image = bad.into();
+            match plan(&two_apps(), &o) {
+                Err(PlanError::BadImageVariable(i)) => assert_eq!(i, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        for bad in [
+            "$CI_REGISTRY_IMAGE/Bad",
+            "$CI_REGISTRY_IMAGE/a$(id)",
+            "ex.com$(touch${IFS}x)/a",
+            "ex.com:port/a",
+            "ex\".com/a",
+            "ghcr.io/a\nb",
+            "`id`",
+        ] {
+            let mut o = options();
+            o.image = bad.into();
+            assert!(
+                matches!(plan(&two_apps(), &o), Err(PlanError::BadImage(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn platforms_and_context_are_validated() {
+        let mut o = options();
+        o.platforms = vec!["linux/amd64".into(), "linux/arm/v7".into()];
+        o.context = "services/api".into();
+        assert!(plan(&two_apps(), &o).is_ok());
+        for p in [
+            "${{ secrets.X }}",
+            "linux/amd64\nrun: x",
+            "linux",
+            "linux/amd64,linux/arm64",
+            "a/b/c/d",
+            "linux/$(id)",
+        ] {
+            let mut o = options();
+            o.platforms = vec![p.into()];
+            assert_eq!(
+                plan(&two_apps(), &o),
+                Err(PlanError::BadPlatform(p.into())),
+                "{p}"
+            );
+        }
+        for (c, what) in [
+            ("${{ secrets.X }}", "build context"),
+            ("a\nb", "build context"),
+            ("a\u{2028}b", "build context"),
+            ("$HOME", "build context"),
+            ("-x", "build context"),
+            ("", "build context"),
+        ] {
+            let mut o = options();
+            o.context = c.into();
+            match plan(&two_apps(), &o) {
+                Err(PlanError::BadPath { what: w, value, .. }) => {
+                    assert_eq!((w, value.as_str()), (what, c))
+                }
+                other => panic!("{c:?}: {other:?}"),
+            }
+        }
+        let mut o = options();
+        o.platforms = vec!["windows/amd64".into()];
+        assert_eq!(
+            plan(&two_apps(), &o),
+            Err(PlanError::WindowsPlatform("windows/amd64".into()))
+        );
+        let mut o = options();
+        o.dockerfile = "docker/`id`.Dockerfile".into();
+        assert!(matches!(
+            plan(&two_apps(), &o),
+            Err(PlanError::BadPath {
+                what: "Dockerfile path",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -1518,6 +1986,7 @@ pub(crate) mod tests {
         assert!(valid_repository("ghcr.io/owner/name"));
         assert!(valid_repository("127.0.0.1:5000/proj"));
         assert!(valid_repository("$CI_REGISTRY_IMAGE"));
+        assert!(!valid_repository("$IMAGE/x"));
         assert!(!valid_repository("ghcr.io/Owner/name"));
         assert!(!valid_repository("ghcr.io/owner/name:tag"));
         assert!(!valid_repository("ghcr.io"));

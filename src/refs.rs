@@ -47,8 +47,9 @@ pub struct CacheRefs {
     pub to: Option<String>,
 }
 
-/// Length of the short sha used in `sha-<short>` tags and in the slug fallback
-/// (the same 7 characters as `git rev-parse --short` on small repositories).
+/// Length of the short sha used in the slug fallback (`sha-<short>` for a name with no letter or
+/// digit; the same 7 characters as `git rev-parse --short` on small repositories). Image tags carry
+/// the full sha ([`full_sha`]).
 pub const SHORT_SHA_LEN: usize = 7;
 
 /// Maximum length of a slug (GitLab: "Maximum length is 63 bytes").
@@ -94,19 +95,26 @@ pub fn slug(name: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-/// The short sha used in tags: the first [`SHORT_SHA_LEN`] characters of `sha`, lower-cased,
-/// or `""` when those are not all hexadecimal digits (no sha known, or garbage).
+/// The short sha used in the slug fallback: the first [`SHORT_SHA_LEN`] characters of `sha`,
+/// lower-cased, or `""` unless the WHOLE of `sha` is hexadecimal digits (no sha known, or
+/// garbage).
 pub fn short_sha(sha: &str) -> String {
-    let s: String = sha
-        .chars()
-        .take(SHORT_SHA_LEN)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        s
-    } else {
-        String::new()
+    let full = full_sha(sha);
+    full.chars().take(SHORT_SHA_LEN).collect()
+}
+
+/// The commit sha as image tags carry it (`sha-<full sha>`): `sha` lower-cased, or `""` unless it
+/// is 1 to 64 hexadecimal digits (SHA-1 has 40, SHA-256 64).
+///
+/// Tags carry the full sha, never a prefix: a commit whose sha starts with another commit's
+/// 7-digit prefix takes about a minute of CPU to make (`git` brute-forcing a colliding short
+/// sha), so a `sha-<short>` tag could be overwritten by any branch; a full-sha collision cannot
+/// be forged.
+pub fn full_sha(sha: &str) -> String {
+    if sha.is_empty() || sha.len() > 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return String::new();
     }
+    sha.to_ascii_lowercase()
 }
 
 /// The slug a ref is known by in tags and cache refs: [`slug`] of its name; when that is empty
@@ -129,68 +137,107 @@ pub fn is_default_branch(info: &RefInfo) -> bool {
     info.kind == RefKind::Branch && info.name == info.default_branch
 }
 
-/// Whether a slug lies in a namespace a ref other than the default branch must not use as is:
-/// the default branch's slug, `latest`, `sha-<hex>`, `pr-<digits>`, or the escape prefix `br-`
-/// itself (so escaped slugs never meet unescaped ones).
-pub fn is_reserved_slug(s: &str, default_slug: &str) -> bool {
-    is_owned_name(s, default_slug) || s.starts_with("br-")
+/// Prefixes no branch slug keeps as is: `br-` (the escape itself, so escaped slugs never meet
+/// unescaped ones), `tag-` (git tags that are not semver), `pr-` (pull requests), `sha-` (commits).
+pub const RESERVED_PREFIXES: [&str; 4] = ["br-", "tag-", "pr-", "sha-"];
+
+/// Whether a branch slug lies in a namespace that other refs own, so a branch (the default one
+/// included) must not use it as is: one of [`RESERVED_PREFIXES`], `latest` (the default branch's
+/// moving tag, which is not its slug), `ref` (the last fallback), or all digits (a semver git tag
+/// `v1.2.3` also pushes the major version `1`).
+///
+/// The image tag namespaces are then disjoint by construction:
+///
+/// | ref | tags | cache ref slug |
+/// |---|---|---|
+/// | default branch | its slug, `latest`, `sha-<full sha>` | its slug |
+/// | other branch | its slug, `sha-<full sha>` | its slug |
+/// | git tag | `1.2.3`, `1.2`, `1` (semver), `tag-<name>`, or a name with `.`, `_` or a capital | `tag-<slug>` (with `write-on-tag`) |
+/// | pull request | `pr-<n>` | `pr-<n>` (with `write-on-pr`) |
+/// | detached | `sha-<full sha>` | none |
+///
+/// A branch slug is neither reserved nor all digits (else it is `br-<slug>`) and has only
+/// `[a-z0-9-]`, so it meets no semver, `tag-`, other git tag, `pr-` or `sha-` tag; only commits share `sha-<full sha>`, and only
+/// with refs at the same commit.
+pub fn is_reserved_slug(s: &str) -> bool {
+    s == "latest"
+        || s == "ref"
+        || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        || RESERVED_PREFIXES.iter().any(|p| s.starts_with(p))
 }
 
-/// Whether `s` reads like a tag only the default branch or a given commit/PR may set: the
-/// default branch's slug, `latest`, `sha-<hex>` or `pr-<digits>`.
-fn is_owned_name(s: &str, default_slug: &str) -> bool {
-    fn tail(s: &str, prefix: &str, ok: fn(&u8) -> bool) -> bool {
-        s.strip_prefix(prefix)
-            .is_some_and(|t| !t.is_empty() && t.as_bytes().iter().all(ok))
+/// `prefix` + `s`, cut to [`SLUG_MAX`] with trailing `-` dropped.
+fn prefixed(prefix: &str, s: &str) -> String {
+    let mut e = format!("{prefix}{s}");
+    e.truncate(SLUG_MAX);
+    e.trim_end_matches('-').to_string()
+}
+
+/// The slug of a default branch named `name`: [`slug`] (`main` when empty), escaped to
+/// `br-<slug>` when reserved ([`is_reserved_slug`]): a default branch called `pr-7`, `latest`,
+/// `1` or `sha-0123456` must not share its tags and caches with pull request 7, the `latest`
+/// tag, git tag `v1.0.0`'s `1` or a commit.
+pub fn default_slug(name: &str) -> String {
+    let s = slug(name);
+    if s.is_empty() {
+        "main".to_string()
+    } else if is_reserved_slug(&s) {
+        prefixed("br-", &s)
+    } else {
+        s
     }
-    s == default_slug
-        || s == "latest"
-        || tail(s, "sha-", u8::is_ascii_hexdigit)
-        || tail(s, "pr-", u8::is_ascii_digit)
 }
 
-/// The slug a ref other than the default branch is keyed by: `s` itself unless it is reserved
-/// ([`is_reserved_slug`]), else `br-<s>` cut to [`SLUG_MAX`] with trailing `-` dropped (and, in
-/// the one case where that cut gives back the default branch's slug, `br-sha-<short>`/`br-ref`).
-/// So a branch `Main`, `main_`, `latest`, `sha-0123456` or `pr-5` never writes the default
-/// branch's tags or caches, nor the `latest`, `sha-*` or `pr-*` tags.
+/// The slug a branch other than the default one is keyed by: `s` itself unless it is reserved
+/// ([`is_reserved_slug`]) or the default branch's slug, else `br-<s>` cut to [`SLUG_MAX`] with
+/// trailing `-` dropped; in the rare cases where that cut gives back the default branch's slug,
+/// the first of `br-sha-<short>`, `br-ref`, `br-br-ref` that differs from it.
+/// So a branch `Main`, `main_`, `latest`, `1`, `tag-x`, `sha-0123456` or `pr-5` never writes the
+/// default branch's tags or caches, nor the `latest`, semver, `tag-*`, `sha-*` or `pr-*` tags.
 pub fn escape_slug(s: &str, default_slug: &str, sha: &str) -> String {
-    if !is_reserved_slug(s, default_slug) {
+    if !is_reserved_slug(s) && s != default_slug {
         return s.to_string();
     }
-    let mut e = format!("br-{s}");
-    e.truncate(SLUG_MAX);
-    let e = e.trim_end_matches('-').to_string();
+    let e = prefixed("br-", s);
     if e != default_slug {
         return e;
     }
     let short = short_sha(sha);
-    if short.is_empty() {
-        "br-ref".to_string()
-    } else {
-        format!("br-sha-{short}")
-    }
+    let sha_form = (!short.is_empty()).then(|| format!("br-sha-{short}"));
+    sha_form
+        .into_iter()
+        .chain(["br-ref".to_string(), "br-br-ref".to_string()])
+        .find(|c| c != default_slug)
+        .expect("two distinct candidates")
 }
 
-/// The slug this ref's tags and cache refs are keyed by: [`ref_slug`] for the default branch,
-/// [`escape_slug`] of it for every other ref.
+/// The slug this ref's tags and cache refs are keyed by, in its own namespace (see
+/// [`is_reserved_slug`]):
+/// - default branch: [`default_slug`];
+/// - other branch: [`escape_slug`] of [`ref_slug`];
+/// - git tag: `tag-<ref_slug>`;
+/// - pull request: `pr-<n>` (`pr-<ref_slug of the sha>` without a number);
+/// - detached: `sha-<short sha>` (or `ref`).
 pub fn own_slug(info: &RefInfo) -> String {
-    let s = ref_slug(&info.name, &info.sha);
-    if is_default_branch(info) {
-        s
-    } else {
-        escape_slug(&s, &default_branch_slug(info), &info.sha)
+    match info.kind {
+        RefKind::Branch if is_default_branch(info) => default_branch_slug(info),
+        RefKind::Branch => escape_slug(
+            &ref_slug(&info.name, &info.sha),
+            &default_branch_slug(info),
+            &info.sha,
+        ),
+        RefKind::Tag => prefixed("tag-", &ref_slug(&info.name, &info.sha)),
+        RefKind::Pr => match info.pr {
+            Some(n) => format!("pr-{n}"),
+            None => prefixed("pr-", &ref_slug("", &info.sha)),
+        },
+        RefKind::Detached => ref_slug("", &info.sha),
     }
 }
 
-/// The slug of the default branch (its caches are every ref's fallback).
+/// The slug of the default branch (its caches are every ref's fallback): [`default_slug`].
 pub fn default_branch_slug(info: &RefInfo) -> String {
-    let s = slug(&info.default_branch);
-    if s.is_empty() {
-        "main".to_string()
-    } else {
-        s
-    }
+    default_slug(&info.default_branch)
 }
 
 /// Whether `tag` is a valid Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -305,44 +352,31 @@ fn push_unique(tags: &mut Vec<String>, t: String) {
 }
 
 /// The tags every built image of this ref gets, in order, without duplicates; every one is a
-/// valid Docker tag.
+/// valid Docker tag, and refs of different kinds never share one (see [`is_reserved_slug`]):
 ///
-/// - branch: `<slug>`, `sha-<short sha>`, and `latest` on the default branch;
+/// - branch: its [`own_slug`], `sha-<full sha>`, and `latest` on the default branch;
 /// - tag: `1.2.3`, `1.2`, `1` for a semver tag (`v` optional; only `1.2.3-rc.1` for a
-///   pre-release), else the tag name made valid ([`sanitize_tag`]);
+///   pre-release), else the name made valid ([`sanitize_tag`]), prefixed `tag-` when it could
+///   be read as a branch slug (only `[a-z0-9-]`: `stable`, `1`, `pr-5`, `latest`), kept as is
+///   otherwise (`2024.01`, `Release-Q1`: a `.`, `_` or capital never occurs in a branch slug);
 /// - PR: `pr-<n>`;
-/// - detached: `sha-<short sha>`.
+/// - detached: `sha-<full sha>`.
 ///
-/// Whatever would be empty falls back on [`own_slug`]. A branch is tagged with its
-/// [`own_slug`], so a branch other than the default one never gets the default branch's slug,
-/// `latest`, `sha-<hex>` or `pr-<digits>` as its name tag (it gets `br-<slug>`); a git tag whose
-/// name would read like one of those (`latest`, `main`, `sha-0123456`, `pr-5`) becomes
-/// `ref-<name>`, so only the default branch ever moves `latest` or its own slug.
+/// Whatever would be empty falls back on [`own_slug`].
 pub fn image_tags(info: &RefInfo) -> Vec<String> {
-    let short = short_sha(&info.sha);
-    let sha_tag = if short.is_empty() {
+    let full = full_sha(&info.sha);
+    let sha_tag = if full.is_empty() {
         String::new()
     } else {
-        format!("sha-{short}")
+        format!("sha-{full}")
     };
-    let is_default = is_default_branch(info);
-    let default_slug = default_branch_slug(info);
     let own = own_slug(info);
-    let named = |t: String| {
-        if is_owned_name(&t, &default_slug) {
-            let mut r = format!("ref-{t}");
-            r.truncate(TAG_MAX);
-            r
-        } else {
-            t
-        }
-    };
     let mut tags = Vec::new();
     match info.kind {
         RefKind::Branch => {
             push_unique(&mut tags, own.clone());
             push_unique(&mut tags, sha_tag);
-            if is_default {
+            if is_default_branch(info) {
                 push_unique(&mut tags, "latest".to_string());
             }
         }
@@ -350,7 +384,19 @@ pub fn image_tags(info: &RefInfo) -> Vec<String> {
             Some(v) => semver_tags(&v)
                 .into_iter()
                 .for_each(|t| push_unique(&mut tags, t)),
-            None => push_unique(&mut tags, named(sanitize_tag(&info.name))),
+            None => {
+                let name = sanitize_tag(&info.name);
+                let slug_like = name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if slug_like && !name.is_empty() {
+                    let mut t = format!("tag-{name}");
+                    t.truncate(TAG_MAX);
+                    push_unique(&mut tags, t);
+                } else {
+                    push_unique(&mut tags, name);
+                }
+            }
         },
         RefKind::Pr => {
             if let Some(n) = info.pr {
@@ -416,15 +462,15 @@ pub fn cache_tag(stage: &str, slug: &str) -> String {
 
 /// The cache refs of `stage` for this ref, in `cache_repo` (e.g. `ghcr.io/o/n/cache`).
 ///
-/// "Own" is [`own_slug`]: a ref other than the default branch never uses the default branch's
-/// slug (nor `latest`, `sha-<hex>`, `pr-<digits>`), so it never writes the default's cache.
+/// "Own" is [`own_slug`], in the ref's own namespace: a ref other than the default branch never
+/// uses the default branch's slug, and a PR's `pr-<n>` or a tag's `tag-<slug>` is never a
+/// branch's (the default branch's included: one called `pr-7` is keyed `br-pr-7`).
 ///
 /// - branch: read own slug, then the default branch's (once, on the default branch); write own.
 /// - tag: read the default branch's; write none (with `write_on_tag`: read and write own first).
 /// - PR: read the head branch's (its [`own_slug`] as a branch), then the default branch's;
-///   write none (with
-///   `write_on_pr`: read and write `pr-<n>` first; never the head branch's slug, which a fork
-///   could name like the default branch).
+///   write none (with `write_on_pr`: read and write `pr-<n>` first; never the head branch's
+///   slug, which a fork could name like the default branch).
 /// - detached: read the default branch's; write none.
 ///
 /// Every stage has its own refs: one cache export replaces the ref's whole index, so two
@@ -464,12 +510,8 @@ pub fn cache_refs(
         }
         RefKind::Pr => {
             if policy.write_on_pr {
-                let pr = match info.pr {
-                    Some(n) => format!("pr-{n}"),
-                    None => own.clone(),
-                };
-                add(&mut from, r(&pr));
-                to = Some(r(&pr));
+                add(&mut from, r(&own));
+                to = Some(r(&own));
             }
             add(&mut from, r(&head));
         }

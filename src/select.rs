@@ -48,6 +48,9 @@ pub struct PlanInput<'a> {
     pub graphs: Vec<(String, &'a StageGraph)>,
     /// Per stage; empty when unknown (a graph built by hand).
     pub facts: &'a [StageFacts],
+    /// The parsed Dockerfile (for the stage input keys); `None` for a graph built by hand (every
+    /// job's key is then unknown and every job always builds).
+    pub dockerfile: Option<&'a Dockerfile>,
 }
 
 /// The graph the jobs are planned on: the primary graph with every stage depending on the union

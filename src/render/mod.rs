@@ -4,7 +4,9 @@
 //!
 //! Rendering is strict (an undefined variable is an error), every interpolated value goes
 //! through a quoting filter, line endings are LF, and the result is parsed back as YAML
-//! before it is returned.
+//! before it is returned. Drone and Woodpecker files are then escaped as a whole for the
+//! variable substitution their runners apply to the file ([`envsubst_escape`]): their templates
+//! are written as the runner must finally see them.
 
 use std::path::{Path, PathBuf};
 
@@ -85,11 +87,54 @@ impl std::str::FromStr for Daemon {
     }
 }
 
+/// What the GitLab output is: the whole `.gitlab-ci.yml`, or a file a hand-written
+/// `.gitlab-ci.yml` pulls in with `include: local:` (no `workflow:`, `stages:` or global
+/// `variables:`; every job named `gen-pipeline-<job>` and run in the `.pre` stage, which every
+/// pipeline has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GitlabMode {
+    #[default]
+    Pipeline,
+    Include,
+}
+
+impl GitlabMode {
+    /// Where the output conventionally lives.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            GitlabMode::Pipeline => ".gitlab-ci.yml",
+            GitlabMode::Include => ".gitlab/gen-pipeline.yml",
+        }
+    }
+    /// Prefix of every job name (include mode: the user's file owns the plain names).
+    pub fn job_prefix(self) -> &'static str {
+        match self {
+            GitlabMode::Pipeline => "",
+            GitlabMode::Include => "gen-pipeline-",
+        }
+    }
+}
+
+impl std::str::FromStr for GitlabMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pipeline" => Ok(GitlabMode::Pipeline),
+            "include" => Ok(GitlabMode::Include),
+            other => Err(format!(
+                "unknown GitLab mode `{other}` (expected pipeline or include)"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RenderOptions {
     /// A folder whose `<ci>/pipeline.yml.j2` (and `shared/*`) replace the embedded templates.
     pub templates_dir: Option<PathBuf>,
     pub daemon: Daemon,
+    pub gitlab_mode: GitlabMode,
     /// The command that regenerates this file (written into its header); `{ci}` becomes the CI's name.
     pub command: String,
 }
@@ -108,6 +153,12 @@ pub enum RenderError {
         #[source]
         source: std::io::Error,
     },
+    /// A plan whose values are not safe in a CI file (a hand-made [`Plan`] that skipped
+    /// [`crate::plan::plan`]'s validation), or the preview placeholder image.
+    #[error("{0}")]
+    Unsafe(#[from] crate::plan::PlanError),
+    #[error("no image repository is known: pass --image or set `image:` in gen-pipeline.yml")]
+    NoImage,
     #[error("the rendered {ci} pipeline is not valid YAML: {source}\n{text}")]
     Yaml {
         ci: &'static str,
@@ -185,7 +236,48 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/build.sh",
         include_str!("../../templates/shared/build.sh"),
     ),
+    (
+        "shared/key.sh",
+        include_str!("../../templates/shared/key.sh"),
+    ),
+    (
+        "shared/buildx.sh",
+        include_str!("../../templates/shared/buildx.sh"),
+    ),
+    (
+        "shared/buildah.sh",
+        include_str!("../../templates/shared/buildah.sh"),
+    ),
+    (
+        "shared/buildx-build.sh",
+        include_str!("../../templates/shared/buildx-build.sh"),
+    ),
+    (
+        "shared/buildah-build.sh",
+        include_str!("../../templates/shared/buildah-build.sh"),
+    ),
+    (
+        "shared/github.sh",
+        include_str!("../../templates/shared/github.sh"),
+    ),
 ];
+
+/// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
+/// joined, to `lib.sh`; GitLab defines them in its hidden job).
+pub fn shell_parts(builder: crate::plan::Builder) -> [&'static str; 6] {
+    let (registry, build) = match builder {
+        crate::plan::Builder::Buildx => ("shared/buildx.sh", "shared/buildx-build.sh"),
+        crate::plan::Builder::Buildah => ("shared/buildah.sh", "shared/buildah-build.sh"),
+    };
+    [
+        "shared/ref.sh",
+        "shared/policy.sh",
+        "shared/key.sh",
+        registry,
+        build,
+        "shared/build.sh",
+    ]
+}
 
 /// The embedded template text of `name` (e.g. `shared/build.sh`).
 pub fn embedded(name: &str) -> Option<&'static str> {
@@ -198,13 +290,19 @@ struct Context<'a> {
     plan: &'a Plan,
     ci: Ci,
     daemon: Daemon,
+    /// GitLab: a file to `include:` (see [`GitlabMode`]) rather than the whole pipeline.
+    gitlab_include: bool,
+    /// GitLab: prefix of every job name (empty for a whole pipeline).
+    job_prefix: &'static str,
     command: &'a str,
     /// Registry host of the plan's image (for `docker login`).
     registry: String,
     /// The shared run-time shell: ref policy, per-job decisions and the build function.
     shell: String,
-    /// Only the ref policy and per-job decisions (GitHub jobs build with docker/build-push-action).
+    /// Only the ref policy and per-job decisions (GitHub's fork-PR job).
     shell_policy: String,
+    /// GitHub's first job: policy, keys, registry probes and retag, per-job JSON decisions.
+    shell_github: String,
     actions: std::collections::BTreeMap<&'static str, ActionPin>,
     /// The image shell-based steps run in (Drone, Woodpecker): docker CLI or buildah.
     step_image: &'static str,
@@ -245,6 +343,11 @@ pub fn registry_host(image: &str) -> String {
 
 /// Render `plan` for `ci`.
 pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, RenderError> {
+    // The plan's validation guarantees these; re-checked because a `Plan` is a plain struct.
+    if plan.image == crate::plan::UNKNOWN_IMAGE {
+        return Err(RenderError::NoImage);
+    }
+    crate::plan::check_repository(&plan.image)?;
     let name = format!("{}/pipeline.yml.j2", ci.name());
     let source = load(opts, &name)?;
     let shell_policy = format!(
@@ -252,10 +355,22 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         load(opts, "shared/ref.sh")?.trim_end(),
         load(opts, "shared/policy.sh")?.trim_end()
     );
-    let shell = format!(
-        "{shell_policy}\n{}",
-        load(opts, "shared/build.sh")?.trim_end()
-    );
+    // The builder's own part only: a buildah pipeline carries no docker command and vice versa.
+    let shell = shell_parts(plan.builder)
+        .iter()
+        .map(|n| Ok(load(opts, n)?.trim_end().to_string()))
+        .collect::<Result<Vec<String>, RenderError>>()?
+        .join("\n");
+    let key = load(opts, "shared/key.sh")?;
+    // GitHub's first job: the policy, the keys, buildx's registry part and the per-job decisions
+    // (its build jobs are plain docker/build-push-action steps).
+    let shell_github = [
+        shell_policy.as_str(),
+        key.trim_end(),
+        load(opts, "shared/buildx.sh")?.trim_end(),
+        load(opts, "shared/github.sh")?.trim_end(),
+    ]
+    .join("\n");
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -265,7 +380,6 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
     env.add_filter("sh", shell_quote);
     // A macro's output without its final line break, so a call on its own line adds no blank line.
     env.add_filter("chomp", |s: String| s.trim_end_matches('\n').to_string());
-    env.add_filter("dollar", |s: String| s.replace('$', "$$"));
     // A GitHub expression, `${{ … }}`, without fighting the template syntax.
     env.add_function("gh", |expr: String| format!("${{{{ {expr} }}}}"));
     env.add_template_owned(name.clone(), source)
@@ -278,10 +392,13 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         plan,
         ci,
         daemon: opts.daemon,
+        gitlab_include: opts.gitlab_mode == GitlabMode::Include,
+        job_prefix: opts.gitlab_mode.job_prefix(),
         command: &opts.command.replace("{ci}", ci.name()),
         registry: registry_host(&plan.image),
         shell,
         shell_policy,
+        shell_github,
         actions: ACTIONS
             .iter()
             .map(|(key, repo, sha, version)| {
@@ -319,16 +436,69 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
                 source,
             })?;
     let text = normalize(&text);
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    check_yaml(ci, &text)?;
+    match ci {
+        Ci::Drone | Ci::Woodpecker => {
+            // What the runner parses is `text`; what the file holds (and what schema checkers and
+            // editors read) is its escaped form, valid YAML too.
+            let escaped = envsubst_escape(&text);
+            check_yaml(ci, &escaped)?;
+            Ok(escaped)
+        }
+        Ci::Github | Ci::Gitlab => Ok(text),
+    }
+}
+
+fn check_yaml(ci: Ci, text: &str) -> Result<(), RenderError> {
+    for doc in serde_yaml::Deserializer::from_str(text) {
         <serde_yaml::Value as serde::Deserialize>::deserialize(doc).map_err(|source| {
             RenderError::Yaml {
                 ci: ci.name(),
                 source,
-                text: text.clone(),
+                text: text.to_string(),
             }
         })?;
     }
-    Ok(text)
+    Ok(())
+}
+
+/// Escapes `text` so that drone/envsubst v1.0.3 (which Drone's runners and Woodpecker's server
+/// run over the WHOLE pipeline file, comments included, before parsing it as YAML) turns it back
+/// into exactly `text`, substituting nothing.
+///
+/// The rules, from github.com/drone/envsubst v1.0.3 `parse/scan.go` (`scanEscaped`, used by
+/// `parseAny` in `parse/parse.go`): outside an expression `$$` is one `$`, and a backslash
+/// followed by `\` or `/` is dropped (the next character is kept as is); only `${` starts an
+/// expression, and one that is not a valid parameter expression fails the whole pipeline
+/// ("unable to parse variable name"). So every `$` is doubled (no `${` survives), and a run of
+/// `n` backslashes becomes `2n` when `n` is even; when `n` is odd it becomes `2n + 1` before a
+/// `/` and `2n - 1` before anything else. That keeps the run's parity, so the escapes of a YAML
+/// double-quoted scalar (`\"`, `\n`, `\\`) pair up the same way in the escaped file: the file is
+/// valid YAML both as written and as the runner parses it. Tested against an oracle of the upstream
+/// rules in `tests/it/envsubst.rs`.
+pub fn envsubst_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => {
+                let mut n = 1;
+                while chars.peek() == Some(&'\\') {
+                    chars.next();
+                    n += 1;
+                }
+                let k = match (n % 2, chars.peek()) {
+                    (0, _) => 2 * n,
+                    (_, Some('/')) => 2 * n + 1,
+                    _ => 2 * n - 1,
+                };
+                out.extend(std::iter::repeat('\\').take(k));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// LF endings, no trailing spaces, no run of blank lines, exactly one final newline.
@@ -461,6 +631,16 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    #[test]
+    fn envsubst_escape_doubles_dollars_and_keeps_backslash_parity() {
+        assert_eq!(envsubst_escape("a $X ${y} $$"), "a $$X $${y} $$$$");
+        assert_eq!(
+            envsubst_escape(r"\n \ \\ \/ \\/ \\\"),
+            r"\n \ \\\\ \\\/ \\\\/ \\\\\"
+        );
+        assert_eq!(envsubst_escape("no specials"), "no specials");
     }
 
     #[test]

@@ -3,8 +3,6 @@
 # GP_PR, GP_REPOSITORY, GP_CACHE_REPO, GP_CACHE_KEY, GP_PUSH (true|false), GP_CACHE_ON_TAG,
 # GP_CACHE_ON_PR, GP_EXTRA_TAGS.
 gp_init() {
-  gp_own=$(gp_slug "$GP_REF_NAME" "$GP_SHA")
-  gp_main=$(gp_slug "$GP_DEFAULT_BRANCH")
   # The cache policy (what to read, in order, and what to write) is gp_cache's, above.
   gp_reads=""; gp_to=""; gp_verb=""
   for gp_w in $(gp_cache "$GP_CACHE_REPO" "$GP_CACHE_KEY" "$GP_REF_KIND" "$GP_REF_NAME" "$GP_SHA" \
@@ -19,21 +17,4 @@ gp_init() {
   for gp_t in $(gp_tags "$GP_REF_KIND" "$GP_REF_NAME" "$GP_SHA" "$GP_DEFAULT_BRANCH" "${GP_PR:-}") ${GP_EXTRA_TAGS:-}; do
     gp_refs="$gp_refs $GP_REPOSITORY:$gp_t"
   done
-}
-# For GitHub: the same decisions as step outputs for docker/build-push-action.
-gp_github_outputs() {
-  gp_init
-  echo "slug=$gp_own"
-  echo "default-slug=$gp_main"
-  echo "tags<<GP_EOF"
-  for gp_r in $gp_refs; do echo "$gp_r"; done
-  echo "GP_EOF"
-  echo "cache-from<<GP_EOF"
-  for gp_c in $gp_reads; do echo "type=registry,ref=$gp_c"; done
-  echo "GP_EOF"
-  if [ -n "$gp_to" ]; then
-    echo "cache-to=type=registry,ref=$gp_to,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"
-  else
-    echo "cache-to="
-  fi
 }

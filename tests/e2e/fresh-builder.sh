@@ -35,6 +35,8 @@ export REGISTRY_AUTH_FILE="\$base/auth.json"
 export TMPDIR="\$base/tmp"
 # Harness query (not a buildah command): where this job's credentials live.
 if [ "\${1:-}" = __auth-file ]; then echo "\$REGISTRY_AUTH_FILE"; exit 0; fi
+# Every call is logged (job, then the arguments) so tests can count builds per job.
+printf '%s %s\n' "\${GITHUB_JOB:-\${CI_JOB_NAME:-\${DRONE_STEP_NAME:-\${CI_STEP_NAME:-default}}}}" "\$*" >> "$dir/calls.log"
 exec unshare -m --propagation private sh -c 'mount --bind "\$1/cache" /var/lib/containers/cache && b=\$1 && shift && exec "$real" --root "\$b/root" --runroot "\$b/run" "\$@"' buildah "\$base" "\$@"
 SH
 chmod +x "$dir/bin/buildah"

@@ -106,7 +106,8 @@ pub(crate) fn check_images(
     sha: &str,
 ) -> BTreeMap<String, String> {
     let slug = ref_slug(branch);
-    let short = format!("sha-{}", &sha[..7]);
+    // Commits are tagged with their full sha (a short one is forgeable).
+    let short = format!("sha-{sha}");
     let mut digests = BTreeMap::new();
     for stage in ["deps", "app1", "app2"] {
         let repo = stage_repo(stage);
@@ -155,7 +156,83 @@ pub(crate) fn check_images(
             digests["deps"]
         );
     }
+    // app1 copies its whole build context (`COPY . /src/`): nothing of gen-pipeline's may be in
+    // it, neither state written before the build (digest files) nor while building (its log).
+    assert_no_pipeline_state_in_image(reg, "group/project/app1", &digests["app1"]);
     digests
+}
+
+/// Issue 9, section 6: an image built with `COPY . .` contains no gen-pipeline state.
+pub(crate) fn assert_no_pipeline_state_in_image(reg: &Registry, repo: &str, digest: &str) {
+    let files = reg.files(repo, digest);
+    assert!(
+        files.iter().any(|f| f.starts_with("src/app1.txt")),
+        "{repo}: the build context was not copied: {files:?}"
+    );
+    let state: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            // Not gen-pipeline's: gitlab-ci-local's own state; and, since gitlab-ci-local runs
+            // every job in one shared directory, an upstream job's dotenv report (GitLab runs each
+            // job in its own checkout and does not extract report artifacts into it).
+            let harness = f.starts_with("src/.gitlab-ci-local/")
+                || (f.starts_with("src/GP_DIGEST_")
+                    && f.ends_with(".env")
+                    && f.matches('/').count() == 1);
+            f.starts_with("src/")
+                && !harness
+                && (f.contains("gen-pipeline") || f.contains("GP_DIGEST") || f.ends_with(".log"))
+        })
+        .collect();
+    assert!(
+        state.is_empty(),
+        "{repo}@{digest} contains gen-pipeline state from the build context: {state:?}"
+    );
+}
+
+/// Issue 9, section 6: after the GitLab jobs, the checkout holds only its files and the dotenv
+/// reports (written after the build), and the per-job state beside it was removed by after_script.
+fn assert_gitlab_state_removed(run: &PipelineRun) {
+    let checkout = run.checkout.path();
+    let (desc, o) = run_tool(Command::new("git").arg("-C").arg(checkout).args([
+        "status",
+        "--porcelain",
+        "--ignored",
+        "--untracked-files=all",
+    ]));
+    assert!(o.status.success(), "{desc}");
+    let extra: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l[3..].to_string())
+        .filter(|f| {
+            // gitlab-ci-local's own state, and the dotenv reports.
+            let harness = f.starts_with(".gitlab-ci-local/");
+            let dotenv = f.starts_with("GP_DIGEST_") && f.ends_with(".env") && !f.contains('/');
+            !harness && !dotenv
+        })
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "left in the checkout: {extra:?}\n{}",
+        run.log
+    );
+    let name = checkout.file_name().unwrap().to_string_lossy().to_string();
+    let beside: Vec<String> = std::fs::read_dir(checkout.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&format!("{name}.gen-pipeline")))
+        .collect();
+    assert!(
+        beside.is_empty(),
+        "state left beside the checkout: {beside:?}\n{}",
+        run.log
+    );
+    assert!(
+        run.log.contains(".gen-pipeline-"),
+        "the jobs did not use a state directory beside the checkout:\n{}",
+        run.log
+    );
 }
 
 fn head_sha(run: &PipelineRun) -> String {
@@ -175,10 +252,24 @@ fn gitlab_run(
     branch: &str,
     deps: Option<&str>,
 ) -> (PipelineRun, BTreeMap<String, String>) {
+    gitlab_run_with(reg, base, branch, deps, &[])
+}
+
+/// `gitlab_run` with extra pipeline variables (e.g. `GP_SKIP=false`).
+fn gitlab_run_with(
+    reg: &Registry,
+    base: &BaseImage,
+    branch: &str,
+    deps: Option<&str>,
+    vars: &[(&str, &str)],
+) -> (PipelineRun, BTreeMap<String, String>) {
     let project = project_with(reg, base, "gitlab", ".gitlab-ci.yml", deps);
     let t = Instant::now();
-    let run =
-        GitlabCiLocal::for_registry(reg, branch).run(project.path(), &Builder::fresh_per_job());
+    let mut gcl = GitlabCiLocal::for_registry(reg, branch);
+    for (k, v) in vars {
+        gcl.variables.insert(k.to_string(), v.to_string());
+    }
+    let run = gcl.run(project.path(), &Builder::fresh_per_job());
     eprintln!(
         "gitlab pipeline on {branch}: {:.1}s",
         t.elapsed().as_secs_f64()
@@ -192,6 +283,7 @@ fn gitlab_run(
     assert!(!run.log.contains("Job failed"), "{}", run.log);
     let sha = head_sha(&run);
     let digests = check_images(reg, base, branch, &sha);
+    assert_gitlab_state_removed(&run);
     // The digest each job handed on through its dotenv report is the one in the registry.
     let handed = handed_digests(&run.log);
     for (stage, d) in &digests {
@@ -271,8 +363,16 @@ fn gitlab_dev_branch_never_leaks_into_main() {
         assert_ne!(main_app, dev_app);
     }
     // dev again, unchanged, on a fresh runner: its deps stage comes from dev's own cache (the
-    // branch cache marker is found), not rebuilt from main's.
-    let (dev_run2, dev2) = gitlab_run(&reg, &base, "dev", Some("libfoo 9.9-dev\nlibbar 2.3\n"));
+    // branch cache marker is found), not rebuilt from main's. Stage keys would skip every job of
+    // this run (its inputs are dev's first run's), so the pipeline variable GP_SKIP=false makes
+    // it build, which is what this part tests.
+    let (dev_run2, dev2) = gitlab_run_with(
+        &reg,
+        &base,
+        "dev",
+        Some("libfoo 9.9-dev\nlibbar 2.3\n"),
+        &[("GP_SKIP", "false")],
+    );
     let stats = step_stats(&job_output(&dev_run2.log, "deps"));
     assert_eq!(
         (stats.run_executed, stats.run_cached),
@@ -299,7 +399,8 @@ fn gitlab_dev_branch_never_leaks_into_main() {
 // the Woodpecker test (`e2e_woodpecker::StepRunner`) runs each step's `commands` in `depends_on`
 // order, in one workspace (a git checkout of the project in the `path` sub-directory of a private
 // temp dir that stands for the workspace volume), with the DRONE_* variables of a push and
-// the step's `environment` (secrets from `from_secret`), after undoing Drone's `$$` escaping. Images
+// the step's `environment` (secrets from `from_secret`), on the file as Drone's runner substitutes
+// it (drone/envsubst over the whole file, `crate::envsubst`). Images
 // are ignored: the host's buildah plays the step image.
 
 fn run_drone(
@@ -310,15 +411,6 @@ fn run_drone(
     builder: &Builder,
 ) -> (String, crate::e2e_woodpecker::Workspace) {
     let ws = crate::e2e_woodpecker::Workspace::of(project, branch, file);
-    let text = std::fs::read_to_string(ws.checkout.join(file)).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
-    let pipeline = docs
-        .iter()
-        .find(|d| d["kind"].as_str() == Some("pipeline"))
-        .expect("no pipeline document");
-    let steps = pipeline["steps"].as_sequence().expect("no steps");
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
     let mut env: Vec<(String, String)> = [
         ("CI", "true"),
@@ -334,6 +426,16 @@ fn run_drone(
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
+    // As Drone's runner does: substitute the whole file with the build's variables, then parse.
+    let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(file), &env);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let pipeline = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("pipeline"))
+        .expect("no pipeline document");
+    let steps = pipeline["steps"].as_sequence().expect("no steps");
     let runner = crate::e2e_woodpecker::StepRunner {
         ci: "drone",
         env,

@@ -75,11 +75,12 @@ fn github_generated_workflow_runs_under_act_on_main() {
     }
 
     let mut act = Act::for_registry(&reg, "main");
-    // The template logs in to a non-ghcr registry with these two secrets.
-    act.secrets = BTreeMap::from([
-        ("REGISTRY_USERNAME".to_string(), reg.user().to_string()),
-        ("REGISTRY_PASSWORD".to_string(), reg.password().to_string()),
-    ]);
+    // The template logs in to a non-ghcr registry with the REGISTRY_USERNAME variable and the
+    // REGISTRY_PASSWORD secret. (The user here is `ci`: as a secret, every `ci` in the job outputs
+    // was masked, `oci-mediatypes` included.)
+    act.vars
+        .insert("REGISTRY_USERNAME".to_string(), reg.user().to_string());
+    act.secrets = BTreeMap::from([("REGISTRY_PASSWORD".to_string(), reg.password().to_string())]);
     // Verbose: act reports at debug level why it skips a job (the fork-PR job's `if`).
     act.extra_args.push("--verbose".to_string());
     let t = Instant::now();
@@ -90,6 +91,11 @@ fn github_generated_workflow_runs_under_act_on_main() {
         t.elapsed().as_secs_f64()
     );
     let log = &run.log;
+    // Issue 9, section 6: the user name is not a secret, so no job output is masked by it.
+    assert!(
+        log.contains("image-manifest=true,oci-mediatypes=true"),
+        "job outputs were masked:\n{log}"
+    );
 
     // Every build job succeeded; the fork-PR job did not run on a push.
     for job in ["build deps", "build app1", "build app2"] {
@@ -184,4 +190,51 @@ fn github_generated_workflow_runs_under_act_on_main() {
             reg.catalog()
         );
     }
+    // Each build job ran one build; the first job decided for all of them.
+    let mut built = builder.builds();
+    built.sort();
+    assert_eq!(built, ["app1", "app2", "deps"], "{log}");
+    assert!(
+        job_log(log, "tags, caches and stage keys")
+            .iter()
+            .any(|l| l.contains("🏁  Job succeeded")),
+        "{log}"
+    );
+
+    // Unchanged, on fresh storage for every job: the first job finds every stage key's image,
+    // retags it with this run's tags, and every build job is skipped by its `if:`.
+    let builder = Builder::fresh_per_job();
+    let run = act.run(project.path(), &builder);
+    let log = &run.log;
+    assert!(
+        builder.builds().is_empty(),
+        "an unchanged run built: {:?}\n{log}",
+        builder.builds()
+    );
+    for job in ["build deps", "build app1", "build app2"] {
+        let lines = job_log(log, job);
+        assert!(
+            !lines.iter().any(|l| l.contains("⭐ Run")),
+            "{job} ran on an unchanged run:\n{log}"
+        );
+    }
+    for stage in ["deps", "app1", "app2"] {
+        let retagged = format!("| gen-pipeline: {stage}: ");
+        assert!(
+            job_log(log, "tags, caches and stage keys")
+                .iter()
+                .any(|l| l.contains(&retagged) && l.contains("tagging it, no build")),
+            "{stage} was not retagged by the first job:\n{log}"
+        );
+    }
+    let (desc, o) = run_tool(
+        Command::new("git")
+            .arg("-C")
+            .arg(run.checkout.path())
+            .args(["rev-parse", "HEAD"]),
+    );
+    assert!(o.status.success(), "{desc}");
+    let sha2 = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_ne!(sha, sha2, "the rerun is a new commit");
+    assert_eq!(check_images(&reg, &base, "main", &sha2), digests);
 }

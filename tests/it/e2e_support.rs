@@ -240,6 +240,32 @@ impl Registry {
             .collect()
     }
 
+    /// Every path in the layers of `repo:reference` (as `tar -t` lists them, `./` stripped).
+    pub fn files(&self, repo: &str, reference: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        for (i, digest) in self.layers(repo, reference).iter().enumerate() {
+            let blob = dir.path().join(format!("layer{i}"));
+            ok(run_tool(
+                Command::new("curl")
+                    .args(["-fsSL", "-o"])
+                    .arg(&blob)
+                    .arg("--cacert")
+                    .arg(&self.ca)
+                    .arg("-u")
+                    .arg(format!("{}:{}", self.user, self.password))
+                    .arg(format!("https://{}/v2/{repo}/blobs/{digest}", self.host)),
+            ));
+            let list = ok(run_tool(Command::new("tar").arg("-tf").arg(&blob)));
+            out.extend(
+                list.lines()
+                    .map(|l| l.trim_start_matches("./").to_string())
+                    .filter(|l| !l.is_empty()),
+            );
+        }
+        out
+    }
+
     /// The image config blob of `repo:reference` (`config.Env`, `rootfs.diff_ids`, `history`, ...).
     pub fn config(&self, repo: &str, reference: &str) -> serde_json::Value {
         let m = self.image_manifest(repo, reference);
@@ -447,6 +473,32 @@ impl Builder {
             out.status
         );
         text
+    }
+    /// Every buildah call made through the wrapper so far: `(job, arguments)`.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (job, args) = l.split_once(' ').unwrap_or((l, ""));
+                (job.to_string(), args.to_string())
+            })
+            .collect()
+    }
+    /// The jobs that ran a build (`buildah bud` / `buildah build`) so far, one entry per build.
+    pub fn builds(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|(_, a)| {
+                let sub = a.split_whitespace().next().unwrap_or("");
+                sub == "bud" || sub == "build" || sub == "build-using-dockerfile"
+            })
+            .map(|(j, _)| j)
+            .collect()
+    }
+    /// Forget the calls logged so far.
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("calls.log"));
     }
     /// `buildah login -u U --password-stdin HOST` into this builder's auth file.
     pub fn login(&self, reg: &Registry) {
@@ -706,6 +758,10 @@ impl Act {
             workflows.push('\n');
         }
         let mut cmd = builder.command("act");
+        // The stand-in `docker` (buildx imagetools only) the workflow's first job calls.
+        let standin = crate::tools::repo_root().join("tests/fixtures/actions/docker-cli");
+        let path = builder.env().get("PATH").cloned().unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", standin.display()));
         cmd.current_dir(checkout)
             .arg(&self.event)
             .args([

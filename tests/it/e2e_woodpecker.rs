@@ -4,8 +4,9 @@
 //! No Woodpecker runner installs here. `StepRunner` STANDS IN for one (and, in `e2e.rs`, for a
 //! Drone runner): it runs each step's `commands` as one `sh -e` script in `depends_on` order, in one
 //! workspace (a git checkout of the project), with the variables the CI sets for a push and the
-//! step's `environment` (secrets from `from_secret`), after undoing the `$$` escaping both CIs
-//! apply to the file. The workspace is laid out as the file's `workspace:` says: a private temp
+//! step's `environment` (secrets from `from_secret`). Like both runners, it first passes the
+//! whole file through drone/envsubst (`crate::envsubst`, an oracle of its v1.0.3 rules) with the
+//! pipeline's variables, and runs the SUBSTITUTED text. The workspace is laid out as the file's `workspace:` says: a private temp
 //! dir stands for the workspace volume (mounted at `base`), the checkout is its `path` sub-directory,
 //! so the steps' `..` (where gen-pipeline keeps its state) is the volume, private to the test. Steps whose `when` excludes the event are skipped, as the runner would.
 //! Images are ignored: the host's buildah (an isolated `Builder`) plays the step image.
@@ -42,7 +43,8 @@ pub(crate) struct StepsRun {
 }
 
 impl StepRunner<'_> {
-    /// Runs `steps` (each with `name`, optional `depends_on`, `environment`, `commands`) in the
+    /// Runs `steps` (each with `name`, optional `depends_on`, `environment`, `commands`, taken
+    /// from the file as the runner's substitution left it: see [`substituted`]) in the
     /// workspace `ws`; `runs(step)` says whether the step's `when` admits this pipeline (a skipped
     /// step counts as done for its dependents). Panics with the log when a step fails.
     pub(crate) fn run(
@@ -116,7 +118,7 @@ impl StepRunner<'_> {
                 .as_sequence()
                 .into_iter()
                 .flatten()
-                .map(|c| c.as_str().unwrap().replace("$$", "$"))
+                .map(|c| c.as_str().unwrap().to_string())
                 .collect();
             let script = format!("set -e\n{}", commands.join("\n"));
             let t = Instant::now();
@@ -240,6 +242,14 @@ impl Workspace {
     }
 }
 
+/// The pipeline file at `path` as the runner parses it: after drone/envsubst ran over the whole
+/// file with the pipeline's variables `env` (Drone's runner and Woodpecker's server do this before
+/// parsing; a file it rejects never runs). Panics with the runner's error.
+pub(crate) fn substituted(path: &Path, env: &[(String, String)]) -> String {
+    let raw = std::fs::read_to_string(path).unwrap();
+    crate::envsubst::runner_view(&path.display().to_string(), &raw, env)
+}
+
 /// The commit checked out in `dir`.
 pub(crate) fn git_head(dir: &Path) -> String {
     let (desc, o) = run_tool(
@@ -314,9 +324,6 @@ fn run_woodpecker(
     builder: &Builder,
 ) -> (StepsRun, Workspace) {
     let ws = Workspace::of(project, branch, ".woodpecker.yml");
-    let text = std::fs::read_to_string(ws.checkout.join(".woodpecker.yml")).unwrap();
-    let doc: Value = serde_yaml::from_str(&text).unwrap();
-    let steps = woodpecker_steps(&doc);
     let sha = git_head(&ws.checkout);
     // The variables Woodpecker sets for a push pipeline (no CI_COMMIT_TAG, no CI_COMMIT_PULL_REQUEST).
     let env: Vec<(String, String)> = [
@@ -335,6 +342,9 @@ fn run_woodpecker(
     ]
     .map(|(k, v)| (k.to_string(), v))
     .into();
+    let text = substituted(&ws.checkout.join(".woodpecker.yml"), &env);
+    let doc: Value = serde_yaml::from_str(&text).unwrap();
+    let steps = woodpecker_steps(&doc);
     let runner = StepRunner {
         ci: "woodpecker",
         env,

@@ -104,7 +104,7 @@ fn branch_with_github_remote_and_origin_head() {
     );
     assert_eq!(
         image_tags(&info),
-        ["feature-login".to_string(), format!("sha-{}", &sha[..7])]
+        ["feature-login".to_string(), format!("sha-{sha}")]
     );
     assert_eq!(default_image(&ctx, &no_env).unwrap(), "ghcr.io/acme/app");
 
@@ -150,7 +150,11 @@ fn detached_annotated_tag() {
     let info = ctx.ref_info();
     assert_eq!(info.kind, RefKind::Detached);
     assert_eq!(info.name, ctx.short_sha.clone().unwrap());
-    assert_eq!(image_tags(&info), [format!("sha-{}", info.name)]);
+    // Tagged with the full sha (a short one is forgeable).
+    assert_eq!(
+        image_tags(&info),
+        [format!("sha-{}", ctx.sha.clone().unwrap())]
+    );
 }
 
 #[test]
@@ -168,7 +172,10 @@ fn repository_without_commits() {
     };
     let ctx = discover(d.path(), &no_env, &ov).unwrap();
     assert_eq!(ctx.sha.as_deref(), Some("abcdef0123456789"));
-    assert_eq!(image_tags(&ctx.ref_info()), ["trunk", "sha-abcdef0"]);
+    assert_eq!(
+        image_tags(&ctx.ref_info()),
+        ["trunk", "sha-abcdef0123456789"]
+    );
 }
 
 #[test]
@@ -240,7 +247,11 @@ fn not_a_repository_works_from_flags_and_env() {
     let ctx = discover(d.path(), &env, &Overrides::default()).unwrap();
     assert_eq!(
         image_tags(&ctx.ref_info()),
-        ["main", "sha-fedcba9", "latest"]
+        [
+            "main",
+            "sha-fedcba9876543210fedcba9876543210fedcba98",
+            "latest"
+        ]
     );
     assert_eq!(
         ctx.remote,
@@ -493,7 +504,7 @@ fn bad_flags_are_errors() {
     };
     assert!(matches!(
         discover(d.path(), &no_env, &both).unwrap_err(),
-        GitError::Conflict("--branch", "--tag")
+        GitError::Conflict("--branch", "--git-tag")
     ));
     // The process environment reader is the one the binary uses.
     assert_eq!(git::process_env("GEN_PIPELINE_SURELY_UNSET_VARIABLE"), None);

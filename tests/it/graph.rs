@@ -133,3 +133,171 @@ mod no_panic {
         }
     }
 }
+
+/// Section 3: flags BuildKit rejects are errors at the flag, with a caret and a "did you mean"
+/// (frontend/dockerfile/instructions/parse.go, bflag.go and commands_runmount.go).
+#[test]
+fn instruction_flags_buildkit_rejects_are_errors_with_did_you_mean() {
+    type Case<'a> = (&'a str, (usize, usize), &'a str, Option<&'a str>);
+    let cases: &[Case] = &[
+        (
+            "FROM alpine\nCOPY --form=x /a /b\n",
+            (2, 6),
+            "unknown flag: form",
+            Some("did you mean `--from`?"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=cahce,target=/c true\n",
+            (2, 18),
+            "unsupported mount type \"cahce\"",
+            Some("did you mean `type=cache`?"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=cache,traget=/c true\n",
+            (2, 24),
+            "unexpected key 'traget' in 'traget=/c'",
+            Some("did you mean `target`?"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=cache,target=/c,sharing=lock true\n",
+            (2, 42),
+            "unsupported sharing value \"lock\"",
+            Some("did you mean `sharing=locked`?"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=bind,size=1m,target=/c true\n",
+            (2, 23),
+            "unexpected key 'size' for mount type 'bind'",
+            None,
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=cache,target=/c,oops true\n",
+            (2, 34),
+            "invalid field 'oops' must be a key=value pair",
+            None,
+        ),
+        (
+            "FROM alpine\nRUN --mount true\n",
+            (2, 5),
+            "missing a value on flag: mount",
+            Some("write `--mount=<value>`"),
+        ),
+        (
+            "FROM alpine\nRUN --netwrok=none true\n",
+            (2, 5),
+            "unknown flag: netwrok",
+            Some("did you mean `--network`?"),
+        ),
+        (
+            "FROM alpine\nCOPY --link=maybe a b\n",
+            (2, 13),
+            "expecting boolean value for flag link, not: maybe",
+            None,
+        ),
+        (
+            "FROM alpine\nCOPY --from=a --from=b a b\n",
+            (2, 15),
+            "duplicate flag specified: from",
+            None,
+        ),
+        (
+            "FROM alpine\nENV --x=1 A=b\n",
+            (2, 5),
+            "unknown flag: x",
+            Some("ENV takes no flags"),
+        ),
+        (
+            "FROM --platfrom=linux/amd64 alpine\n",
+            (1, 6),
+            "unknown flag: platfrom",
+            Some("did you mean `--platform`?"),
+        ),
+        (
+            "FROM alpine\nHEALTHCHECK --intervall=5s CMD true\n",
+            (2, 13),
+            "unknown flag: intervall",
+            Some("did you mean `--interval`?"),
+        ),
+    ];
+    for (src, (line, col), msg, help) in cases {
+        let d = error(src);
+        assert_eq!((d.span.line, d.span.col), (*line, *col), "{src:?}: {d}");
+        assert_eq!(d.message, *msg, "{src:?}");
+        assert_eq!(d.help.as_deref(), *help, "{src:?}");
+    }
+    // The caret sits under the bad mount type.
+    let src = "FROM alpine\nRUN --mount=type=cahce,target=/c true\n";
+    let r = error(src).render("error", "Dockerfile", src);
+    assert!(
+        r.contains("2 | RUN --mount=type=cahce,target=/c true\n  |                  ^\n"),
+        "{r}"
+    );
+    // What BuildKit accepts stays accepted: every documented flag, `HEALTHCHECK NONE` and ARG
+    // (whose flags BuildKit never parses), expansions in mount values, `ro`/`required` fields.
+    graph(
+        "FROM alpine AS a\nFROM --platform=$BUILDPLATFORM alpine AS b\n\
+         COPY --chown=1:1 --chmod=644 --link --parents --exclude=*.md --exclude=*.txt --from=a x y\n\
+         ADD --checksum=sha256:0 --keep-git-dir=true --unpack=false --link=false https://x/y.tgz /y\n\
+         RUN --network=none --security=sandbox --mount=type=cache,target=/c,sharing=locked,id=x,mode=0755,uid=1 \\\n\
+             --mount=type=secret,id=npmrc,required,env=NPM --mount=type=ssh,required=true \\\n\
+             --mount=type=tmpfs,target=/t,size=64m --mount=type=$T,target=/v --mount=type=bind,ro,target=/b true\n\
+         HEALTHCHECK --interval=5s --timeout=1s --start-period=1s --start-interval=1s --retries=3 CMD true\n\
+         HEALTHCHECK NONE\n",
+    );
+}
+
+#[test]
+fn secret_mount_ids_are_recorded_like_buildkit_names_them() {
+    let g = graph(
+        "FROM alpine\nRUN --mount=type=secret,id=npmrc true\n\
+         RUN --mount=type=secret,target=/run/secrets/aws true\n\
+         RUN --mount=type=secret,source=gh,id=ignored true\n\
+         RUN --mount=type=cache,id=notasecret,target=/c true\n",
+    );
+    let ids: Vec<(&str, usize)> = g
+        .secret_mounts
+        .iter()
+        .map(|m| (m.id.as_str(), m.span.line))
+        .collect();
+    assert_eq!(ids, [("npmrc", 2), ("aws", 3), ("gh", 4)]);
+    assert!(g.declared_args.is_empty());
+    let g = graph("ARG A=1 B\nFROM alpine\nARG C\n");
+    assert_eq!(
+        g.declared_args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["A", "B", "C"]
+    );
+}
+
+/// Section 7: Windows container bases are refused at the FROM line (the jobs run on Linux).
+#[test]
+fn windows_container_bases_are_refused_at_the_from_line() {
+    for (src, col) in [
+        ("FROM mcr.microsoft.com/windows/nanoserver:ltsc2022\n", 6),
+        (
+            "FROM mcr.microsoft.com/windows/servercore:ltsc2019 AS base\n",
+            6,
+        ),
+        (
+            "ARG V=8.0-nanoserver-ltsc2022\nFROM mcr.microsoft.com/dotnet/sdk:${V}\n",
+            6,
+        ),
+        ("FROM   mcr.microsoft.com/windows:20H2\n", 8),
+        ("FROM --platform=windows/amd64 alpine\n", 17),
+    ] {
+        let d = error(src);
+        let line = src.lines().count();
+        assert_eq!((d.span.line, d.span.col), (line, col), "{src:?}: {d}");
+        assert!(
+            d.message
+                .contains("Windows containers cannot be built by the generated jobs"),
+            "{d}"
+        );
+        assert!(d.help.as_deref().unwrap_or("").contains("Linux"), "{d}");
+    }
+    // A stage that happens to be called like that is not an image.
+    graph("FROM alpine AS servercore\nFROM servercore\n");
+    graph("FROM mcr.microsoft.com/dotnet/sdk:8.0\n");
+}

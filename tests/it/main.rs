@@ -1,19 +1,27 @@
 //! The one integration-test binary (`cargo test --test it`). One module per area.
 mod action;
+mod bounds;
 mod cli;
 mod conformance;
 mod dogfood;
+mod drone_woodpecker;
 mod e2e;
 mod e2e_github;
+mod e2e_skip;
 mod e2e_support;
 mod e2e_woodpecker;
+mod envsubst;
 mod git_ctx;
 mod gitlab_dynamic;
 mod graph;
 mod infra;
+mod install;
+mod key_sh;
 mod parser;
 mod pipelines;
 mod plan_cmd;
 mod precommit;
+mod settings;
 mod slug;
 mod tools;
+mod writes;

@@ -79,6 +79,9 @@ fn snapshots() {
                 ],
             );
             let text = String::from_utf8(out.stdout).unwrap();
+            if matches!(ci, "drone" | "woodpecker") {
+                crate::envsubst::runner_view(&format!("{ex} {ci}"), &text, &[]);
+            }
             insta::assert_snapshot!(format!("{ex}-{ci}"), text);
         }
     }
@@ -106,25 +109,57 @@ fn github_wiring() {
         let doc = docs(&example_file(ex, CIS[0].1)).remove(0);
         let jobs = doc["jobs"].as_mapping().unwrap();
         let ids: BTreeSet<String> = jobs.keys().map(s).collect();
-        let mut cache_tos = BTreeSet::new();
-        let repo_of = |job: &Value| -> String {
-            job["steps"]
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .find(|st| st.get("id").map(s).as_deref() == Some("ref"))
-                .map(|st| s(&st["env"]["GP_REPOSITORY"]))
-                .unwrap_or_default()
-        };
+        // The first job decides for every job: `GP_REPOSITORY=… GP_CACHE_KEY=… … gp_github_job ID`.
+        let (setup, decide) = jobs
+            .iter()
+            .find_map(|(id, j)| {
+                j["steps"]
+                    .as_sequence()?
+                    .iter()
+                    .find(|st| st.get("id").map(s).as_deref() == Some("decide"))
+                    .map(|st| (s(id), s(&st["run"])))
+            })
+            .unwrap_or_else(|| panic!("{ex}: no job with a `decide` step"));
+        let mut repo_of: BTreeMap<String, String> = BTreeMap::new();
+        let mut cache_keys = BTreeSet::new();
+        let mut call = String::new();
+        for line in decide.lines().map(str::trim) {
+            call.push_str(line.trim_end_matches('\\'));
+            call.push(' ');
+            if !line.ends_with('\\') {
+                let id = call
+                    .trim_start()
+                    .strip_prefix("GP_REPOSITORY=")
+                    .and_then(|_| call.split("gp_github_job ").nth(1));
+                if let Some(id) = id {
+                    let field = |k: &str| {
+                        call.split_whitespace()
+                            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                            .unwrap_or_else(|| panic!("{ex}: no {k} in {call}"))
+                            .to_string()
+                    };
+                    repo_of.insert(id.trim().to_string(), field("GP_REPOSITORY"));
+                    cache_keys.insert(field("GP_CACHE_KEY"));
+                }
+                call.clear();
+            }
+        }
         for (id, job) in jobs {
+            let id = s(id);
             let needs = seq(&job["needs"]);
             for n in &needs {
-                assert!(ids.contains(n), "{ex}: {} needs missing job {n}", s(id));
+                assert!(ids.contains(n), "{ex}: {id} needs missing job {n}");
             }
+            if job["outputs"]["digest"].is_null() {
+                continue;
+            }
+            // Every build job waits for the first job and is one of the jobs it decided for.
+            assert!(needs.contains(&setup), "{ex}: {id} does not need {setup}");
+            assert!(
+                repo_of.contains_key(&id),
+                "{ex}: {setup} decides nothing for {id}"
+            );
             for step in job["steps"].as_sequence().unwrap() {
-                if step.get("id").map(s).as_deref() == Some("ref") && !job["outputs"].is_null() {
-                    cache_tos.insert(s(&step["env"]["GP_CACHE_KEY"]));
-                }
                 let Some(w) = step.get("with") else { continue };
                 if let Some(ctx) = w.get("build-contexts") {
                     for line in s(ctx).lines().filter(|l| !l.trim().is_empty()) {
@@ -132,31 +167,42 @@ fn github_wiring() {
                         let (repo, digest) = rest
                             .split_once('@')
                             .unwrap_or_else(|| panic!("{ex}: {line} is not pinned by digest"));
+                        // The upstream job's digest, or the key image's when it was skipped.
                         let up = digest
                             .strip_prefix("${{ needs.")
-                            .and_then(|d| d.strip_suffix(".outputs.digest }}"))
+                            .and_then(|d| d.split_once(".outputs.digest || fromJSON(needs."))
+                            .map(|(up, rest)| {
+                                assert_eq!(
+                                    rest,
+                                    format!("{setup}.outputs.jobs).{up}.digest }}}}"),
+                                    "{ex}: {line}"
+                                );
+                                up
+                            })
                             .expect(line);
                         assert!(
                             needs.contains(&up.to_string()),
-                            "{ex}: {} uses {up} without needing it",
-                            s(id)
+                            "{ex}: {id} uses {up} without needing it"
                         );
                         assert!(
                             !jobs[up]["outputs"]["digest"].is_null(),
                             "{ex}: {up} exports no digest"
                         );
                         assert_eq!(
-                            repo,
-                            repo_of(&jobs[up]),
+                            repo, repo_of[up],
                             "{ex}: context {stage} must be the image job {up} pushed"
                         );
                     }
                 }
             }
         }
-        let built = jobs.iter().filter(|(_, j)| !j["outputs"].is_null()).count();
+        let built = jobs
+            .iter()
+            .filter(|(_, j)| !j["outputs"]["digest"].is_null())
+            .count();
+        assert_eq!(repo_of.len(), built, "{ex}: one decision per build job");
         assert_eq!(
-            cache_tos.len(),
+            cache_keys.len(),
             built,
             "{ex}: cache keys must differ per stage"
         );
@@ -224,7 +270,13 @@ fn gitlab_wiring() {
 fn drone_and_woodpecker_wiring() {
     for ex in EXAMPLES {
         for (ci, rel) in &CIS[2..] {
-            let all = docs(&example_file(ex, rel));
+            // What the runner parses: the file after its variable substitution.
+            let raw = std::fs::read_to_string(example_file(ex, rel)).unwrap();
+            let text = crate::envsubst::runner_view(&format!("{ex} {ci}"), &raw, &[]);
+            let all: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+                .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                .filter(|v: &Value| !v.is_null())
+                .collect();
             let steps = all[0]["steps"].as_sequence().unwrap();
             let names: BTreeSet<String> = steps.iter().map(|st| s(&st["name"])).collect();
             let writes: BTreeMap<String, String> = steps
@@ -251,7 +303,7 @@ fn drone_and_woodpecker_wiring() {
                 for part in cmds.split("--build-context ").skip(1) {
                     let ctx = part.lines().next().unwrap();
                     let file = ctx
-                        .split_once("@$$(cat ")
+                        .split_once("@$(cat ")
                         .and_then(|(_, f)| f.split_once(')'))
                         .map(|(f, _)| f)
                         .unwrap_or_else(|| {
@@ -415,5 +467,531 @@ fn multi_platform_pipelines_register_emulators_and_pass_every_checker() {
             "{ci}: platforms not passed"
         );
         check_all(ci, &out_path);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9, section 6: generated jobs.
+
+/// The python-two-apps pipeline for `ci`, pushing to a registry of its own (not ghcr.io).
+fn two_apps(ci: &str) -> Value {
+    serde_yaml::from_str(&two_apps_text(ci)).unwrap()
+}
+
+fn two_apps_text(ci: &str) -> String {
+    let out = gen_ok(
+        repo_root(),
+        [
+            "--config",
+            "examples/python-two-apps/gen-pipeline.yml",
+            "--ci",
+            ci,
+            "--image",
+            "registry.example.com/acme/app",
+            "-o",
+            "-",
+        ],
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn step(job: &Value, pred: impl Fn(&Value) -> bool) -> &Value {
+    job["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|st| pred(st))
+        .expect("no such step")
+}
+
+fn uses(st: &Value, action: &str) -> bool {
+    s(&st["uses"]).starts_with(&format!("{action}@"))
+}
+
+/// A GitHub `if:` of the shapes the template writes: `a == 'x'`, `a != b`, joined by `&&` and
+/// `||` (no parentheses), evaluated against a flat context.
+fn github_if(expr: &str, ctx: &BTreeMap<&str, &str>) -> bool {
+    let operand = |t: &str| -> String {
+        let t = t.trim();
+        match t.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+            Some(lit) => lit.to_string(),
+            None => ctx
+                .get(t)
+                .unwrap_or_else(|| panic!("unknown context {t:?} in {expr:?}"))
+                .to_string(),
+        }
+    };
+    let expr = expr
+        .trim()
+        .trim_start_matches("${{")
+        .trim_end_matches("}}")
+        .trim();
+    expr.split("||").any(|conj| {
+        conj.split("&&").all(|cmp| {
+            let cmp = cmp.trim();
+            // Decided at run time: an upstream failure, a cancel, the first job's decision.
+            if cmp == "!failure()" || cmp == "!cancelled()" || cmp.starts_with("fromJSON(") {
+                return true;
+            }
+            if let Some((a, b)) = cmp.split_once("!=") {
+                operand(a) != operand(b)
+            } else if let Some((a, b)) = cmp.split_once("==") {
+                operand(a) == operand(b)
+            } else {
+                panic!("unsupported condition {cmp:?}")
+            }
+        })
+    })
+}
+
+/// Same-repository pull requests built twice (their push and their pull_request event both ran
+/// every job and both pushed). Now: a push runs the build jobs; a pull request from the same
+/// repository runs nothing (its push did); a fork's pull request runs only the fork job.
+#[test]
+fn github_same_repository_pull_request_builds_once() {
+    for ex in EXAMPLES {
+        let doc = docs(&example_file(ex, CIS[0].1)).remove(0);
+        let jobs = doc["jobs"].as_mapping().unwrap();
+        let run = |event: &str, head_repo: &str| -> BTreeSet<String> {
+            let ctx = BTreeMap::from([
+                ("github.event_name", event),
+                ("github.repository", "acme/app"),
+                ("github.event.pull_request.head.repo.full_name", head_repo),
+            ]);
+            jobs.iter()
+                .filter(|(_, j)| github_if(&s(&j["if"]), &ctx))
+                .map(|(id, _)| s(id))
+                .collect()
+        };
+        let builders: BTreeSet<String> = jobs
+            .iter()
+            .filter(|(_, j)| !j["outputs"]["digest"].is_null())
+            .map(|(id, _)| s(id))
+            .collect();
+        // The first job decides for both: the build jobs' tags and keys, the fork job's caches.
+        let setup: BTreeSet<String> = jobs
+            .iter()
+            .filter(|(_, j)| !j["outputs"]["jobs"].is_null())
+            .map(|(id, _)| s(id))
+            .collect();
+        let fork: BTreeSet<String> = jobs
+            .iter()
+            .filter(|(_, j)| j["outputs"].is_null())
+            .map(|(id, _)| s(id))
+            .collect();
+        assert_eq!((fork.len(), setup.len()), (1, 1), "{ex}");
+        let with_setup =
+            |set: &BTreeSet<String>| -> BTreeSet<String> { set.union(&setup).cloned().collect() };
+        assert_eq!(run("push", ""), with_setup(&builders), "{ex}: push");
+        assert!(
+            run("pull_request", "acme/app").is_empty(),
+            "{ex}: a same-repository PR builds again: {:?}",
+            run("pull_request", "acme/app")
+        );
+        assert_eq!(
+            run("pull_request", "fork/app"),
+            with_setup(&fork),
+            "{ex}: fork PR"
+        );
+    }
+}
+
+/// A secret's value is masked in job outputs: a user name that occurs in a digest would blank
+/// the digest handed to the next job. The user name comes from a variable.
+#[test]
+fn github_registry_username_is_a_variable_not_a_secret() {
+    let doc = two_apps("github");
+    for (id, job) in doc["jobs"].as_mapping().unwrap() {
+        if job["outputs"].is_null() {
+            continue;
+        }
+        let login = step(job, |st| uses(st, "docker/login-action"));
+        assert_eq!(
+            s(&login["with"]["username"]),
+            "${{ vars.REGISTRY_USERNAME }}",
+            "{}",
+            s(id)
+        );
+        assert_eq!(
+            s(&login["with"]["password"]),
+            "${{ secrets.REGISTRY_PASSWORD }}"
+        );
+    }
+    let text = two_apps_text("github");
+    assert!(!text.contains("secrets.REGISTRY_USERNAME"), "{text}");
+}
+
+/// The fork job builds each target without the upstream images (nothing is pushed, so there is
+/// no digest): it must read the caches of the upstream jobs' stages too, not only the target's.
+/// Runs the first job's `decide` step as a fork's pull request does and reads what the fork job
+/// hands to docker/build-push-action from its output.
+#[test]
+fn github_fork_job_reads_the_cache_of_every_stage_it_builds() {
+    let doc = two_apps("github");
+    let jobs = doc["jobs"].as_mapping().unwrap();
+    let fork = jobs.values().find(|j| j["outputs"].is_null()).unwrap();
+    let (setup, first) = jobs
+        .iter()
+        .find(|(_, j)| !j["outputs"]["jobs"].is_null())
+        .unwrap();
+    let decide = step(first, |st| s(&st["id"]) == "decide");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("decide.sh");
+    std::fs::write(&script, s(&decide["run"])).unwrap();
+    let output = dir.path().join("output");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-e").arg(&script).env("GITHUB_OUTPUT", &output);
+    for (k, v) in decide["env"].as_mapping().unwrap() {
+        let v = match s(k).as_str() {
+            "GP_EVENT" => "pull_request".to_string(),
+            "GP_REF_TYPE" => "branch".to_string(),
+            "GP_REF_NAME" => "feature/x".to_string(),
+            "GP_SHA" => "0123456789abcdef0123456789abcdef01234567".to_string(),
+            "GP_DEFAULT_BRANCH" => "main".to_string(),
+            "GP_PR" => "7".to_string(),
+            "GP_PUSH" => "false".to_string(),
+            _ => s(v),
+        };
+        cmd.env(s(k), v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(&output).unwrap();
+    let decided: serde_json::Value = serde_json::from_str(
+        written
+            .strip_prefix("jobs=")
+            .unwrap_or_else(|| panic!("{written}"))
+            .trim_end(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {written}"));
+    let builds: Vec<&Value> = fork["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|st| uses(st, "docker/build-push-action"))
+        .collect();
+    assert_eq!(builds.len(), 2);
+    let c = "registry.example.com/acme/app/cache";
+    for b in builds {
+        let target = s(&b["with"]["target"]);
+        assert_eq!(
+            s(&b["with"]["cache-from"]),
+            format!(
+                "${{{{ fromJSON(needs.{}.outputs.jobs).{target}.cache-from }}}}",
+                s(setup)
+            )
+        );
+        // A fork's pull request pushes and skips nothing.
+        assert_eq!(
+            decided[&target]["build"],
+            serde_json::json!(false),
+            "{written}"
+        );
+        let refs: Vec<&str> = decided[&target]["cache-from"]
+            .as_str()
+            .unwrap()
+            .split('\n')
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                format!("type=registry,ref={c}:{target}.feature-x"),
+                format!("type=registry,ref={c}:{target}.main"),
+                format!("type=registry,ref={c}:base.feature-x"),
+                format!("type=registry,ref={c}:base.main"),
+            ],
+            "{target}"
+        );
+    }
+}
+
+/// `docker context create gen-pipeline-tls` failed on a runner whose ~/.docker persists (shell
+/// executor), and unnamed builders piled up there. Runs the GitLab setup (before_script) and
+/// teardown (after_script) twice on one HOME with a `docker` stand-in that keeps state the way the
+/// CLI does (contexts and builders in DOCKER_CONFIG, builder containers in the daemon).
+#[test]
+fn gitlab_setup_is_idempotent_and_removes_what_it_created() {
+    let doc = two_apps("gitlab");
+    let hidden = &doc[".gen-pipeline"];
+    let lines = |k: &str| -> String {
+        hidden[k]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("no {k}"))
+            .iter()
+            .map(s)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (before, after) = (lines("before_script"), lines("after_script"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, bin, daemon) = (
+        tmp.path().join("home"),
+        tmp.path().join("bin"),
+        tmp.path().join("daemon"),
+    );
+    let checkout = tmp.path().join("builds/acme/app");
+    for d in [&home, &bin, &daemon, &checkout] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(checkout.join("Dockerfile"), "FROM scratch\n").unwrap();
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        r#"#!/bin/sh
+# docker CLI stand-in: state where the real CLI keeps it.
+cfg=${DOCKER_CONFIG:-$HOME/.docker}
+case "$1 ${2:-}" in
+"login "*) mkdir -p "$cfg" && cat > /dev/null && echo '{"auths":{}}' > "$cfg/config.json" ;;
+"context create")
+  if [ -e "$cfg/contexts/$3" ]; then echo "context \"$3\" already exists" >&2; exit 1; fi
+  mkdir -p "$cfg/contexts/$3" ;;
+"buildx create")
+  shift 2; name=""
+  while [ $# -gt 0 ]; do case $1 in --name) name=$2; shift ;; esac; shift; done
+  [ -n "$name" ] || name="builder-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  if [ -e "$cfg/buildx/instances/$name" ]; then echo "existing instance for \"$name\"" >&2; exit 1; fi
+  mkdir -p "$cfg/buildx/instances" && : > "$cfg/buildx/instances/$name" && : > "$GP_FAKE_DAEMON/buildx_buildkit_${name}0" ;;
+"buildx rm") rm "$cfg/buildx/instances/$3" "$GP_FAKE_DAEMON/buildx_buildkit_${3}0" ;;
+"buildx inspect") [ -e "$cfg/buildx/instances/$3" ] ;;
+"buildx use") [ -e "$cfg/buildx/instances/$3" ] ;;
+"context inspect") [ -e "$cfg/contexts/$3" ] ;;
+*) echo "docker stand-in: unexpected $*" >&2; exit 1 ;;
+esac
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The file's global variables (GP_DOCKER_CONTEXT, GP_BUILDKIT_IMAGE, …), as GitLab sets them.
+    let globals: Vec<(String, String)> = doc["variables"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (s(k), s(v)))
+        .collect();
+    let run = |script: &str, job_id: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-e", "-c", script])
+            .envs(globals.iter().map(|(k, v)| (k, v)))
+            .current_dir(&checkout)
+            .env("HOME", &home)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("GP_FAKE_DAEMON", &daemon)
+            .env("CI_JOB_ID", job_id)
+            .env("CI_PROJECT_DIR", &checkout)
+            .env("CI_COMMIT_REF_NAME", "main")
+            .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_REGISTRY", "registry.example.com")
+            .env("CI_REGISTRY_USER", "u")
+            .env("CI_REGISTRY_PASSWORD", "p")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "job {job_id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let entries = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = walk(d)
+            .into_iter()
+            .map(|p| p.strip_prefix(d).unwrap().display().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    for job_id in ["101", "102"] {
+        // A job that builds creates its builder on its first build (gp_build's gp_builder_up).
+        run(&format!("{before}\ngp_builder_up"), job_id);
+        assert_eq!(
+            entries(&daemon).len(),
+            1,
+            "job {job_id}: one builder while it runs"
+        );
+        run(&after, job_id);
+        assert_eq!(
+            entries(&daemon),
+            Vec::<String>::new(),
+            "builder left running"
+        );
+        assert_eq!(entries(&home), Vec::<String>::new(), "left in ~/.docker");
+        assert_eq!(entries(&checkout), ["Dockerfile"], "left in the checkout");
+        assert_eq!(
+            entries(checkout.parent().unwrap()),
+            ["app", "app/Dockerfile"],
+            "left beside the checkout"
+        );
+    }
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap().flatten() {
+        let p = e.path();
+        out.push(p.clone());
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(walk(&p));
+        }
+    }
+    out
+}
+
+/// Every `docker buildx create` line of a GitLab/Drone/Woodpecker file carries `literal` (a builder
+/// the template creates) or, in the shared shell's `gp_builder_up`, the flag it reads from its
+/// variable (`from_var`, after the `set --` that builds its arguments).
+fn assert_shell_builders(ci: &str, text: &str, literal: &str, from_var: &str) {
+    // Drone and Woodpecker files write every `$` twice (their runners substitute the file).
+    let text = if ci == "gitlab" {
+        text.to_string()
+    } else {
+        text.replace("$$", "$")
+    };
+    let creates = text
+        .lines()
+        .filter(|l| l.contains("docker buildx create"))
+        .count();
+    assert!(creates >= 1, "{ci}: no builder");
+    let literal_n = text
+        .lines()
+        .filter(|l| l.contains("docker buildx create") && l.contains(literal))
+        .count();
+    let shared_n = text.matches("docker buildx create \"$@\"").count();
+    assert_eq!(
+        literal_n + shared_n,
+        creates,
+        "{ci}: a builder without {literal}"
+    );
+    if shared_n > 0 {
+        assert!(
+            text.contains(from_var),
+            "{ci}: gp_builder_up does not pass {from_var}"
+        );
+    }
+}
+
+/// How many docker-container builders a generated file creates.
+fn builders(text: &str) -> usize {
+    text.matches("docker/setup-buildx-action@").count()
+        + text.matches("docker buildx create").count()
+}
+
+/// The BuildKit the docker-container driver starts was unpinned (`buildx-stable-1`) and could
+/// not be configured. Now a release tag by default, and `buildkit-image` / `buildkitd-config`
+/// reach every CI the way it takes them.
+#[test]
+fn buildkit_image_is_pinned_and_configurable() {
+    let pinned = gen_pipeline::plan::DEFAULT_BUILDKIT_IMAGE;
+    assert!(pinned.starts_with("moby/buildkit:v0."), "{pinned}");
+    for (ci, want) in [
+        ("github", format!("driver-opts: \"image={pinned}\"")),
+        ("gitlab", format!("--driver-opt image={pinned}")),
+        ("drone", format!("--driver-opt image={pinned}")),
+        ("woodpecker", format!("--driver-opt image={pinned}")),
+    ] {
+        let text = two_apps_text(ci);
+        if ci == "github" {
+            let n = text.matches(&want).count();
+            assert!(n >= 1, "{ci}: no {want}");
+            assert_eq!(n, builders(&text), "{ci}: every builder is pinned");
+        } else {
+            assert_shell_builders(
+                ci,
+                &text,
+                &want,
+                "--driver-opt \"image=$GP_BUILDKIT_IMAGE\"",
+            );
+            assert!(
+                text.contains(&format!("GP_BUILDKIT_IMAGE: \"{pinned}\"")),
+                "{ci}: the shared shell's builder gets no pinned image"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    let p = project.as_path();
+    std::fs::create_dir_all(p.join("ci")).unwrap();
+    // A file outside the project, for the `..` case below.
+    std::fs::write(dir.path().join("etc.toml"), "").unwrap();
+    std::fs::write(
+        p.join("Dockerfile"),
+        "FROM scratch AS base\nFROM base AS app\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("ci/buildkitd.toml"),
+        "[registry.\"docker.io\"]\n  mirrors = [\"mirror.example.com\"]\n",
+    )
+    .unwrap();
+    let config = "image: registry.example.com/acme/app\nbuildkit-image: registry.example.com/mirror/buildkit:v0.33.0\nbuildkitd-config: ci/buildkitd.toml\n";
+    std::fs::write(p.join("gen-pipeline.yml"), config).unwrap();
+    for (ci, want) in [
+        (
+            "github",
+            "buildkitd-config: \"ci/buildkitd.toml\"".to_string(),
+        ),
+        ("gitlab", "--buildkitd-config ci/buildkitd.toml".to_string()),
+        ("drone", "--buildkitd-config ci/buildkitd.toml".to_string()),
+        (
+            "woodpecker",
+            "--buildkitd-config ci/buildkitd.toml".to_string(),
+        ),
+    ] {
+        let out = p.join(format!("{ci}.yml"));
+        gen_ok(p, ["--ci", ci, "-o", out.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&out).unwrap();
+        // GitHub and template-made builders name the image in `image=…`; the shared shell's
+        // builder reads it from GP_BUILDKIT_IMAGE.
+        assert!(
+            text.contains("image=registry.example.com/mirror/buildkit:v0.33.0")
+                || text.contains(
+                    "GP_BUILDKIT_IMAGE: \"registry.example.com/mirror/buildkit:v0.33.0\""
+                ),
+            "{ci}: {text}"
+        );
+        assert!(!text.contains(pinned), "{ci}");
+        if ci == "github" {
+            assert_eq!(text.matches(&want).count(), builders(&text), "{ci}: {want}");
+        } else {
+            assert_shell_builders(
+                ci,
+                &text,
+                &want,
+                "--buildkitd-config \"$GP_BUILDKITD_CONFIG\"",
+            );
+            assert!(
+                text.contains("GP_BUILDKITD_CONFIG: \"ci/buildkitd.toml\""),
+                "{ci}: the shared shell's builder gets no buildkitd config"
+            );
+        }
+        check_all(ci, &out);
+    }
+    // A missing file and an image that is not a plain reference are errors (exit 2).
+    for (bad, msg) in [
+        ("buildkitd-config: ci/missing.toml\n", "ci/missing.toml"),
+        ("buildkit-image: \"$(id)\"\n", "buildkit-image"),
+        ("buildkitd-config: ../etc.toml\n", "buildkitd-config"),
+    ] {
+        std::fs::write(
+            p.join("gen-pipeline.yml"),
+            format!("image: registry.example.com/acme/app\n{bad}"),
+        )
+        .unwrap();
+        let out = gen_pipeline()
+            .current_dir(p)
+            .args(["--ci", "gitlab", "-o", "-"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{bad}: {err}");
     }
 }

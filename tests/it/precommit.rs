@@ -1,11 +1,14 @@
-//! The pre-commit hooks (`.pre-commit-hooks.yaml`): manifest validation, and `pre-commit try-repo`
-//! against a copy of this repository from a test project, so the `language: rust` hook is built by
-//! pre-commit with cargo and run for real: in sync passes, a new Dockerfile stage fails the check,
-//! the regenerate hook rewrites the pipelines and the check passes again.
+//! The compiling pre-commit hooks (`.pre-commit-hooks.yaml`, `scripts/pre-commit-hook.sh`):
+//! manifest validation, and `pre-commit try-repo` against a copy of this repository from a test
+//! project, so the hook builds gen-pipeline with `cargo build --release --locked` and runs it for
+//! real: in sync passes, a new Dockerfile stage fails the check, the regenerate hook rewrites the
+//! pipelines and the check passes again; a stale Cargo.lock makes the build fail (--locked).
+//! (The hooks that install the wheel instead are tested in `install.rs`.)
 //!
-//! Cost: the first run builds gen-pipeline in release (minutes on 2 cores). The build goes to
-//! `target/pre-commit-hook` (CARGO_TARGET_DIR) so later runs only rebuild what changed; crates come
-//! from the local cargo cache (CARGO_NET_OFFLINE=true); PRE_COMMIT_HOME is a fresh temporary dir.
+//! Cost: the hook's release build shares `target/release-shared` and its settings with the wheel
+//! build (`install::release_build_env`), so it reuses every compiled dependency and compiles only
+//! the gen-pipeline crate of the hook repository's clone; crates come from the local cargo cache
+//! (CARGO_NET_OFFLINE=true); PRE_COMMIT_HOME is a fresh temporary dir.
 
 use crate::tools::*;
 use std::path::Path;
@@ -33,10 +36,21 @@ fn manifest_is_valid_and_names_both_hooks() {
         serde_yaml::from_str(&std::fs::read_to_string(manifest()).unwrap()).unwrap();
     let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["gen-pipeline-check", "gen-pipeline"]);
-    for h in &hooks {
-        assert_eq!(h["language"].as_str(), Some("rust"));
+    for (h, command) in hooks.iter().zip(["check", "generate"]) {
+        // A script that builds with the lockfile: pre-commit's `language: rust` runs
+        // `cargo install` without --locked, which ignores Cargo.lock.
+        assert_eq!(h["language"].as_str(), Some("script"));
+        assert_eq!(
+            h["entry"].as_str(),
+            Some(format!("scripts/pre-commit-hook.sh {command}").as_str())
+        );
         assert_eq!(h["pass_filenames"].as_bool(), Some(false));
     }
+    let script = std::fs::read_to_string(repo_root().join("scripts/pre-commit-hook.sh")).unwrap();
+    assert!(
+        script.contains("cargo build --release --locked"),
+        "{script}"
+    );
 }
 
 /// This repository's git-tracked files as they are in the working tree, committed in a new repo.
@@ -58,14 +72,8 @@ impl TryRepo {
             .arg(hook)
             .args(extra)
             .env("PRE_COMMIT_HOME", self.home.path())
-            .env("CARGO_NET_OFFLINE", "true")
-            .env(
-                "CARGO_TARGET_DIR",
-                repo_root().join("target/pre-commit-hook"),
-            )
-            // Only the test's build time: users get the crate's release profile.
-            .env("CARGO_PROFILE_RELEASE_LTO", "false")
             .env_remove("GEN_PIPELINE_BIN");
+        crate::install::release_build_env(&mut cmd);
         let (desc, out) = run_tool(&mut cmd);
         let log = format!(
             "{desc}\n{}{}",
@@ -166,4 +174,20 @@ fn try_repo_check_fails_when_stale_and_regenerate_fixes_it() {
     // And the regenerate hook is then a no-op.
     let (out, log) = t.run(p, "gen-pipeline", &["--all-files"]);
     assert!(out.status.success() && log.contains("Passed"), "{log}");
+
+    // The hook builds with the lockfile: a Cargo.lock that no longer matches Cargo.toml fails the
+    // build instead of being re-resolved (what `cargo install` without --locked would do).
+    let lock = t.hook_repo.path().join("Cargo.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let start = text
+        .find("[[package]]\nname = \"similar\"")
+        .expect("similar in Cargo.lock");
+    let end = text[start + 1..]
+        .find("[[package]]")
+        .map_or(text.len(), |e| start + 1 + e);
+    std::fs::write(&lock, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    git(t.hook_repo.path(), &["commit", "-qam", "stale lockfile"]);
+    let (out, log) = t.run(p, "gen-pipeline-check", &["--all-files"]);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("--locked"), "{log}");
 }

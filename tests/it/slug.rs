@@ -70,23 +70,25 @@ fn info(kind: RefKind, name: &str, sha: &str, default: &str, pr: Option<u64>) ->
 }
 
 const SHA: &str = "8f14e45fceea167a5a36dedd4bea2543ac5b1c2d";
+/// The commit tag: the FULL sha (see `sha_tag_is_the_full_commit_sha`).
+const SHA_TAG: &str = "sha-8f14e45fceea167a5a36dedd4bea2543ac5b1c2d";
 
 #[test]
 fn tags_per_ref_kind() {
     let t = |i: RefInfo| image_tags(&i);
     assert_eq!(
         t(info(RefKind::Branch, "main", SHA, "main", None)),
-        ["main", "sha-8f14e45", "latest"]
+        ["main", SHA_TAG, "latest"]
     );
     assert_eq!(
         t(info(RefKind::Branch, "Feature/Login", SHA, "main", None)),
-        ["feature-login", "sha-8f14e45"]
+        ["feature-login", SHA_TAG]
     );
     // A branch whose name reduces to nothing: the slug falls back on the sha, escaped (a branch
     // never sets a `sha-<hex>` tag under its name).
     assert_eq!(
         t(info(RefKind::Branch, "äöü", SHA, "main", None)),
-        ["br-sha-8f14e45", "sha-8f14e45"]
+        ["br-sha-8f14e45", SHA_TAG]
     );
     assert_eq!(
         t(info(RefKind::Tag, "v1.2.3", SHA, "main", None)),
@@ -104,7 +106,8 @@ fn tags_per_ref_kind() {
         t(info(RefKind::Tag, "v1.2.3+build.7", SHA, "main", None)),
         ["1.2.3-build.7", "1.2", "1"]
     );
-    // Not semver: leading zeros, two parts, four parts → sanitized names, case kept.
+    // Not semver: leading zeros, two parts, four parts → the sanitized name, case kept (it has
+    // a `.` or a capital, which no branch slug has); `tag-` only for a name a branch could have.
     assert_eq!(
         t(info(RefKind::Tag, "v01.2.3", SHA, "main", None)),
         ["v01.2.3"]
@@ -114,10 +117,14 @@ fn tags_per_ref_kind() {
         t(info(RefKind::Tag, "Release/2024 Q1", SHA, "main", None)),
         ["Release-2024-Q1"]
     );
-    assert_eq!(t(info(RefKind::Tag, "-.x", SHA, "main", None)), ["x"]);
+    assert_eq!(
+        t(info(RefKind::Tag, "release-7", SHA, "main", None)),
+        ["tag-release-7"]
+    );
+    assert_eq!(t(info(RefKind::Tag, "-.x", SHA, "main", None)), ["tag-x"]);
     assert_eq!(
         t(info(RefKind::Tag, "...", SHA, "main", None)),
-        ["br-sha-8f14e45"]
+        ["tag-sha-8f14e45"]
     );
     assert_eq!(
         t(info(RefKind::Pr, "feature/x", SHA, "main", Some(42))),
@@ -125,16 +132,16 @@ fn tags_per_ref_kind() {
     );
     assert_eq!(
         t(info(RefKind::Detached, "8f14e45", SHA, "main", None)),
-        ["sha-8f14e45"]
+        [SHA_TAG]
     );
     assert_eq!(t(info(RefKind::Detached, "", "", "main", None)), ["ref"]);
     // Only the default branch moves `latest`.
     assert_eq!(
         t(info(RefKind::Branch, "Latest", SHA, "main", None)),
-        ["br-latest", "sha-8f14e45"]
+        ["br-latest", SHA_TAG]
     );
-    // A branch other than the default one never gets the default branch's slug, nor a
-    // `sha-<hex>`/`pr-<digits>` name tag, nor a `br-` one it does not own.
+    // A branch other than the default one never gets the default branch's slug, nor a name in
+    // the reserved namespaces (`sha-`, `pr-`, `tag-`, `br-`, all digits, `ref`).
     for (name, want) in [
         ("Main", "br-main"),
         ("MAIN", "br-main"),
@@ -146,13 +153,20 @@ fn tags_per_ref_kind() {
         ("pr-5", "br-pr-5"),
         ("br-main", "br-br-main"),
         ("br", "br"),
-        ("sha-xyz", "sha-xyz"),
-        ("pr-5a", "pr-5a"),
+        ("sha-xyz", "br-sha-xyz"),
+        ("pr-5a", "br-pr-5a"),
+        ("tag-x", "br-tag-x"),
+        ("1", "br-1"),
+        ("2024", "br-2024"),
+        ("ref", "br-ref"),
+        ("v1", "v1"),
+        ("1a", "1a"),
+        ("sha", "sha"),
         ("mainline", "mainline"),
     ] {
         let i = info(RefKind::Branch, name, SHA, "main", None);
         assert_eq!(i.slug, want, "{name}");
-        assert_eq!(t(i), [want, "sha-8f14e45"], "{name}");
+        assert_eq!(t(i), [want, SHA_TAG], "{name}");
     }
     // The escape stays within 63 characters, and never gives back the default branch's slug.
     let long = "a".repeat(70);
@@ -167,17 +181,19 @@ fn tags_per_ref_kind() {
         None,
     );
     assert_eq!(i.slug, "br-sha-8f14e45");
-    // A default branch with a reserved-looking name keeps it.
+    // A default branch with a reserved-looking name is escaped too (see
+    // `reserved_default_branch_slug_never_meets_a_pr_or_tag`).
     assert_eq!(
         t(info(RefKind::Branch, "pr-5", SHA, "pr-5", None)),
-        ["pr-5", "sha-8f14e45", "latest"]
+        ["br-pr-5", SHA_TAG, "latest"]
     );
-    // Git tags named like a default-branch, `sha-` or `pr-` tag get `ref-`.
+    // Git tags that are not semver all get `tag-`, so none reads like a branch's or PR's tag.
     for (name, want) in [
-        ("main", "ref-main"),
-        ("sha-0123456", "ref-sha-0123456"),
-        ("pr-12", "ref-pr-12"),
+        ("main", "tag-main"),
+        ("sha-0123456", "tag-sha-0123456"),
+        ("pr-12", "tag-pr-12"),
         ("Main", "Main"),
+        ("stable", "tag-stable"),
     ] {
         assert_eq!(
             t(info(RefKind::Tag, name, SHA, "main", None)),
@@ -187,11 +203,11 @@ fn tags_per_ref_kind() {
     }
     assert_eq!(
         t(info(RefKind::Tag, "latest", SHA, "main", None)),
-        ["ref-latest"]
+        ["tag-latest"]
     );
     assert_eq!(
         t(info(RefKind::Branch, "latest", SHA, "latest", None)),
-        ["latest", "sha-8f14e45"]
+        ["br-latest", SHA_TAG, "latest"]
     );
     let long = format!("v1.2.3-{}", "x".repeat(200));
     let tags = t(info(RefKind::Tag, &long, SHA, "main", None));
@@ -231,8 +247,8 @@ fn cache_refs_per_ref_kind() {
     assert_eq!(
         c(&tag, &wt),
         (
-            s(&["build.v1-0-0", "build.main"]),
-            Some(format!("{repo}:build.v1-0-0"))
+            s(&["build.tag-v1-0-0", "build.main"]),
+            Some(format!("{repo}:build.tag-v1-0-0"))
         )
     );
     let pr = info(RefKind::Pr, "feature/x", SHA, "main", Some(7));
@@ -298,10 +314,119 @@ fn cache_refs_per_ref_kind() {
     assert_eq!(
         c(&tag_main, &wt),
         (
-            s(&["build.br-main", "build.main"]),
-            Some(format!("{repo}:build.br-main"))
+            s(&["build.tag-main", "build.main"]),
+            Some(format!("{repo}:build.tag-main"))
         )
     );
+}
+
+/// Issue 9, section 5: a branch and a git tag never write the same image tag.
+#[test]
+fn branch_and_tag_namespaces_are_disjoint() {
+    let tags = |k: RefKind, name: &str| image_tags(&info(k, name, SHA, "main", None));
+    // Branch `1` and tag `v1.2.3` (which also pushes the major version `1`).
+    assert_eq!(tags(RefKind::Branch, "1"), ["br-1", SHA_TAG]);
+    assert!(tags(RefKind::Tag, "v1.2.3").contains(&"1".to_string()));
+    // Branch `stable` and tag `stable`.
+    assert_eq!(tags(RefKind::Branch, "stable"), ["stable", SHA_TAG]);
+    assert_eq!(tags(RefKind::Tag, "stable"), ["tag-stable"]);
+    // Git tag `br-main` and branch `Main` (escaped to `br-main`).
+    assert_eq!(tags(RefKind::Branch, "Main"), ["br-main", SHA_TAG]);
+    assert_eq!(tags(RefKind::Tag, "br-main"), ["tag-br-main"]);
+    // A branch cannot reach into the tag namespace either.
+    assert_eq!(
+        tags(RefKind::Branch, "tag-stable"),
+        ["br-tag-stable", SHA_TAG]
+    );
+    // And caches: a tag written with write-on-tag never writes a branch's cache ref.
+    let wt = CachePolicy {
+        write_on_tag: true,
+        write_on_pr: false,
+    };
+    let to = |k: RefKind, name: &str| {
+        cache_refs("r/c", "app", &info(k, name, SHA, "main", None), &wt).to
+    };
+    assert_ne!(to(RefKind::Tag, "stable"), to(RefKind::Branch, "stable"));
+    assert_eq!(to(RefKind::Tag, "stable").unwrap(), "r/c:app.tag-stable");
+}
+
+/// Issue 9, section 5: `sha-<7 hex>` is forgeable (a commit whose sha starts with another's 7
+/// digits is a minute of CPU away), so commits are tagged with their full sha only.
+#[test]
+fn sha_tag_is_the_full_commit_sha() {
+    let forged = "8f14e45000000000000000000000000000000000";
+    for kind in [RefKind::Branch, RefKind::Detached] {
+        let real = image_tags(&info(kind, "main", SHA, "main", None));
+        let fake = image_tags(&info(kind, "evil", forged, "main", None));
+        assert!(real.contains(&SHA_TAG.to_string()), "{real:?}");
+        assert!(
+            real.iter().all(|t| !fake.contains(t)),
+            "{kind:?}: {real:?} / {fake:?}"
+        );
+        assert!(
+            real.iter().all(|t| t != "sha-8f14e45"),
+            "no short-sha tag: {real:?}"
+        );
+    }
+    // SHA-256 object names too; an upper-case sha is the same commit.
+    let sha256 = "ab".repeat(32);
+    assert_eq!(
+        image_tags(&info(
+            RefKind::Detached,
+            "x",
+            &sha256.to_uppercase(),
+            "main",
+            None
+        )),
+        [format!("sha-{sha256}")]
+    );
+}
+
+/// Issue 9, section 5: a default branch whose slug looks reserved (`pr-7`, `latest`, `sha-…`,
+/// `1`, `tag-x`) is keyed `br-<slug>`, so PR 7, a commit, a semver tag or a git tag never write
+/// its tags or its cache.
+#[test]
+fn reserved_default_branch_slug_never_meets_a_pr_or_tag() {
+    let both = CachePolicy {
+        write_on_tag: true,
+        write_on_pr: true,
+    };
+    let to = |i: &RefInfo| cache_refs("r/c", "app", i, &both).to;
+    for (default, want) in [
+        ("pr-7", "br-pr-7"),
+        ("latest", "br-latest"),
+        ("sha-0123456", "br-sha-0123456"),
+        ("1", "br-1"),
+        ("tag-x", "br-tag-x"),
+        ("br-x", "br-br-x"),
+        ("ref", "br-ref"),
+        ("main", "main"),
+    ] {
+        let def = info(RefKind::Branch, default, SHA, default, None);
+        assert_eq!(def.slug, want, "{default}");
+        assert_eq!(to(&def).unwrap(), format!("r/c:app.{want}"));
+        let pr = info(RefKind::Pr, "feature", SHA, default, Some(7));
+        assert_eq!(to(&pr).unwrap(), "r/c:app.pr-7");
+        assert_ne!(to(&pr), to(&def), "{default}");
+        // Every other ref reads the default branch's cache under its escaped slug.
+        assert_eq!(
+            cache_refs("r/c", "app", &pr, &both).from.last().unwrap(),
+            &format!("r/c:app.{want}")
+        );
+        for other in [
+            info(RefKind::Tag, default, SHA, default, None),
+            info(RefKind::Tag, "v1.0.0", SHA, default, None),
+            info(RefKind::Detached, "x", "0123456abcdef", default, None),
+            pr.clone(),
+        ] {
+            assert_ne!(to(&other), to(&def), "{other:?}");
+            let dt = image_tags(&def);
+            assert!(
+                image_tags(&other).iter().all(|t| !dt.contains(t)),
+                "{other:?} vs {dt:?}"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,6 +510,10 @@ fn gen_sha(rng: &mut Rng) -> String {
             .map(|_| HEX[rng.below(HEX.len())] as char)
             .collect(),
         3 => format!("abc{}", gen_name(rng)),
+        // SHA-256 object names (64 digits), and one digit too many for any sha.
+        4 => (0..64 + rng.below(2))
+            .map(|_| HEX[rng.below(HEX.len())] as char)
+            .collect(),
         _ => (0..40).map(|_| HEX[rng.below(16)] as char).collect(),
     }
 }
@@ -605,7 +734,10 @@ fn gen_squatter(rng: &mut Rng) -> String {
         2 => format!("SHA-{}", hex(rng, 7)),
         3 => format!("pr-{}", rng.below(1000)),
         4 => rng
-            .pick(&["pr-", "sha-", "pr-1a", "pr_5", "PR-5", "br", "br-", "ref"])
+            .pick(&[
+                "pr-", "sha-", "pr-1a", "pr_5", "PR-5", "br", "br-", "ref", "1", "2024", "tag-x",
+                "Tag-v1", "v1.2.3", "stable",
+            ])
             .to_string(),
         5 => format!(
             "br-{}",
@@ -666,9 +798,10 @@ fn sh_own_slug_matches_rust_for_generated_refs() {
         refs.len(),
         |i| {
             let r = &refs[i];
+            let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
             sh_call(
                 "gp_own_slug",
-                &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch],
+                &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr],
             )
         },
         |i| format!("{}\n", own_slug(&refs[i])),
@@ -684,7 +817,7 @@ fn sh_tags_match_rust_for_generated_refs() {
         .iter()
         .filter(|r| r.kind == RefKind::Tag && refs::parse_semver_tag(&r.name).is_some())
         .count();
-    assert!(semver >= 50, "only {semver} semver tags generated");
+    assert!(semver >= 40, "only {semver} semver tags generated");
     compare(
         refs.len(),
         |i| {
@@ -891,16 +1024,83 @@ proptest! {
                 .collect();
             prop_assert!(!def_writes.contains(&wa), "{:?} writes {:?}", a.name, wa);
             for t in image_tags(&a) {
-                prop_assert!(!def_tags.contains(&t) || sha_a[..7] == sha_b[..7], "{:?} tags {:?}", a.name, t);
+                prop_assert!(!def_tags.contains(&t) || sha_a == sha_b, "{:?} tags {:?}", a.name, t);
                 prop_assert!(t != "latest");
                 prop_assert!(!t.starts_with("pr-"));
-                let own_sha = format!("sha-{}", &sha_a[..7]);
+                let own_sha = format!("sha-{sha_a}");
                 prop_assert!(!t.starts_with("sha-") || t == own_sha, "{:?}", t);
             }
             prop_assert_ne!(&a.slug, &refs::default_branch_slug(&a));
         }
         prop_assert!(a.slug.len() <= 63 && is_path_component(&a.slug), "{:?}", a.slug);
         prop_assert_eq!(cache_tag(&part_a, &a.slug), wa.strip_prefix("r/c:").unwrap());
+    }
+}
+
+/// The namespace a ref writes in: the default branch, another branch, a git tag, a PR, a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    Default,
+    Branch,
+    Tag,
+    Pr,
+    Detached,
+}
+
+fn ns(i: &RefInfo) -> Ns {
+    match i.kind {
+        RefKind::Branch if refs::is_default_branch(i) => Ns::Default,
+        RefKind::Branch => Ns::Branch,
+        RefKind::Tag => Ns::Tag,
+        RefKind::Pr => Ns::Pr,
+        RefKind::Detached => Ns::Detached,
+    }
+}
+
+/// Ref names for the namespace property: the issue's collisions (`1` / `v1.2.3`, `stable`,
+/// `br-main` / `Main`) and every reserved shape, plus arbitrary names.
+const NS_NAME: &str = "1|0|2024|[0-9]{1,3}|v1\\.2\\.3|1\\.2\\.3|v?[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}(-rc\\.1)?|stable|Stable|main|Main|br-main|br-[a-z0-9-]{0,8}|latest|Latest|ref|pr-[0-9]{1,2}|PR-7|sha-[0-9a-f]{1,9}|sha-[a-z]{1,4}|tag-[a-zA-Z0-9.]{0,8}|Tag-[a-z]{1,3}|[a-zA-Z0-9/._-]{1,70}|\\PC{0,20}";
+
+proptest! {
+    /// Issue 9, section 5: over pairs of (kind, name), refs in different namespaces never write
+    /// the same image tag or cache ref; the only tag two such refs may share is `sha-<full sha>`,
+    /// and only when both are at that very commit. `latest` belongs to the default branch alone.
+    #[test]
+    fn tag_namespaces_are_disjoint_for_every_pair_of_refs(
+        kind_a in any_kind(), name_a in NS_NAME, a_is_default in proptest::bool::weighted(0.2),
+        kind_b in any_kind(), name_b in NS_NAME,
+        default in NS_NAME,
+        sha_a in "[0-9a-f]{40}", sha_tail in "[0-9a-f]{33}", sha_mode in 0..3u8,
+        pr_a in 0..12u64, pr_b in 0..12u64,
+        stage in "app|build",
+    ) {
+        let (kind_a, name_a) = if a_is_default { (RefKind::Branch, default.clone()) } else { (kind_a, name_a) };
+        // The same commit, a forged short-sha twin, or another commit.
+        let sha_b = match sha_mode {
+            0 => sha_a.clone(),
+            1 => format!("{}{}", &sha_a[..7], sha_tail),
+            _ => format!("{}{}", &sha_tail[..7], &sha_a[7..]),
+        };
+        let pr = |k: RefKind, n: u64| (k == RefKind::Pr).then_some(n);
+        let a = RefInfo::new(kind_a, &name_a, &sha_a, &default, pr(kind_a, pr_a));
+        let b = RefInfo::new(kind_b, &name_b, &sha_b, &default, pr(kind_b, pr_b));
+        let both = CachePolicy { write_on_tag: true, write_on_pr: true };
+        for i in [&a, &b] {
+            prop_assert_eq!(image_tags(i).contains(&"latest".to_string()), ns(i) == Ns::Default, "{:?}", i);
+        }
+        if ns(&a) != ns(&b) {
+            let tb = image_tags(&b);
+            for t in image_tags(&a).iter().filter(|t| tb.contains(t)) {
+                prop_assert!(
+                    *t == format!("sha-{sha_a}") && sha_a == sha_b,
+                    "{:?} and {:?} both write tag {:?}", a, b, t
+                );
+            }
+            let (ca, cb) = (cache_refs("r/c", &stage, &a, &both).to, cache_refs("r/c", &stage, &b, &both).to);
+            if let (Some(ca), Some(cb)) = (&ca, &cb) {
+                prop_assert_ne!(ca, cb, "{:?} and {:?} write one cache ref", a, b);
+            }
+        }
     }
 }
 

@@ -1,0 +1,504 @@
+//! End-to-end, stage input keys (issue 11): generated pipelines (`--builder buildah`) for
+//! `tests/fixtures/e2e-project`, run for real against a TLS + htpasswd registry with fresh builder
+//! storage per job (or per run), counting the builds each job ran (`buildah bud` calls logged by
+//! the builder wrapper):
+//!
+//! - GitLab under gitlab-ci-local: cold run; unchanged rerun builds nothing and hands on the same
+//!   digests; a change in one app builds only that app; a new base image under the same tag
+//!   rebuilds every dependent.
+//! - Drone through the step driver: an uncommitted change never skips; a tag pipeline on main's
+//!   content pushes main's digests; a stage with `ADD http(s)://…` always builds.
+
+use crate::e2e::project_generated;
+use crate::e2e_support::{push_base_image, BaseImage, Builder, GitlabCiLocal, Registry};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const STAGES: [&str; 3] = ["deps", "app1", "app2"];
+
+/// The digest each job printed (`digest=sha256:…`, on a build and on a skip alike), by job.
+fn printed_digests(log: &str, job_of: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for l in log.lines() {
+        if let Some(j) = job_of(l) {
+            current = Some(j);
+        }
+        if let (Some(j), Some(at)) = (&current, l.find("digest=sha256:")) {
+            let d: String = l[at + "digest=".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
+                .collect();
+            if d.len() == 71 {
+                m.insert(j.clone(), d);
+            }
+        }
+    }
+    m
+}
+
+fn gitlab_job(l: &str) -> Option<String> {
+    let first = l.split_whitespace().next()?;
+    STAGES
+        .contains(&first)
+        .then(|| first.to_string())
+        .filter(|_| l.contains(" > ") || l.contains(" $ "))
+}
+
+/// The registry's digest of each stage's image under `tag`.
+fn registry_digests(reg: &Registry, tag: &str) -> BTreeMap<String, String> {
+    STAGES
+        .iter()
+        .map(|s| {
+            (
+                s.to_string(),
+                reg.manifest_digest(&format!("group/project/{s}"), tag),
+            )
+        })
+        .collect()
+}
+
+/// Runs the GitLab pipeline of `project` on `branch` with fresh storage per job; returns the
+/// jobs that built (sorted) and the digests each job handed on.
+fn gitlab(
+    reg: &Registry,
+    project: &Path,
+    branch: &str,
+) -> (BTreeSet<String>, BTreeMap<String, String>, String) {
+    let b = Builder::fresh_per_job();
+    let run = GitlabCiLocal::for_registry(reg, branch).run(project, &b);
+    assert!(!run.log.contains("Job failed"), "{}", run.log);
+    let builds = b.builds();
+    let built: BTreeSet<String> = builds.iter().cloned().collect();
+    assert_eq!(built.len(), builds.len(), "a job built twice: {builds:?}");
+    let handed = printed_digests(&run.log, gitlab_job);
+    assert_eq!(
+        handed.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["app1", "app2", "deps"],
+        "{}",
+        run.log
+    );
+    (built, handed, run.log)
+}
+
+/// A new image under the base's tag: same busybox, one more label, so a new digest.
+fn repush_base(reg: &Registry, base: &BaseImage) -> String {
+    let b = Builder::fresh();
+    b.login(reg);
+    let ctr = b.buildah(&["from", "--quiet", &base.reference]);
+    let ctr = ctr.trim().lines().last().unwrap().to_string();
+    b.buildah(&["config", "--label", "gen-pipeline.test=v2", &ctr]);
+    b.buildah(&["commit", "--quiet", &ctr, &base.reference]);
+    b.buildah(&["push", "--quiet", &base.reference]);
+    let d = reg.manifest_digest("library/busybox", "1");
+    assert_ne!(d, base.digest, "the base did not change");
+    d
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn gitlab_unchanged_inputs_skip_and_changed_ones_rebuild_only_their_jobs() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let project = project_generated(
+        &reg,
+        &base,
+        &["--ci", "gitlab", "--builder", "buildah"],
+        ".gitlab-ci.yml",
+        None,
+    );
+    // Cold: every job builds and pushes its key tag beside its ref tags.
+    let (built, cold, _) = gitlab(&reg, project.path(), "main");
+    assert_eq!(built, set(&STAGES));
+    assert_eq!(registry_digests(&reg, "main"), cold);
+    for s in STAGES {
+        let tags = reg.tags(&format!("group/project/{s}"));
+        assert!(tags.iter().any(|t| t.starts_with("key-")), "{s}: {tags:?}");
+    }
+    // Unchanged, fresh storage for every job: no job builds; the same digests are handed on and
+    // tagged for this run (a new commit, so new sha- tags).
+    let (built, again, log) = gitlab(&reg, project.path(), "main");
+    assert!(
+        built.is_empty(),
+        "jobs built on an unchanged run: {built:?}\n{log}"
+    );
+    assert_eq!(again, cold);
+    assert_eq!(registry_digests(&reg, "main"), cold);
+    assert_eq!(registry_digests(&reg, "latest"), cold);
+    assert!(log.contains("tagging it, no build"), "{log}");
+    // One app's source changes: only that app builds; the others hand on their old digests.
+    std::fs::write(project.path().join("app1.txt"), "app1 v2\n").unwrap();
+    let (built, changed, log) = gitlab(&reg, project.path(), "main");
+    assert_eq!(built, set(&["app1"]), "{log}");
+    assert_eq!(changed["deps"], cold["deps"]);
+    assert_eq!(changed["app2"], cold["app2"]);
+    assert_ne!(changed["app1"], cold["app1"]);
+    assert!(reg.built_on(
+        "group/project/app1",
+        &changed["app1"],
+        "group/project/deps",
+        &cold["deps"]
+    ));
+    // A new base image under the same tag: every job depends on it, every job builds.
+    let new_base = repush_base(&reg, &base);
+    let (built, rebased, log) = gitlab(&reg, project.path(), "main");
+    assert_eq!(built, set(&STAGES), "{log}");
+    assert!(reg.built_on(
+        "group/project/deps",
+        &rebased["deps"],
+        "library/busybox",
+        &new_base
+    ));
+    for s in STAGES {
+        assert_ne!(rebased[s], changed[s], "{s}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drone, through the step driver that stands in for its runner (see `e2e.rs`).
+
+/// A static file server on a free loopback port (python's http.server), stopped on drop.
+struct FileServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl FileServer {
+    fn start(files: &[(&str, &str)]) -> FileServer {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The e2e fixture with `app2` also fetching `url` (`ADD <url>`), and its Drone pipeline.
+fn project_with_remote_add(reg: &Registry, base: &BaseImage, url: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("gp-e2e-skip-")
+        .tempdir()
+        .unwrap();
+    crate::tools::copy_tree(
+        &crate::tools::repo_root().join("tests/fixtures/e2e-project"),
+        dir.path(),
+    );
+    let df = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
+    let df = df.replace(
+        "COPY app2.txt /app.txt\n",
+        &format!("COPY app2.txt /app.txt\nADD {url} /remote.txt\n"),
+    );
+    std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+        .current_dir(dir.path())
+        .args([
+            "--ci",
+            "drone",
+            "--builder",
+            "buildah",
+            "-f",
+            "Dockerfile",
+            "-o",
+            ".drone.yml",
+        ])
+        .arg("--image")
+        .arg(reg.image("group/project"))
+        .arg("--build-arg")
+        .arg(format!("BASE={}", base.reference))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Runs the Drone push (or tag) pipeline of `project` with a fresh builder; `before` may change
+/// the checkout after its commit (uncommitted changes). Returns the jobs that built and the
+/// digests handed on (the digest files).
+fn drone(
+    reg: &Registry,
+    project: &Path,
+    branch: &str,
+    tag: Option<&str>,
+    before: impl Fn(&Path),
+) -> (BTreeSet<String>, BTreeMap<String, String>, String) {
+    let b = Builder::fresh();
+    let ws = crate::e2e_woodpecker::Workspace::of(project, branch, ".drone.yml");
+    before(&ws.checkout);
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
+    let mut env: Vec<(String, String)> = vec![
+        ("CI".into(), "true".into()),
+        ("DRONE".into(), "true".into()),
+        ("DRONE_COMMIT_SHA".into(), sha.clone()),
+        ("DRONE_REPO_BRANCH".into(), "main".into()),
+        ("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()),
+    ];
+    match tag {
+        Some(t) => {
+            env.push(("DRONE_BUILD_EVENT".into(), "tag".into()));
+            env.push(("DRONE_TAG".into(), t.into()));
+        }
+        None => {
+            env.push(("DRONE_BUILD_EVENT".into(), "push".into()));
+            env.push(("DRONE_BRANCH".into(), branch.into()));
+        }
+    }
+    // The file as Drone's runner parses it: after drone/envsubst over the whole file.
+    let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(".drone.yml"), &env);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
+    let runner = crate::e2e_woodpecker::StepRunner {
+        ci: "drone",
+        env,
+        step_name_var: "DRONE_STEP_NAME",
+        secrets: &secrets,
+        builder: &b,
+    };
+    let run = runner.run(&ws.checkout, &steps, |_| true);
+    let built: BTreeSet<String> = b.builds().into_iter().collect();
+    let digests = STAGES
+        .iter()
+        .map(|s| {
+            let f = ws
+                .state()
+                .join(format!("digests/GP_DIGEST_{}", s.to_uppercase()));
+            let d = std::fs::read_to_string(&f).unwrap_or_default();
+            (s.to_string(), d.trim().to_string())
+        })
+        .collect();
+    (built, digests, run.log)
+}
+
+#[test]
+fn drone_remote_add_dirty_checkout_and_tag_on_mains_content() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let files = FileServer::start(&[("remote.txt", "fetched at build time\n")]);
+    let url = format!("http://127.0.0.1:{}/remote.txt", files.port);
+    let project = project_with_remote_add(&reg, &base, &url);
+    let pipeline = std::fs::read_to_string(project.path().join(".drone.yml")).unwrap();
+    assert!(
+        pipeline.contains(&format!(
+            "# note: job `app2` always builds: line 16: ADD {url}"
+        )),
+        "{pipeline}"
+    );
+    let (built, cold, log) = drone(&reg, project.path(), "main", None, |_| {});
+    assert_eq!(built, set(&STAGES), "{log}");
+    assert_eq!(registry_digests(&reg, "main"), cold);
+    // Unchanged: only the job with `ADD <url>` builds (the key cannot see the URL's content).
+    let (built, again, log) = drone(&reg, project.path(), "main", None, |_| {});
+    assert_eq!(built, set(&["app2"]), "{log}");
+    assert_eq!(again["deps"], cold["deps"]);
+    assert_eq!(again["app1"], cold["app1"]);
+    // An uncommitted change never skips, even when its content has a key image already: the
+    // commit has app1 v2, the working tree goes back to the original app1.txt (built above).
+    let original = std::fs::read_to_string(project.path().join("app1.txt")).unwrap();
+    std::fs::write(project.path().join("app1.txt"), "app1 v2\n").unwrap();
+    let (built, dirty, log) = drone(&reg, project.path(), "main", None, |checkout| {
+        std::fs::write(checkout.join("app1.txt"), &original).unwrap();
+    });
+    assert_eq!(built, set(&["app1", "app2"]), "{log}");
+    assert!(
+        log.contains("uncommitted changes in the build context"),
+        "{log}"
+    );
+    assert_eq!(dirty["deps"], cold["deps"]);
+    // The same content committed: the key image exists again, so app1 is skipped with the
+    // original image; a tag pipeline on main's content publishes main's tested digests.
+    std::fs::write(project.path().join("app1.txt"), &original).unwrap();
+    let (built, main_run, log) = drone(&reg, project.path(), "main", None, |_| {});
+    assert_eq!(built, set(&["app2"]), "{log}");
+    assert_eq!(main_run["app1"], cold["app1"]);
+    let (built, tagged, log) = drone(&reg, project.path(), "main", Some("v1.2.3"), |_| {});
+    assert_eq!(built, set(&["app2"]), "{log}");
+    let released = registry_digests(&reg, "1.2.3");
+    assert_eq!(released["deps"], main_run["deps"]);
+    assert_eq!(released["app1"], main_run["app1"]);
+    assert_eq!(released, tagged);
+}
+
+// ---------------------------------------------------------------------------------------------
+// buildx flavor (no Docker engine here): the Drone steps run through the step driver with a fake
+// `docker` that logs every call and answers the registry probes, to show which docker commands a
+// step whose key has an image makes: no builder is created and nothing is built.
+
+const FAKE_DOCKER: &str = r#"#!/bin/sh
+printf '%s %s\n' "${DRONE_STEP_NAME:-?}" "$*" >> "$FAKE_LOG"
+case "$1 $2 $3" in
+  "buildx imagetools inspect")
+    case $4 in *:key-*) [ "$FAKE_KEYS" = exist ] || exit 1 ;; esac
+    echo '"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"' ;;
+  "buildx imagetools create") ;;
+  "buildx inspect "*) [ -f "$FAKE_STATE/builder" ] || exit 1 ;;
+  "buildx create "*) touch "$FAKE_STATE/builder" ;;
+  "buildx build "*)
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --metadata-file ]; then
+        printf '{"containerimage.digest": "sha256:%s"}\n' bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb > "$2"
+      fi
+      shift
+    done ;;
+  *) cat > /dev/null 2>&1 || true ;;
+esac
+"#;
+
+/// Runs the Drone buildx pipeline of the e2e fixture with the fake docker; returns its log of calls.
+fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("docker"), FAKE_DOCKER).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(bin.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let project = tmp.path().join("project");
+    crate::tools::copy_tree(
+        &crate::tools::repo_root().join("tests/fixtures/e2e-project"),
+        &project,
+    );
+    crate::tools::gen_ok(
+        &project,
+        [
+            "--ci",
+            "drone",
+            "-f",
+            "Dockerfile",
+            "-o",
+            ".drone.yml",
+            "--image",
+            "registry.example.com/group/project",
+            "--build-arg",
+            "BASE=registry.example.com/library/busybox:1",
+        ],
+    );
+    let ws = crate::e2e_woodpecker::Workspace::of(&project, "main", ".drone.yml");
+    let b = Builder::fresh();
+    let log = tmp.path().join("calls.log");
+    let path = format!("{}:{}", bin.display(), b.env()["PATH"]);
+    let env: Vec<(String, String)> = [
+        ("PATH", path.as_str()),
+        ("FAKE_LOG", &log.display().to_string()),
+        ("FAKE_STATE", &tmp.path().display().to_string()),
+        ("FAKE_KEYS", keys),
+        ("DRONE_BUILD_EVENT", "push"),
+        ("DRONE_BRANCH", "main"),
+        (
+            "DRONE_COMMIT_SHA",
+            &crate::e2e_woodpecker::git_head(&ws.checkout),
+        ),
+        ("DRONE_REPO_BRANCH", "main"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(".drone.yml"), &env);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
+    let secrets = BTreeMap::from([
+        ("registry_username", "u".to_string()),
+        ("registry_password", "p".to_string()),
+    ]);
+    let runner = crate::e2e_woodpecker::StepRunner {
+        ci: "drone",
+        env,
+        step_name_var: "DRONE_STEP_NAME",
+        secrets: &secrets,
+        builder: &b,
+    };
+    let run = runner.run(&ws.checkout, &steps, |_| true);
+    let calls: Vec<(String, String)> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let (s, a) = l.split_once(' ').unwrap();
+            (s.to_string(), a.to_string())
+        })
+        .collect();
+    for s in STAGES {
+        let d = std::fs::read_to_string(
+            ws.state()
+                .join(format!("digests/GP_DIGEST_{}", s.to_uppercase())),
+        )
+        .unwrap_or_else(|e| panic!("{s}: {e}\n{}", run.log));
+        assert!(d.trim().starts_with("sha256:"), "{s}: {d}");
+    }
+    calls
+}
+
+#[test]
+fn drone_buildx_step_whose_key_has_an_image_creates_no_builder() {
+    let calls = drone_buildx_calls("exist");
+    let made = |what: &str| calls.iter().filter(|(_, a)| a.starts_with(what)).count();
+    assert_eq!(made("buildx create"), 0, "{calls:#?}");
+    assert_eq!(made("buildx build"), 0, "{calls:#?}");
+    // Each step probed its key and retagged its key image.
+    for s in STAGES {
+        assert!(
+            calls.iter().any(|(step, a)| step == s
+                && a.starts_with("buildx imagetools create --prefer-index=false")),
+            "{s}: {calls:#?}"
+        );
+    }
+    // Without key images: one builder for the whole run, one build per step.
+    let calls = drone_buildx_calls("missing");
+    let made = |what: &str| calls.iter().filter(|(_, a)| a.starts_with(what)).count();
+    assert_eq!(made("buildx create"), 1, "{calls:#?}");
+    assert_eq!(made("buildx build"), 3, "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .filter(|(_, a)| a.starts_with("buildx build"))
+            .all(|(_, a)| a.contains(":key-")),
+        "a built step pushes its key tag: {calls:#?}"
+    );
+}
