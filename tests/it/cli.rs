@@ -523,7 +523,8 @@ fn plan_reads_gen_pipeline_yml_like_generate() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["jobs"][0]["tags"][0],
-        "ghcr.io/acme/python-two-apps/base:dev"
+        // issue 10: a stage handed on only by digest is pushed under `<image>/stages/`.
+        "ghcr.io/acme/python-two-apps/stages/base:dev"
     );
 }
 
@@ -547,7 +548,7 @@ fn commands_from_a_subdirectory_find_the_config_at_the_root() {
     assert!(v["jobs"][0]["tags"][0]
         .as_str()
         .unwrap()
-        .starts_with("ghcr.io/acme/python-two-apps/base:"));
+        .starts_with("ghcr.io/acme/python-two-apps/stages/base:"));
 }
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -595,7 +596,10 @@ fn image_starting_with_dollar_accepts_only_ci_registry_image() {
             "-",
         ],
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("$CI_REGISTRY_IMAGE/apps/app"));
+    // issue 10: the final stage publishes to the image itself.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("GP_REPOSITORY: \"$CI_REGISTRY_IMAGE/apps\"")
+    );
 }
 
 /// Section 3: warnings, with a "did you mean", for build args and secrets the Dockerfile never

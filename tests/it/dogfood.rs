@@ -38,16 +38,23 @@ fn own_pipeline_builds_every_stage_of_own_dockerfile() {
     // The targets of gen-pipeline.yml: `runtime`, the final stage, is pushed as the image itself;
     // `test` is a check (built, never pushed); the shared `build` goes to `stages/build`.
     assert!(
-        wf.contains("GP_REPOSITORY: \"ghcr.io/gen-pipeline/gen-pipeline\"\n"),
+        wf.contains("GP_REPOSITORY=ghcr.io/gen-pipeline/gen-pipeline GP_CACHE_KEY=runtime "),
         "no job pushes runtime as the image"
     );
     assert!(
-        wf.contains("GP_REPOSITORY: \"ghcr.io/gen-pipeline/gen-pipeline/stages/build\"\n"),
+        wf.contains(
+            "GP_REPOSITORY=ghcr.io/gen-pipeline/gen-pipeline/stages/build GP_CACHE_KEY=build "
+        ),
         "no job pushes build under stages/"
     );
     assert!(
         wf.contains("target: \"test\"\n          # A check: built so its RUN steps run, never pushed; no job receives its digest.\n          push: false\n"),
         "test is not built as a check"
+    );
+    // The first job decides for the check without tags, key lookup or digest (GP_CHECK).
+    assert!(
+        wf.contains("GP_CHECK=true gp_github_job test"),
+        "test is not decided as a check"
     );
     // `test` and `runtime` get `build` pinned by digest from the shared `build` job.
     assert!(
