@@ -169,6 +169,10 @@ fn sh_key_is_empty_when_the_job_must_build() {
     assert_eq!(with(&[("GP_SKIP", "false")], &img), "");
     assert_eq!(with(&[("GP_KEY_ALWAYS", "true")], &img), "");
     assert_eq!(with(&[("GP_PUSH", "false")], &img), "");
+    // Issue 10 merged with issue 11: a check pushes nothing, so no key image of it exists; it
+    // never looks one up (no retag, no skip) and always builds.
+    assert_eq!(with(&[("GP_CHECK", "true")], &img), "");
+    assert_eq!(with(&[("GP_CHECK", "false")], &img).len(), 64);
     assert_eq!(with(&[], &[]), "", "an image without a digest");
 }
 
