@@ -16,6 +16,27 @@ use std::path::Path;
 
 const STAGES: [&str; 3] = ["deps", "app1", "app2"];
 
+/// The fixture's check (issue 10): built in every run (a check pushes nothing, so it has no key
+/// image to retag), never pushed.
+const CHECK: &str = "test";
+
+/// The repository each job pushes to (issue 10's names): the shared `deps` under `stages/`, the
+/// final stage `app2` as the image itself.
+fn repo(stage: &str) -> String {
+    match stage {
+        "deps" => "group/project/stages/deps".into(),
+        "app2" => "group/project".into(),
+        s => format!("group/project/{s}"),
+    }
+}
+
+/// `items` and the check, which builds on every run.
+fn built_with_check(items: &[&str]) -> BTreeSet<String> {
+    let mut s = set(items);
+    s.insert(CHECK.to_string());
+    s
+}
+
 /// The digest each job printed (`digest=sha256:…`, on a build and on a skip alike), by job.
 fn printed_digests(log: &str, job_of: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
@@ -49,12 +70,7 @@ fn gitlab_job(l: &str) -> Option<String> {
 fn registry_digests(reg: &Registry, tag: &str) -> BTreeMap<String, String> {
     STAGES
         .iter()
-        .map(|s| {
-            (
-                s.to_string(),
-                reg.manifest_digest(&format!("group/project/{s}"), tag),
-            )
-        })
+        .map(|s| (s.to_string(), reg.manifest_digest(&repo(s), tag)))
         .collect()
 }
 
@@ -112,17 +128,17 @@ fn gitlab_unchanged_inputs_skip_and_changed_ones_rebuild_only_their_jobs() {
     );
     // Cold: every job builds and pushes its key tag beside its ref tags.
     let (built, cold, _) = gitlab(&reg, project.path(), "main");
-    assert_eq!(built, set(&STAGES));
+    assert_eq!(built, built_with_check(&STAGES));
     assert_eq!(registry_digests(&reg, "main"), cold);
     for s in STAGES {
-        let tags = reg.tags(&format!("group/project/{s}"));
+        let tags = reg.tags(&repo(s));
         assert!(tags.iter().any(|t| t.starts_with("key-")), "{s}: {tags:?}");
     }
     // Unchanged, fresh storage for every job: no job builds; the same digests are handed on and
     // tagged for this run (a new commit, so new sha- tags).
     let (built, again, log) = gitlab(&reg, project.path(), "main");
     assert!(
-        built.is_empty(),
+        built == built_with_check(&[]),
         "jobs built on an unchanged run: {built:?}\n{log}"
     );
     assert_eq!(again, cold);
@@ -132,22 +148,22 @@ fn gitlab_unchanged_inputs_skip_and_changed_ones_rebuild_only_their_jobs() {
     // One app's source changes: only that app builds; the others hand on their old digests.
     std::fs::write(project.path().join("app1.txt"), "app1 v2\n").unwrap();
     let (built, changed, log) = gitlab(&reg, project.path(), "main");
-    assert_eq!(built, set(&["app1"]), "{log}");
+    assert_eq!(built, built_with_check(&["app1"]), "{log}");
     assert_eq!(changed["deps"], cold["deps"]);
     assert_eq!(changed["app2"], cold["app2"]);
     assert_ne!(changed["app1"], cold["app1"]);
     assert!(reg.built_on(
-        "group/project/app1",
+        &repo("app1"),
         &changed["app1"],
-        "group/project/deps",
+        &repo("deps"),
         &cold["deps"]
     ));
     // A new base image under the same tag: every job depends on it, every job builds.
     let new_base = repush_base(&reg, &base);
     let (built, rebased, log) = gitlab(&reg, project.path(), "main");
-    assert_eq!(built, set(&STAGES), "{log}");
+    assert_eq!(built, built_with_check(&STAGES), "{log}");
     assert!(reg.built_on(
-        "group/project/deps",
+        &repo("deps"),
         &rebased["deps"],
         "library/busybox",
         &new_base
@@ -327,16 +343,16 @@ fn drone_remote_add_dirty_checkout_and_tag_on_mains_content() {
     let pipeline = std::fs::read_to_string(project.path().join(".drone.yml")).unwrap();
     assert!(
         pipeline.contains(&format!(
-            "# note: job `app2` always builds: line 16: ADD {url}"
+            "# note: job `app2` always builds: line 24: ADD {url}"
         )),
         "{pipeline}"
     );
     let (built, cold, log) = drone(&reg, project.path(), "main", None, |_| {});
-    assert_eq!(built, set(&STAGES), "{log}");
+    assert_eq!(built, built_with_check(&STAGES), "{log}");
     assert_eq!(registry_digests(&reg, "main"), cold);
     // Unchanged: only the job with `ADD <url>` builds (the key cannot see the URL's content).
     let (built, again, log) = drone(&reg, project.path(), "main", None, |_| {});
-    assert_eq!(built, set(&["app2"]), "{log}");
+    assert_eq!(built, built_with_check(&["app2"]), "{log}");
     assert_eq!(again["deps"], cold["deps"]);
     assert_eq!(again["app1"], cold["app1"]);
     // An uncommitted change never skips, even when its content has a key image already: the
@@ -346,7 +362,7 @@ fn drone_remote_add_dirty_checkout_and_tag_on_mains_content() {
     let (built, dirty, log) = drone(&reg, project.path(), "main", None, |checkout| {
         std::fs::write(checkout.join("app1.txt"), &original).unwrap();
     });
-    assert_eq!(built, set(&["app1", "app2"]), "{log}");
+    assert_eq!(built, built_with_check(&["app1", "app2"]), "{log}");
     assert!(
         log.contains("uncommitted changes in the build context"),
         "{log}"
@@ -356,10 +372,10 @@ fn drone_remote_add_dirty_checkout_and_tag_on_mains_content() {
     // original image; a tag pipeline on main's content publishes main's tested digests.
     std::fs::write(project.path().join("app1.txt"), &original).unwrap();
     let (built, main_run, log) = drone(&reg, project.path(), "main", None, |_| {});
-    assert_eq!(built, set(&["app2"]), "{log}");
+    assert_eq!(built, built_with_check(&["app2"]), "{log}");
     assert_eq!(main_run["app1"], cold["app1"]);
     let (built, tagged, log) = drone(&reg, project.path(), "main", Some("v1.2.3"), |_| {});
-    assert_eq!(built, set(&["app2"]), "{log}");
+    assert_eq!(built, built_with_check(&["app2"]), "{log}");
     let released = registry_digests(&reg, "1.2.3");
     assert_eq!(released["deps"], main_run["deps"]);
     assert_eq!(released["app1"], main_run["app1"]);
@@ -478,9 +494,35 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
 #[test]
 fn drone_buildx_step_whose_key_has_an_image_creates_no_builder() {
     let calls = drone_buildx_calls("exist");
-    let made = |what: &str| calls.iter().filter(|(_, a)| a.starts_with(what)).count();
+    // The check step builds on every run (one builder, one build, never a key probe or a push);
+    // the other steps, whose keys have images, create no builder and build nothing.
+    let made = |what: &str| {
+        calls
+            .iter()
+            .filter(|(step, a)| step != CHECK && a.starts_with(what))
+            .count()
+    };
     assert_eq!(made("buildx create"), 0, "{calls:#?}");
     assert_eq!(made("buildx build"), 0, "{calls:#?}");
+    let check_calls: Vec<&String> = calls
+        .iter()
+        .filter(|(step, _)| step == CHECK)
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(
+        check_calls
+            .iter()
+            .filter(|a| a.starts_with("buildx build"))
+            .count(),
+        1,
+        "{calls:#?}"
+    );
+    assert!(
+        check_calls
+            .iter()
+            .all(|a| !a.contains(":key-") && !a.contains("--push")),
+        "a check never probes a key nor pushes: {calls:#?}"
+    );
     // Each step probed its key and retagged its key image.
     for s in STAGES {
         assert!(
@@ -493,11 +535,11 @@ fn drone_buildx_step_whose_key_has_an_image_creates_no_builder() {
     let calls = drone_buildx_calls("missing");
     let made = |what: &str| calls.iter().filter(|(_, a)| a.starts_with(what)).count();
     assert_eq!(made("buildx create"), 1, "{calls:#?}");
-    assert_eq!(made("buildx build"), 3, "{calls:#?}");
+    assert_eq!(made("buildx build"), 4, "{calls:#?}");
     assert!(
         calls
             .iter()
-            .filter(|(_, a)| a.starts_with("buildx build"))
+            .filter(|(step, a)| step != CHECK && a.starts_with("buildx build"))
             .all(|(_, a)| a.contains(":key-")),
         "a built step pushes its key tag: {calls:#?}"
     );
