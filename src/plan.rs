@@ -457,6 +457,11 @@ pub fn plan_with(
     }
 
     // Stage input keys: the stages each job builds and the upstream jobs it receives.
+    let position: BTreeMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
     let key_jobs: Vec<key::KeyJob> = jobs
         .iter()
         .map(|j| key::KeyJob {
@@ -468,15 +473,7 @@ pub fn plan_with(
                 .copied()
                 .chain([j.stage_index])
                 .collect(),
-            upstream: j
-                .needs
-                .iter()
-                .map(|n| {
-                    jobs.iter()
-                        .position(|u| &u.id == n)
-                        .expect("needs are jobs")
-                })
-                .collect(),
+            upstream: j.needs.iter().map(|n| position[n.as_str()]).collect(),
         })
         .collect();
     let builder_name = match opts.builder {
@@ -511,6 +508,11 @@ pub fn plan_with(
     }
 
     let setup_job = unique("gen-pipeline".to_string(), &mut used_ids);
+    let job_index: BTreeMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
     let fork_job = ForkJob {
         id: unique("fork-pr".to_string(), &mut used_ids),
         targets: jobs
@@ -522,7 +524,7 @@ pub fn plan_with(
                 label: j.label.clone(),
                 repository: j.repository.clone(),
                 cache_key: j.cache_key.clone(),
-                cache_keys: upstream_cache_keys(&jobs, j),
+                cache_keys: upstream_cache_keys(&jobs, &job_index, j),
             })
             .collect(),
     };
@@ -828,21 +830,18 @@ fn env_name(label: &str) -> String {
 }
 
 /// `job`'s cache key, then those of every job it needs (transitively), in plan order.
-fn upstream_cache_keys(jobs: &[Job], job: &Job) -> Vec<String> {
-    let by_id: BTreeMap<&str, &Job> = jobs.iter().map(|j| (j.id.as_str(), j)).collect();
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    let mut stack: Vec<&str> = job.needs.iter().map(String::as_str).collect();
-    while let Some(id) = stack.pop() {
-        if seen.insert(id) {
-            stack.extend(by_id[id].needs.iter().map(String::as_str));
+/// `index` maps job ids to their position in `jobs` (built once: this runs for every target, so a
+/// per-call map or a scan over all jobs would make the fork job quadratic in the number of jobs).
+fn upstream_cache_keys(jobs: &[Job], index: &BTreeMap<&str, usize>, job: &Job) -> Vec<String> {
+    let mut seen: BTreeSet<usize> = BTreeSet::new();
+    let mut stack: Vec<usize> = job.needs.iter().map(|n| index[n.as_str()]).collect();
+    while let Some(i) = stack.pop() {
+        if seen.insert(i) {
+            stack.extend(jobs[i].needs.iter().map(|n| index[n.as_str()]));
         }
     }
     std::iter::once(job.cache_key.clone())
-        .chain(
-            jobs.iter()
-                .filter(|j| seen.contains(j.id.as_str()))
-                .map(|j| j.cache_key.clone()),
-        )
+        .chain(seen.into_iter().map(|i| jobs[i].cache_key.clone()))
         .collect()
 }
 

@@ -47,8 +47,9 @@ pub struct CacheRefs {
     pub to: Option<String>,
 }
 
-/// Length of the short sha used in `sha-<short>` tags and in the slug fallback
-/// (the same 7 characters as `git rev-parse --short` on small repositories).
+/// Length of the short sha used in the slug fallback (`sha-<short>` for a name with no letter or
+/// digit; the same 7 characters as `git rev-parse --short` on small repositories). Image tags carry
+/// the full sha ([`full_sha`]).
 pub const SHORT_SHA_LEN: usize = 7;
 
 /// Maximum length of a slug (GitLab: "Maximum length is 63 bytes").

@@ -347,7 +347,7 @@ impl<'a, 'e, 'b> Lexer<'a, 'e, 'b> {
                     }
                 };
                 let value = self.lookup(&name);
-                let empty = value.as_deref().map_or(true, str::is_empty);
+                let empty = value.map_or(true, str::is_empty);
                 let unset = value.is_none() || (null_is_unset && empty);
                 match m {
                     '-' => Ok(if unset {

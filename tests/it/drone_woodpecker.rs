@@ -83,9 +83,17 @@ fn drone_woodpecker_files_survive_the_runner_substitution_with_hostile_values() 
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let pwned = root.join("pwned");
-    // A folder name with every character the substitution treats specially.
-    let dir = r"src$HOME${x}$$\\\/-$(id)";
-    let dir = dir.replace('/', "_");
+    // A folder name with every character the substitution treats specially is refused when
+    // generating (exit 2: paths are validated before they reach any CI file), so the path case
+    // below uses the characters a path may still have; the build args carry the hostile values.
+    let hostile = r"src$HOME${x}$$\\\/-$(id)".replace('/', "_");
+    std::fs::create_dir_all(root.join(&hostile)).unwrap();
+    std::fs::write(
+        root.join(&hostile).join("Dockerfile"),
+        "FROM busybox:1 AS app\n",
+    )
+    .unwrap();
+    let dir = "src.dir_1-x".to_string();
     std::fs::create_dir_all(root.join(&dir)).unwrap();
     std::fs::write(
         root.join(&dir).join("Dockerfile"),
@@ -93,6 +101,27 @@ fn drone_woodpecker_files_survive_the_runner_substitution_with_hostile_values() 
     )
     .unwrap();
     crate::tools::git_init_commit(root, "main");
+    for ci in CIS {
+        let out = crate::tools::gen_pipeline()
+            .current_dir(root)
+            .args(["--ci", ci, "--image", "registry.example.com/team/proj"])
+            .args([
+                "-f",
+                &format!("{hostile}/Dockerfile"),
+                "--context",
+                &hostile,
+                "-o",
+                "-",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{ci}: a `$` path must be refused"
+        );
+        assert!(out.stdout.is_empty(), "{ci}: nothing rendered");
+    }
     let dockerfile = format!("{dir}/Dockerfile");
     let args: Vec<(&str, String)> = vec![
         ("A", "${x}".into()),

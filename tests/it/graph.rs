@@ -138,7 +138,8 @@ mod no_panic {
 /// (frontend/dockerfile/instructions/parse.go, bflag.go and commands_runmount.go).
 #[test]
 fn instruction_flags_buildkit_rejects_are_errors_with_did_you_mean() {
-    let cases: &[(&str, (usize, usize), &str, Option<&str>)] = &[
+    type Case<'a> = (&'a str, (usize, usize), &'a str, Option<&'a str>);
+    let cases: &[Case] = &[
         (
             "FROM alpine\nCOPY --form=x /a /b\n",
             (2, 6),
