@@ -2,8 +2,8 @@
 # no git needed). Mirrors src/plan/key.rs (content_lines, runtime_key). Inputs (environment):
 # GP_KEY_STATIC (the plan's static digest), GP_KEY_PATHS (context paths, one a line),
 # GP_KEY_IMAGES (external images, space-separated), GP_CONTEXT, GP_SKIP (false: never skip),
-# GP_KEY_ALWAYS (true: the key cannot see everything; never skip), GP_PUSH, GP_CHECK (true: a
-# check pushes nothing, so it has no key image to retag: it always builds); gp_digest_of from
+# GP_KEY_ALWAYS (true: the key cannot see everything; never skip), GP_PUSH, GP_KEY_TRACE, GP_CHECK
+# (true: a check pushes nothing, so it has no key image to retag: it always builds); gp_digest_of from
 # buildx.sh or buildah.sh.
 # gp_key_files DIR: the content lines of GP_KEY_PATHS under DIR, unsorted (`.git` never counts).
 gp_key_files() (
@@ -33,7 +33,11 @@ gp_key() {
   gp_key=""
   if [ "${GP_SKIP:-true}" != true ] || [ "${GP_PUSH:-true}" != true ] || [ "${GP_CHECK:-false}" = true ] || [ -z "${GP_KEY_STATIC:-}" ]; then return 0; fi
   if [ "${GP_KEY_ALWAYS:-false}" = true ]; then echo "gen-pipeline: the key cannot see every input of $GP_REPOSITORY: building"; return 0; fi
-  if gp_dirty; then echo "gen-pipeline: uncommitted changes in the build context: building, no key"; return 0; fi
+  if gp_dirty; then
+    echo "gen-pipeline: uncommitted changes in the build context: building, no key"
+    printf '%s\n' "$gp_st" | head -n 5
+    return 0
+  fi
   gp_kt=$(mktemp -d) || return 0
   printf 'gen-pipeline key %s\n' "$GP_KEY_STATIC" > "$gp_kt/key"
   if ! gp_key_files "$GP_CONTEXT" > "$gp_kt/files"; then
@@ -46,6 +50,8 @@ gp_key() {
     fi
     printf 'image %s %s\n' "$gp_i" "$gp_d" >> "$gp_kt/key"
   done
+  # GP_KEY_TRACE=true prints what the key covers, to see why a job rebuilt.
+  if [ "${GP_KEY_TRACE:-false}" = true ]; then sed 's/^/key input: /' "$gp_kt/key"; fi
   gp_key=$(sha256sum < "$gp_kt/key" | cut -c1-64)
   rm -rf "$gp_kt"
 }

@@ -9,7 +9,6 @@
 //! - Drone through the step driver: an uncommitted change never skips; a tag pipeline on main's
 //!   content pushes main's digests; a stage with `ADD http(s)://…` always builds.
 
-use crate::e2e::project_generated;
 use crate::e2e_support::{push_base_image, BaseImage, Builder, GitlabCiLocal, Registry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -82,7 +81,10 @@ fn gitlab(
     branch: &str,
 ) -> (BTreeSet<String>, BTreeMap<String, String>, String) {
     let b = Builder::fresh_per_job();
-    let run = GitlabCiLocal::for_registry(reg, branch).run(project, &b);
+    let mut gcl = GitlabCiLocal::for_registry(reg, branch);
+    gcl.variables
+        .insert("GP_KEY_TRACE".to_string(), "true".to_string());
+    let run = gcl.run(project, &b);
     assert!(!run.log.contains("Job failed"), "{}", run.log);
     let builds = b.builds();
     let built: BTreeSet<String> = builds.iter().cloned().collect();
@@ -119,20 +121,25 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 fn gitlab_unchanged_inputs_skip_and_changed_ones_rebuild_only_their_jobs() {
     let reg = Registry::start();
     let base = push_base_image(&reg);
-    let project = project_generated(
-        &reg,
-        &base,
-        &["--ci", "gitlab", "--builder", "buildah"],
-        ".gitlab-ci.yml",
-        None,
-    );
+    // Without the fixture's `COPY . /src/`: gitlab-ci-local's shell executor keeps its own logs and
+    // scripts in `.gitlab-ci-local/` inside the project it builds, so a job that copies the whole
+    // context really has new input on every run (BuildKit would copy those files too; the key
+    // does not read `.dockerignore`) and rightly rebuilds.
+    let project = project_for(&reg, &base, "gitlab", ".gitlab-ci.yml", |df| {
+        let out = df.replace("COPY . /src/\n", "");
+        assert_ne!(out, df, "the fixture changed");
+        out
+    });
     // Cold: every job builds and pushes its key tag beside its ref tags.
-    let (built, cold, _) = gitlab(&reg, project.path(), "main");
+    let (built, cold, log) = gitlab(&reg, project.path(), "main");
     assert_eq!(built, built_with_check(&STAGES));
     assert_eq!(registry_digests(&reg, "main"), cold);
     for s in STAGES {
         let tags = reg.tags(&repo(s));
-        assert!(tags.iter().any(|t| t.starts_with("key-")), "{s}: {tags:?}");
+        assert!(
+            tags.iter().any(|t| t.starts_with("key-")),
+            "{s}: {tags:?}\n{log}"
+        );
     }
     // Unchanged, fresh storage for every job: no job builds; the same digests are handed on and
     // tagged for this run (a new commit, so new sha- tags).
@@ -228,8 +235,15 @@ impl Drop for FileServer {
     }
 }
 
-/// The e2e fixture with `app2` also fetching `url` (`ADD <url>`), and its Drone pipeline.
-fn project_with_remote_add(reg: &Registry, base: &BaseImage, url: &str) -> tempfile::TempDir {
+/// The e2e fixture with its Dockerfile edited by `edit`, and its pipeline for `ci` (buildah)
+/// generated into `out`.
+fn project_for(
+    reg: &Registry,
+    base: &BaseImage,
+    ci: &str,
+    out: &str,
+    edit: impl Fn(String) -> String,
+) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("gp-e2e-skip-")
         .tempdir()
@@ -239,22 +253,18 @@ fn project_with_remote_add(reg: &Registry, base: &BaseImage, url: &str) -> tempf
         dir.path(),
     );
     let df = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
-    let df = df.replace(
-        "COPY app2.txt /app.txt\n",
-        &format!("COPY app2.txt /app.txt\nADD {url} /remote.txt\n"),
-    );
-    std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+    std::fs::write(dir.path().join("Dockerfile"), edit(df)).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
         .current_dir(dir.path())
         .args([
             "--ci",
-            "drone",
+            ci,
             "--builder",
             "buildah",
             "-f",
             "Dockerfile",
             "-o",
-            ".drone.yml",
+            out,
         ])
         .arg("--image")
         .arg(reg.image("group/project"))
@@ -262,12 +272,19 @@ fn project_with_remote_add(reg: &Registry, base: &BaseImage, url: &str) -> tempf
         .arg(format!("BASE={}", base.reference))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     dir
+}
+
+/// The e2e fixture with `app2` also fetching `url` (`ADD <url>`), and its Drone pipeline.
+fn project_with_remote_add(reg: &Registry, base: &BaseImage, url: &str) -> tempfile::TempDir {
+    let url = url.to_string();
+    project_for(reg, base, "drone", ".drone.yml", move |df| {
+        df.replace(
+            "COPY app2.txt /app.txt\n",
+            &format!("COPY app2.txt /app.txt\nADD {url} /remote.txt\n"),
+        )
+    })
 }
 
 /// Runs the Drone push (or tag) pipeline of `project` with a fresh builder; `before` may change
@@ -341,9 +358,11 @@ fn drone_remote_add_dirty_checkout_and_tag_on_mains_content() {
     let url = format!("http://127.0.0.1:{}/remote.txt", files.port);
     let project = project_with_remote_add(&reg, &base, &url);
     let pipeline = std::fs::read_to_string(project.path().join(".drone.yml")).unwrap();
+    let df = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
+    let add_line = df.lines().position(|l| l.starts_with("ADD ")).unwrap() + 1;
     assert!(
         pipeline.contains(&format!(
-            "# note: job `app2` always builds: line 24: ADD {url}"
+            "# note: job `app2` always builds: line {add_line}: ADD {url}"
         )),
         "{pipeline}"
     );

@@ -138,8 +138,12 @@ fn github_wiring() {
                             .unwrap_or_else(|| panic!("{ex}: no {k} in {call}"))
                             .to_string()
                     };
-                    let id = id.split(';').next().unwrap_or(id);
-                    repo_of.insert(id.trim().to_string(), field("GP_REPOSITORY"));
+                    let id = id
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_end_matches(';');
+                    repo_of.insert(id.to_string(), field("GP_REPOSITORY"));
                     cache_keys.insert(field("GP_CACHE_KEY"));
                 }
                 call.clear();
