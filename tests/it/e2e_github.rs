@@ -190,10 +190,16 @@ fn github_generated_workflow_runs_under_act_on_main() {
             reg.catalog()
         );
     }
-    // Each build job ran one build; the first job decided for all of them.
+    // Each build job ran one build, the check `test` too (issue 10: built, never pushed); the
+    // first job decided for all of them.
     let mut built = builder.builds();
     built.sort();
-    assert_eq!(built, ["app1", "app2", "deps"], "{log}");
+    assert_eq!(built, ["app1", "app2", "deps", "test"], "{log}");
+    assert!(
+        !reg.catalog().iter().any(|r| r == "group/project/test"),
+        "the check was pushed: {:?}",
+        reg.catalog()
+    );
     assert!(
         job_log(log, "tags, caches and stage keys")
             .iter()

@@ -174,14 +174,17 @@ fn github_wiring() {
                         let (repo, digest) = rest
                             .split_once('@')
                             .unwrap_or_else(|| panic!("{ex}: {line} is not pinned by digest"));
-                        // The upstream job's digest, or the key image's when it was skipped.
+                        // The key image's digest when the upstream job was skipped (the first job
+                        // decided it; empty otherwise), else the upstream job's own output. In this
+                        // order because a skipped job's output is empty on GitHub but the raw
+                        // expression under act, and a check job builds even when its upstream skipped.
                         let up = digest
-                            .strip_prefix("${{ needs.")
-                            .and_then(|d| d.split_once(".outputs.digest || fromJSON(needs."))
+                            .strip_prefix(&format!("${{{{ fromJSON(needs.{setup}.outputs.jobs)."))
+                            .and_then(|d| d.split_once(".digest || needs."))
                             .map(|(up, rest)| {
                                 assert_eq!(
                                     rest,
-                                    format!("{setup}.outputs.jobs).{up}.digest }}}}"),
+                                    format!("{up}.outputs.digest }}}}"),
                                     "{ex}: {line}"
                                 );
                                 up
