@@ -36,9 +36,12 @@ fn own_pipeline_builds_every_stage_of_own_dockerfile() {
         &wf[..200.min(wf.len())]
     );
     // The targets of gen-pipeline.yml each have a job pushing ghcr.io/gen-pipeline/gen-pipeline/<stage>.
+    // (The first job's decision line names each job's repository: `GP_REPOSITORY=<repo> `.)
     for stage in ["build", "test", "runtime"] {
         assert!(
-            wf.contains(&format!("ghcr.io/gen-pipeline/gen-pipeline/{stage}\"")),
+            wf.contains(&format!(
+                "GP_REPOSITORY=ghcr.io/gen-pipeline/gen-pipeline/{stage} "
+            )),
             "no job pushes {stage}"
         );
     }
