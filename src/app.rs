@@ -51,12 +51,7 @@ pub fn load(file: &str, source: &str, opts: &GraphOptions) -> Result<Loaded, App
         rendered: e.diag.render("error", file, source),
     })?;
     let t2 = Instant::now();
-    let mut warnings: Vec<String> = df
-        .warnings
-        .iter()
-        .chain(g.warnings.iter())
-        .map(|w| w.render("warning", file, source))
-        .collect();
+    let mut warnings = rendered_warnings(&df, &g, file, source);
     if let Some(w) = frontend_warning(&df) {
         warnings.push(w.render("warning", file, source));
     }
@@ -351,12 +346,7 @@ fn outside_targets(
                 if dropped.iter().any(|(s, _)| reach[*s]) {
                     return Err(first);
                 }
-                let mut warnings: Vec<String> = df
-                    .warnings
-                    .iter()
-                    .chain(g.warnings.iter())
-                    .map(|w| w.render("warning", file, source))
-                    .collect();
+                let mut warnings = rendered_warnings(&df, &g, file, source);
                 for (s, d) in &dropped {
                     let mut d = d.clone();
                     d.message = format!(
@@ -542,4 +532,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// The parser's and the graph's warnings, rendered against `file`'s text.
+fn rendered_warnings(
+    df: &crate::dockerfile::Dockerfile,
+    g: &crate::graph::StageGraph,
+    file: &str,
+    source: &str,
+) -> Vec<String> {
+    df.warnings
+        .iter()
+        .chain(g.warnings.iter())
+        .map(|w| w.render("warning", file, source))
+        .collect()
 }
