@@ -428,13 +428,9 @@ fn run_drone(
     env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
     // As Drone's runner does: substitute the whole file with the build's variables, then parse.
     let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(file), &env);
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
-    let pipeline = docs
-        .iter()
-        .find(|d| d["kind"].as_str() == Some("pipeline"))
-        .expect("no pipeline document");
+    // One pipeline document: push and pull-request steps are selected by `when: event`.
+    let pipeline: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(pipeline["kind"].as_str(), Some("pipeline"));
     let steps = pipeline["steps"].as_sequence().expect("no steps");
     let runner = crate::e2e_woodpecker::StepRunner {
         ci: "drone",
@@ -443,8 +439,10 @@ fn run_drone(
         secrets,
         builder,
     };
-    // The first pipeline document is the push pipeline: every step of it runs.
-    let run = runner.run(&ws.checkout, steps, |_| true);
+    let run = runner.run(&ws.checkout, steps, |s| {
+        crate::e2e_woodpecker::when_admits(s, "push", branch)
+    });
+    assert_eq!(run.skipped, ["fork-pr"], "{}", run.log);
     (run.log, ws)
 }
 

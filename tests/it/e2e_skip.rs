@@ -320,10 +320,8 @@ fn drone(
     }
     // The file as Drone's runner parses it: after drone/envsubst over the whole file.
     let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(".drone.yml"), &env);
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
-    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let steps = doc["steps"].as_sequence().unwrap().clone();
     let secrets = BTreeMap::from([
         ("registry_username", reg.user().to_string()),
         ("registry_password", reg.password().to_string()),
@@ -335,7 +333,10 @@ fn drone(
         secrets: &secrets,
         builder: &b,
     };
-    let run = runner.run(&ws.checkout, &steps, |_| true);
+    let event = if tag.is_some() { "tag" } else { "push" };
+    let run = runner.run(&ws.checkout, &steps, |s| {
+        crate::e2e_woodpecker::when_admits(s, event, branch)
+    });
     let built: BTreeSet<String> = b.builds().into_iter().collect();
     let digests = STAGES
         .iter()
@@ -475,10 +476,8 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(".drone.yml"), &env);
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
-    let steps = docs[0]["steps"].as_sequence().unwrap().clone();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let steps = doc["steps"].as_sequence().unwrap().clone();
     let secrets = BTreeMap::from([
         ("registry_username", "u".to_string()),
         ("registry_password", "p".to_string()),
@@ -490,7 +489,9 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
         secrets: &secrets,
         builder: &b,
     };
-    let run = runner.run(&ws.checkout, &steps, |_| true);
+    let run = runner.run(&ws.checkout, &steps, |s| {
+        crate::e2e_woodpecker::when_admits(s, "push", "main")
+    });
     let calls: Vec<(String, String)> = std::fs::read_to_string(&log)
         .unwrap_or_default()
         .lines()

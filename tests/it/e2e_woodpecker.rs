@@ -288,11 +288,12 @@ fn one_or_many(v: &Value) -> Vec<String> {
     }
 }
 
-/// Woodpecker's `when`: absent, one condition or a list of them; the step runs when ANY condition
-/// matches, and a condition matches when ALL its filters do. Only the filters a successful push
+/// A step's `when` (Woodpecker's, and Drone's, which is one condition): absent, one condition or a
+/// list of them; the step runs when ANY condition matches, and a condition matches when ALL its
+/// filters do. Only the filters a successful push
 /// pipeline can decide are evaluated (`event`, `branch` by exact name, `status`); any other filter
 /// fails the test rather than being guessed.
-fn woodpecker_when_admits(step: &Value, event: &str, branch: &str) -> bool {
+pub(crate) fn when_admits(step: &Value, event: &str, branch: &str) -> bool {
     let conditions = match &step["when"] {
         Value::Null => return true,
         Value::Sequence(s) => s.clone(),
@@ -352,42 +353,40 @@ fn run_woodpecker(
         secrets,
         builder,
     };
-    let run = runner.run(&ws.checkout, &steps, |s| {
-        woodpecker_when_admits(s, "push", branch)
-    });
+    let run = runner.run(&ws.checkout, &steps, |s| when_admits(s, "push", branch));
     (run, ws)
 }
 
 #[test]
 fn woodpecker_when_filters() {
     let step = |y: &str| -> Value { serde_yaml::from_str(y).unwrap() };
-    assert!(woodpecker_when_admits(&step("name: a"), "push", "main"));
-    assert!(woodpecker_when_admits(
+    assert!(when_admits(&step("name: a"), "push", "main"));
+    assert!(when_admits(
         &step("when: [{event: [push, tag]}]"),
         "push",
         "main"
     ));
-    assert!(!woodpecker_when_admits(
+    assert!(!when_admits(
         &step("when: [{event: pull_request}]"),
         "push",
         "main"
     ));
-    assert!(woodpecker_when_admits(
+    assert!(when_admits(
         &step("when: [{event: pull_request}, {event: push}]"),
         "push",
         "main"
     ));
-    assert!(!woodpecker_when_admits(
+    assert!(!when_admits(
         &step("when: {event: push, branch: dev}"),
         "push",
         "main"
     ));
-    assert!(woodpecker_when_admits(
+    assert!(when_admits(
         &step("when: [{event: [push, tag], status: [success, failure]}]"),
         "push",
         "main"
     ));
-    assert!(!woodpecker_when_admits(
+    assert!(!when_admits(
         &step("when: {status: failure}"),
         "push",
         "main"
@@ -413,7 +412,7 @@ fn woodpecker_generated_pipeline_runs_steps_in_order() {
     );
     let log = &run.log;
 
-    // depends_on order: the login step first, deps before both apps, cleanup last; the fork-PR step
+    // depends_on order: the lib step (the shared shell) and the login step first, deps before both apps, cleanup last; the fork-PR step
     // (`when: event: pull_request`) skipped on a push.
     let pos = |s: &str| {
         run.ran
@@ -421,7 +420,8 @@ fn woodpecker_generated_pipeline_runs_steps_in_order() {
             .position(|r| r == s)
             .unwrap_or_else(|| panic!("step {s} did not run: {:?}\n{log}", run.ran))
     };
-    assert_eq!(pos("builder"), 0, "{:?}", run.ran);
+    assert_eq!(pos("lib"), 0, "{:?}", run.ran);
+    assert_eq!(pos("login"), 1, "{:?}", run.ran);
     assert!(
         pos("deps") < pos("app1") && pos("deps") < pos("app2"),
         "{:?}",
