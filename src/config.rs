@@ -76,7 +76,7 @@ pub struct CacheConfig {
 }
 
 /// `secrets: [{id, env, on-pr}]`. `on-pr: true` also passes the secret to Drone/Woodpecker's
-/// pull-request pipeline, whose code (the Dockerfile included) the pull request controls; by
+/// pull-request step, whose code (the Dockerfile included) the pull request controls; by
 /// default pull-request builds get no build secret.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

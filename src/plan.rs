@@ -101,7 +101,7 @@ impl Default for Buildkit {
 pub struct Secret {
     pub id: String,
     pub env: String,
-    /// Also pass it to pull-request builds (Drone/Woodpecker's pull-request pipeline). Off by
+    /// Also pass it to pull-request builds (Drone/Woodpecker's pull-request step). Off by
     /// default: a pull request's own Dockerfile decides what a build does with a secret
     /// (`RUN --mount=type=secret,id=… curl …`), so a secret reaches it only when the config opts
     /// in (`on-pr: true`).

@@ -123,7 +123,7 @@ pub fn split_yaml_documents(text: &str) -> Vec<String> {
 
 /// `check-jsonschema --builtin-schema <schema> [--data-transform gitlab-ci] <path>`.
 /// `schema` is e.g. `vendor.github-workflows`, `vendor.github-actions`, `vendor.gitlab-ci`,
-/// `vendor.drone-ci`, `vendor.woodpecker-ci`. A multi-document file (Drone) is split and every
+/// `vendor.drone-ci`, `vendor.woodpecker-ci`. A multi-document file is split and every
 /// document is validated on its own (check-jsonschema cannot parse a YAML stream).
 pub fn try_check_jsonschema(
     schema: &str,
