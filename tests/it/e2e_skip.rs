@@ -429,6 +429,16 @@ esac
 
 /// Runs the Drone buildx pipeline of the e2e fixture with the fake docker; returns its log of calls.
 fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
+    drone_buildx_run(keys, "push").0
+}
+
+/// Runs the Drone buildx pipeline of the e2e fixture with the fake docker for `event` (`push` to
+/// main, or `pull_request` 7 from `feature`); returns its log of calls and the steps run and
+/// skipped. A pull request gets no secret at all: a step that asked for one would fail the run.
+fn drone_buildx_run(
+    keys: &str,
+    event: &str,
+) -> (Vec<(String, String)>, crate::e2e_woodpecker::StepsRun) {
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -459,12 +469,12 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
     let b = Builder::fresh();
     let log = tmp.path().join("calls.log");
     let path = format!("{}:{}", bin.display(), b.env()["PATH"]);
-    let env: Vec<(String, String)> = [
+    let mut env: Vec<(String, String)> = [
         ("PATH", path.as_str()),
         ("FAKE_LOG", &log.display().to_string()),
         ("FAKE_STATE", &tmp.path().display().to_string()),
         ("FAKE_KEYS", keys),
-        ("DRONE_BUILD_EVENT", "push"),
+        ("DRONE_BUILD_EVENT", event),
         ("DRONE_BRANCH", "main"),
         (
             "DRONE_COMMIT_SHA",
@@ -475,13 +485,22 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    let pr = event == "pull_request";
+    if pr {
+        env.push(("DRONE_PULL_REQUEST".into(), "7".into()));
+        env.push(("DRONE_SOURCE_BRANCH".into(), "feature".into()));
+    }
     let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(".drone.yml"), &env);
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let steps = doc["steps"].as_sequence().unwrap().clone();
-    let secrets = BTreeMap::from([
-        ("registry_username", "u".to_string()),
-        ("registry_password", "p".to_string()),
-    ]);
+    let secrets = if pr {
+        BTreeMap::new()
+    } else {
+        BTreeMap::from([
+            ("registry_username", "u".to_string()),
+            ("registry_password", "p".to_string()),
+        ])
+    };
     let runner = crate::e2e_woodpecker::StepRunner {
         ci: "drone",
         env,
@@ -490,7 +509,7 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
         builder: &b,
     };
     let run = runner.run(&ws.checkout, &steps, |s| {
-        crate::e2e_woodpecker::when_admits(s, "push", "main")
+        crate::e2e_woodpecker::when_admits(s, event, "main")
     });
     let calls: Vec<(String, String)> = std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -500,7 +519,7 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
             (s.to_string(), a.to_string())
         })
         .collect();
-    for s in STAGES {
+    for s in STAGES.iter().filter(|_| !pr) {
         let d = std::fs::read_to_string(
             ws.state()
                 .join(format!("digests/GP_DIGEST_{}", s.to_uppercase())),
@@ -508,7 +527,38 @@ fn drone_buildx_calls(keys: &str) -> Vec<(String, String)> {
         .unwrap_or_else(|e| panic!("{s}: {e}\n{}", run.log));
         assert!(d.trim().starts_with("sha256:"), "{s}: {d}");
     }
-    calls
+    (calls, run)
+}
+
+/// Issue 11, one Drone/Woodpecker pipeline: a pull request runs the shared `lib` step (the shell,
+/// written once for both events) and the pull-request step only, with no secret, no registry
+/// login, no key probe and no push; the push steps are skipped by their `when`.
+#[test]
+fn drone_pull_request_runs_the_shared_lib_and_its_own_step_only() {
+    let (calls, run) = drone_buildx_run("missing", "pull_request");
+    assert_eq!(run.ran, ["lib", "fork-pr"], "{}", run.log);
+    let mut skipped = run.skipped.clone();
+    skipped.sort();
+    let mut want: Vec<String> = ["login", "cleanup", CHECK]
+        .iter()
+        .chain(STAGES.iter())
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(skipped, want, "{}", run.log);
+    assert!(
+        calls.iter().all(|(step, a)| step == "fork-pr"
+            && !a.starts_with("login")
+            && !a.contains(":key-")
+            && !a.contains("--push")),
+        "{calls:#?}"
+    );
+    // Every target is built (the fixture's targets: every stage but the shared deps).
+    let builds = calls
+        .iter()
+        .filter(|(_, a)| a.starts_with("buildx build"))
+        .count();
+    assert!(builds >= 2, "{calls:#?}\n{}", run.log);
 }
 
 #[test]
