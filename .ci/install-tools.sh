@@ -5,7 +5,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 need_apt=()
 # jq, curl, git, util-linux (unshare): used by tests/e2e/*.sh and the stand-in actions.
-for pkg in buildah docker-registry busybox-static rsync shellcheck openssl uidmap hyperfine jq curl git util-linux; do
+# skopeo: the buildah pipelines retag a skipped job's image and probe digests with it (manifests only).
+for pkg in buildah docker-registry busybox-static rsync shellcheck openssl uidmap hyperfine jq curl git util-linux skopeo; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -229,10 +229,6 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/shared/ref.sh"),
     ),
     (
-        "shared/policy.sh",
-        include_str!("../../templates/shared/policy.sh"),
-    ),
-    (
         "shared/build.sh",
         include_str!("../../templates/shared/build.sh"),
     ),
@@ -263,20 +259,49 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
-/// joined, to `lib.sh`; GitLab defines them in its hidden job).
-pub fn shell_parts(builder: crate::plan::Builder) -> [&'static str; 6] {
+/// joined by [`compact_shell`], to `lib.sh`; GitLab defines them in its hidden job). Only what the
+/// builder uses: a buildah pipeline carries no docker command and vice versa.
+pub fn shell_parts(builder: crate::plan::Builder) -> [&'static str; 5] {
     let (registry, build) = match builder {
         crate::plan::Builder::Buildx => ("shared/buildx.sh", "shared/buildx-build.sh"),
         crate::plan::Builder::Buildah => ("shared/buildah.sh", "shared/buildah-build.sh"),
     };
     [
         "shared/ref.sh",
-        "shared/policy.sh",
         "shared/key.sh",
         registry,
         build,
         "shared/build.sh",
     ]
+}
+
+/// The shell files of GitHub's first job: the policy, the keys, buildx's registry part and the
+/// per-job decisions (its build jobs are plain docker/build-push-action steps: no builder code).
+pub const GITHUB_SHELL_PARTS: [&str; 4] = [
+    "shared/ref.sh",
+    "shared/key.sh",
+    "shared/buildx.sh",
+    "shared/github.sh",
+];
+
+/// The run-time shell as a pipeline carries it: the `parts`' texts joined under one header line,
+/// without their full-line comments (they document the sources, templates/shared/*.sh and its
+/// README.md; `# shellcheck` directives stay). End-of-line comments stay.
+pub fn compact_shell<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out =
+        String::from("# gen-pipeline run-time shell (templates/shared/*.sh, see its README.md)\n");
+    for part in parts {
+        for line in part.lines() {
+            let t = line.trim_start();
+            if t.starts_with('#') && !t.starts_with("# shellcheck") {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 /// The embedded template text of `name` (e.g. `shared/build.sh`).
@@ -299,8 +324,6 @@ struct Context<'a> {
     registry: String,
     /// The shared run-time shell: ref policy, per-job decisions and the build function.
     shell: String,
-    /// Only the ref policy and per-job decisions (GitHub's fork-PR job).
-    shell_policy: String,
     /// GitHub's first job: policy, keys, registry probes and retag, per-job JSON decisions.
     shell_github: String,
     actions: std::collections::BTreeMap<&'static str, ActionPin>,
@@ -350,27 +373,18 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
     crate::plan::check_repository(&plan.image)?;
     let name = format!("{}/pipeline.yml.j2", ci.name());
     let source = load(opts, &name)?;
-    let shell_policy = format!(
-        "{}\n{}",
-        load(opts, "shared/ref.sh")?.trim_end(),
-        load(opts, "shared/policy.sh")?.trim_end()
+    let load_all = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| load(opts, n))
+            .collect::<Result<Vec<String>, RenderError>>()
+    };
+    let shell = compact_shell(
+        load_all(&shell_parts(plan.builder))?
+            .iter()
+            .map(|s| s.as_str()),
     );
-    // The builder's own part only: a buildah pipeline carries no docker command and vice versa.
-    let shell = shell_parts(plan.builder)
-        .iter()
-        .map(|n| Ok(load(opts, n)?.trim_end().to_string()))
-        .collect::<Result<Vec<String>, RenderError>>()?
-        .join("\n");
-    let key = load(opts, "shared/key.sh")?;
-    // GitHub's first job: the policy, the keys, buildx's registry part and the per-job decisions
-    // (its build jobs are plain docker/build-push-action steps).
-    let shell_github = [
-        shell_policy.as_str(),
-        key.trim_end(),
-        load(opts, "shared/buildx.sh")?.trim_end(),
-        load(opts, "shared/github.sh")?.trim_end(),
-    ]
-    .join("\n");
+    let shell_github = compact_shell(load_all(&GITHUB_SHELL_PARTS)?.iter().map(|s| s.as_str()));
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -397,7 +411,6 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         command: &opts.command.replace("{ci}", ci.name()),
         registry: registry_host(&plan.image),
         shell,
-        shell_policy,
         shell_github,
         actions: ACTIONS
             .iter()

@@ -1,16 +1,8 @@
-# gen-pipeline, buildx flavor (POSIX sh): the registry probes and retag that key.sh, build.sh
-# and github.sh call, with docker buildx (docker-container driver).
-# gp_digest_of REF: the manifest digest REF names in its registry; nothing (status 1) when it has none.
-gp_digest_of() {
-  # `{{json …}}`: some buildx versions ignore a plain `{{.Manifest.Digest}}` template.
+# gen-pipeline registry probe and retag, docker buildx flavor (POSIX sh).
+gp_digest_of() { # the manifest digest $1 names in its registry, else status 1 ({{json}}: some buildx ignore a plain template)
   gp_dg=$(docker buildx imagetools inspect "$1" --format '{{json .Manifest.Digest}}' 2>/dev/null | tr -d '"[:space:]')
   case $gp_dg in sha256:*) printf '%s\n' "$gp_dg" ;; *) return 1 ;; esac
 }
-# gp_retag SRC REF...: point every REF at SRC (REPO@DIGEST) without building; the digest stays SRC's.
-gp_retag() {
-  gp_src=$1; shift
-  gp_n=$#
-  for gp_r; do set -- "$@" --tag "$gp_r"; done
-  shift "$gp_n"
-  docker buildx imagetools create --prefer-index=false "$@" "$gp_src"
+gp_retag() { # the refs gp_refs name image $1 (REPO@DIGEST), its digest unchanged
+  gp_src=$1; set --; for gp_r in $gp_refs; do set -- "$@" --tag "$gp_r"; done; docker buildx imagetools create --prefer-index=false "$@" "$gp_src"
 }

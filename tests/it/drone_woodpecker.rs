@@ -194,16 +194,11 @@ fn drone_woodpecker_files_survive_the_runner_substitution_with_hostile_values() 
             } else {
                 gen_pipeline::plan::Builder::Buildx
             };
-            let want: String = gen_pipeline::render::shell_parts(flavor)
-                .iter()
-                .map(|n| {
-                    gen_pipeline::render::embedded(n)
-                        .unwrap()
-                        .trim_end()
-                        .to_string()
-                        + "\n"
-                })
-                .collect();
+            let want = gen_pipeline::render::compact_shell(
+                gen_pipeline::render::shell_parts(flavor)
+                    .iter()
+                    .map(|n| gen_pipeline::render::embedded(n).unwrap()),
+            ) + "\n";
             assert!(
                 lib.starts_with(&want),
                 "{what}: lib.sh does not start with the embedded shell"

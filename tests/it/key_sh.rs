@@ -9,8 +9,13 @@ use std::process::Command;
 
 use gen_pipeline::plan::key::{content_lines, runtime_key};
 
-fn key_sh() -> &'static str {
-    gen_pipeline::render::embedded("shared/key.sh").unwrap()
+/// key.sh as pipelines carry it: after ref.sh (its helpers).
+fn key_sh() -> String {
+    gen_pipeline::render::compact_shell(
+        ["shared/ref.sh", "shared/key.sh"]
+            .iter()
+            .map(|n| gen_pipeline::render::embedded(n).unwrap()),
+    )
 }
 
 /// A directory whose PATH offers only busybox applets (no git): Alpine's docker CLI image.
@@ -200,4 +205,51 @@ fn uncommitted_change_never_yields_a_key() {
     assert_eq!(sh_key(&["dash"], None, t.path(), &env, &[]), clean);
     std::fs::write(t.path().join("app/new.txt"), "new\n").unwrap();
     assert_eq!(sh_key(&["dash"], None, t.path(), &env, &[]), "");
+}
+
+/// Each external image is resolved once per run (GitHub's first job computes every job's key):
+/// the second job's key reuses the first's digest, and the keys are those of separate runs.
+#[test]
+fn sh_key_resolves_each_image_once_per_run() {
+    let t = tree();
+    let count = t.path().join("probes");
+    let script = format!(
+        "{}\ngp_digest_of() {{ echo x >> '{}'; echo sha256:11; }}\n\
+         GP_KEY_IMAGES='alpine:3 busybox:1'; gp_key; a=$gp_key; GP_KEY_IMAGES='busybox:1 alpine:3'; gp_key; \
+         printf '%s %s\\n' \"$a\" \"$gp_key\"",
+        key_sh(),
+        count.display()
+    );
+    let out = Command::new("dash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(t.path())
+        .env("GP_CONTEXT", ".")
+        .env("GP_KEY_STATIC", "s")
+        .env("GP_KEY_PATHS", "app")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys = String::from_utf8(out.stdout).unwrap();
+    let keys: Vec<&str> = keys.trim().split(' ').collect();
+    let imgs = |l: &[&str]| -> Vec<(String, String)> {
+        l.iter()
+            .map(|i| (i.to_string(), "sha256:11".to_string()))
+            .collect()
+    };
+    let paths = ["app".to_string()];
+    assert_eq!(
+        keys[0],
+        runtime_key("s", t.path(), &paths, &imgs(&["alpine:3", "busybox:1"])).unwrap()
+    );
+    assert_eq!(
+        keys[1],
+        runtime_key("s", t.path(), &paths, &imgs(&["busybox:1", "alpine:3"])).unwrap()
+    );
+    let probes = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(probes.lines().count(), 2, "one probe per image");
 }

@@ -1160,3 +1160,49 @@ fn python_two_apps_pipelines_meet_the_size_targets() {
     );
     eprintln!("github: a further job adds {} lines", four - three);
 }
+
+/// Issue 11: GitLab's jobs take the ref's slug from GitLab (`GP_REF_SLUG: $CI_COMMIT_REF_SLUG`) and
+/// the shell uses it in place of computing its own; the namespace rules (`br-` escape of reserved
+/// slugs) still apply on top. Without GP_REF_SLUG the shell computes the same slug itself.
+#[test]
+fn gitlab_uses_ci_commit_ref_slug() {
+    let doc = two_apps("gitlab");
+    assert_eq!(s(&doc["variables"]["GP_REF_SLUG"]), "$CI_COMMIT_REF_SLUG");
+    let shell = s(&doc[".gen-pipeline"]["before_script"][0]);
+    assert!(shell.contains("gp_init()"), "{shell}");
+    let run = |slug: &str| -> String {
+        let script = format!(
+            "{shell}\nGP_REF_KIND=branch GP_REF_NAME=Feature/X GP_SHA=0123456789abcdef0123456789abcdef01234567 \
+             GP_DEFAULT_BRANCH=main GP_REPOSITORY=r GP_CACHE_REPO=r/cache GP_CACHE_KEY=k GP_REF_SLUG='{slug}'\n\
+             gp_init; echo \"$gp_refs|$gp_reads|$gp_to\""
+        );
+        let out = std::process::Command::new("dash")
+            .args(["-e", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    };
+    let sha = "sha-0123456789abcdef0123456789abcdef01234567";
+    assert_eq!(
+        run(""),
+        format!(" r:feature-x r:{sha}| r/cache:k.feature-x r/cache:k.main|r/cache:k.feature-x")
+    );
+    assert_eq!(
+        run("from-gitlab"),
+        format!(
+            " r:from-gitlab r:{sha}| r/cache:k.from-gitlab r/cache:k.main|r/cache:k.from-gitlab"
+        )
+    );
+    assert_eq!(
+        run("latest"),
+        format!(" r:br-latest r:{sha}| r/cache:k.br-latest r/cache:k.main|r/cache:k.br-latest")
+    );
+}

@@ -569,13 +569,10 @@ fn gen_tag_name(rng: &mut Rng) -> String {
     }
 }
 
-/// Shell code setting `var` to `s`, whatever its bytes (except NUL), trailing newlines included.
+/// Shell code setting `var` to `s`, whatever its bytes (except NUL), trailing newlines included:
+/// a single-quoted literal, so setting it forks no process.
 fn sh_set(var: &str, s: &str) -> String {
-    let mut esc = String::new();
-    for b in s.bytes() {
-        write!(esc, "\\{b:03o}").unwrap();
-    }
-    format!("{var}=$(printf '{esc}x'); {var}=${{{var}%x}}; ")
+    format!("{var}='{}'; ", s.replace('\'', "'\\''"))
 }
 
 /// Shell code calling `func` with `args` (each passed through a variable, see [`sh_set`]).
@@ -685,7 +682,7 @@ fn sh_slug_matches_rust_for_generated_names() {
     );
     compare(
         names.len(),
-        |i| sh_call("gp_slug", &[&names[i]]),
+        |i| sh_call("_gp_slug", &[&names[i]]) + "; printf '%s\\n' \"$_gp_s\"",
         |i| format!("{}\n", slug(&names[i])),
         |i| format!("{:?}", names[i]),
     );
@@ -700,7 +697,7 @@ fn sh_slug_fallback_matches_rust() {
     assert!(cases.iter().filter(|(n, _)| slug(n).is_empty()).count() >= 20);
     compare(
         cases.len(),
-        |i| sh_call("gp_slug", &[&cases[i].0, &cases[i].1]),
+        |i| sh_call("_gp_slug", &[&cases[i].0, &cases[i].1]) + "; printf '%s\\n' \"$_gp_s\"",
         |i| format!("{}\n", ref_slug(&cases[i].0, &cases[i].1)),
         |i| format!("{:?}", cases[i]),
     );
@@ -784,6 +781,20 @@ fn gen_ref(rng: &mut Rng) -> RefInfo {
     RefInfo::new(kind, &name, &sha, &default, pr)
 }
 
+/// Shell code computing `r`'s ref-wide values (`gp_ref`, from the GP_* inputs the templates set),
+/// in a fresh state: every case of a script computes its own.
+fn sh_ref(r: &RefInfo) -> String {
+    let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
+    format!(
+        "{}{}{}{}{}GP_REF_SLUG=; GP_EXTRA_TAGS=; GP_PUSH=true; gp_ref; ",
+        sh_set("GP_REF_KIND", kind_word(r.kind)),
+        sh_set("GP_REF_NAME", &r.name),
+        sh_set("GP_SHA", &r.sha),
+        sh_set("GP_DEFAULT_BRANCH", &r.default_branch),
+        sh_set("GP_PR", &pr),
+    )
+}
+
 #[test]
 fn sh_own_slug_matches_rust_for_generated_refs() {
     let mut rng = Rng(0x5EED_0F0B_5CA7_7E12);
@@ -796,14 +807,7 @@ fn sh_own_slug_matches_rust_for_generated_refs() {
     assert!(escaped >= 100, "only {escaped} escaped slugs");
     compare(
         refs.len(),
-        |i| {
-            let r = &refs[i];
-            let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
-            sh_call(
-                "gp_own_slug",
-                &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr],
-            )
-        },
+        |i| sh_ref(&refs[i]) + "printf '%s\\n' \"$gp_own\"",
         |i| format!("{}\n", own_slug(&refs[i])),
         |i| format!("{:?}", refs[i]),
     );
@@ -820,14 +824,7 @@ fn sh_tags_match_rust_for_generated_refs() {
     assert!(semver >= 40, "only {semver} semver tags generated");
     compare(
         refs.len(),
-        |i| {
-            let r = &refs[i];
-            let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
-            sh_call(
-                "gp_tags",
-                &[kind_word(r.kind), &r.name, &r.sha, &r.default_branch, &pr],
-            )
-        },
+        |i| sh_ref(&refs[i]) + "for t in $gp_tagl; do printf '%s\\n' \"$t\"; done",
         |i| {
             image_tags(&refs[i])
                 .iter()
@@ -858,25 +855,19 @@ fn sh_cache_refs_match_rust_for_generated_refs() {
         cases.len(),
         |i| {
             let (r, st, p) = &cases[i];
-            let pr = r.pr.map(|n| n.to_string()).unwrap_or_default();
             let (part, wt, wp) = (
                 cache_stage_part(st),
                 p.write_on_tag.to_string(),
                 p.write_on_pr.to_string(),
             );
-            sh_call(
-                "gp_cache",
-                &[
-                    repo,
-                    &part,
-                    kind_word(r.kind),
-                    &r.name,
-                    &r.sha,
-                    &r.default_branch,
-                    &pr,
-                    &wt,
-                    &wp,
-                ],
+            format!(
+                "{}{}{}GP_CACHE_ON_TAG={wt}; GP_CACHE_ON_PR={wp}; {}gp_init; \
+                 for c in $gp_reads; do printf 'from %s\\n' \"$c\"; done; \
+                 if [ -n \"$gp_to\" ]; then printf 'to %s\\n' \"$gp_to\"; fi",
+                sh_set("GP_CACHE_REPO", repo),
+                sh_set("GP_CACHE_KEY", &part),
+                sh_set("GP_REPOSITORY", "registry.example/acme/app"),
+                sh_ref(r)
             )
         },
         |i| {
