@@ -23,9 +23,9 @@ gp_key() { # gp_key: this job's key (64 hex), or nothing when the job must build
   [ "${GP_KEY_TRACE:-false}" != true ] || sed 's/^/key input: /' "$gp_kt/key" # why a job rebuilt
   gp_key=$(sha256sum < "$gp_kt/key" | cut -c1-64); rm -rf "$gp_kt"
 }
-gp_reuse() { # the key has an image: gp_kd, its digest, gets the tags gp_refs (or exit 1); else push the key tag too
+gp_reuse() { # [LABEL] the key has an image: gp_kd, its digest, gets the tags gp_refs (or exit 1); else push the key tag too
   [ -n "$gp_key" ] || return 1; echo "key=$gp_key"
   if ! gp_kd=$(gp_digest_of "$GP_REPOSITORY:key-$gp_key"); then gp_refs="$gp_refs $GP_REPOSITORY:key-$gp_key"; return 1; fi
-  echo "gen-pipeline: $GP_REPOSITORY:key-$gp_key is $gp_kd: tagging it, no build"
+  echo "gen-pipeline: ${1:-}$GP_REPOSITORY:key-$gp_key is $gp_kd: tagging it, no build"
   gp_retag "$GP_REPOSITORY@$gp_kd" || exit 1
 }

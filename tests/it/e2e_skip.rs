@@ -614,3 +614,92 @@ fn drone_buildx_step_whose_key_has_an_image_creates_no_builder() {
         "a built step pushes its key tag: {calls:#?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The buildah flavor's registry part (buildah.sh) on its own, with and without skopeo.
+
+/// Runs `script` after the buildah pipelines' shell with builder `b`'s environment and `path`
+/// as PATH; returns stdout, panicking with stderr on failure.
+fn buildah_shell(b: &Builder, path: &str, script: &str) -> String {
+    let shell = gen_pipeline::render::compact_shell(
+        gen_pipeline::render::shell_parts(gen_pipeline::plan::Builder::Buildah)
+            .iter()
+            .map(|n| gen_pipeline::render::embedded(n).unwrap()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = b
+        .command("sh")
+        .args(["-e", "-c", &format!("{shell}\n{script}")])
+        .env("PATH", path)
+        .env("GP_DIGEST_FILE", dir.path().join("digest"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Issue 11 (a skipped job's cost): with skopeo on PATH, buildah.sh's `gp_digest_of` reads one
+/// manifest and `gp_retag` copies no layer (only the config blob is read), keeping the digest; without skopeo the
+/// buildah fallback gives the same digests (it pulls the layers). The request counts per probe
+/// and per retag are printed for bench/CACHE-RESULTS.md.
+#[test]
+fn buildah_retag_and_probe_with_skopeo_pull_no_layer() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let b = Builder::fresh();
+    b.login(&reg);
+    let sys_path = std::env::var("PATH").unwrap();
+    // A PATH without skopeo: the builder's wrappers (buildah only) and the few tools they need.
+    let no_skopeo = tempfile::tempdir().unwrap();
+    for tool in [
+        "sh", "sed", "head", "cat", "rm", "mktemp", "tr", "cut", "mkdir", "unshare", "mount",
+    ] {
+        let real = crate::tools::which(tool).unwrap();
+        std::os::unix::fs::symlink(real, no_skopeo.path().join(tool)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        b.bin_dir().join("buildah"),
+        no_skopeo.path().join("buildah"),
+    )
+    .unwrap();
+    let with = format!("{}:{sys_path}", b.bin_dir().display());
+    assert!(b.bin_dir().join("skopeo").exists(), "no skopeo wrapper");
+    let without = no_skopeo.path().display().to_string();
+    let src = format!("{}@{}", base.repository, base.digest);
+    for (name, path, tag) in [("skopeo", &with, "a"), ("buildah", &without, "b")] {
+        let before = reg.access_log().len();
+        let probed = buildah_shell(&b, path, &format!("gp_digest_of '{}'", base.reference));
+        let probe_reqs = reg.access_log().len() - before;
+        assert_eq!(probed.trim(), base.digest, "{name}");
+        let before = reg.access_log().len();
+        let refs = format!("{0}:{tag}1 {0}:{tag}2 {0}:{tag}3", base.repository);
+        buildah_shell(&b, path, &format!("gp_refs='{refs}'; gp_retag '{src}'"));
+        let log = reg.access_log()[before..].to_vec();
+        let t = crate::e2e_support::traffic_from_log(&log);
+        for i in 1..=3 {
+            assert_eq!(
+                reg.manifest_digest("library/busybox", &format!("{tag}{i}")),
+                base.digest,
+                "{name}"
+            );
+        }
+        assert_eq!(t.manifest_pushes, 3, "{name}: {log:?}");
+        if name == "skopeo" {
+            // skopeo reads the small config blob (HEADs the layers): no layer is pulled (the base
+            // layer is busybox, about 1 MB), nothing is uploaded.
+            assert!(t.pulled_bytes < 8 * 1024, "skopeo pulled a layer: {log:?}");
+            assert_eq!(t.blob_pushes, 0, "{log:?}");
+        }
+        eprintln!(
+            "{name}: digest probe {probe_reqs} requests; retag to 3 tags {} requests, {} blob GETs ({} bytes)",
+            log.len(),
+            t.blob_pulls,
+            t.pulled_bytes
+        );
+    }
+}
