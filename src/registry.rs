@@ -397,7 +397,13 @@ impl Client {
         accept: Option<&str>,
     ) -> Result<Reply, RegistryError> {
         let key = (host.to_string(), scope.to_string());
-        let cached = self.tokens.get(&key).cloned();
+        // A Basic login is good for the whole host; a Bearer token for its scope only.
+        let basic_key = (host.to_string(), String::new());
+        let cached = self
+            .tokens
+            .get(&key)
+            .or_else(|| self.tokens.get(&basic_key))
+            .cloned();
         let reply = self.raw(method, url, accept, cached.as_deref())?;
         if reply.status != 401 {
             return Ok(reply);
@@ -461,6 +467,7 @@ impl Client {
                 message: format!("the credentials for {host} were refused"),
             });
         }
+        let key = if scheme == "basic" { basic_key } else { key };
         self.tokens.insert(key, header);
         Ok(reply)
     }

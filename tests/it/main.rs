@@ -6,6 +6,7 @@ mod conformance;
 mod dogfood;
 mod drone_woodpecker;
 mod e2e;
+mod e2e_gc;
 mod e2e_github;
 mod e2e_skip;
 mod e2e_support;
