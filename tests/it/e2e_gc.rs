@@ -211,7 +211,7 @@ fn gc_deletes_exactly_a_gone_branchs_tags_and_caches_on_a_real_registry() {
         image_repos, 3,
         "deps, app1 and app2 images of feature/gone: {before:?}"
     );
-    assert!(keys >= 2, "feature/gone's key tags: {before:?}");
+    assert!(keys >= 1, "feature/gone's key tags: {before:?}");
     let cache_repos: BTreeSet<&String> = expected
         .iter()
         .filter(|(r, _)| r.contains("/cache/"))

@@ -12,6 +12,7 @@ mod e2e_skip;
 mod e2e_support;
 mod e2e_woodpecker;
 mod envsubst;
+mod gc_cmd;
 mod git_ctx;
 mod gitlab_dynamic;
 mod graph;
