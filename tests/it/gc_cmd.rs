@@ -92,3 +92,33 @@ fn gc_gitlab_policy_keeps_the_default_branch_and_releases() {
     }
     assert!(out.contains("older_than: 14d"), "{out}");
 }
+
+/// The README's scheduled cleanup jobs (`<!-- gc-job: CI -->` then a yaml block) pass every
+/// validator a generated file of that CI passes.
+#[test]
+fn gc_readme_cleanup_jobs_pass_the_validators() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("gp-gc-jobs-")
+        .tempdir()
+        .unwrap();
+    let mut seen = Vec::new();
+    for part in readme.split("<!-- gc-job: ").skip(1) {
+        let (ci, rest) = part.split_once(" -->").unwrap();
+        let body = rest
+            .split_once("```yaml\n")
+            .and_then(|(_, b)| b.split_once("\n```"))
+            .map(|(b, _)| format!("{b}\n"))
+            .unwrap_or_else(|| panic!("no yaml block after gc-job {ci}"));
+        let path = match ci {
+            "github" => dir.path().join(".github/workflows/registry-cleanup.yml"),
+            "gitlab" => dir.path().join(".gitlab-ci.yml"),
+            other => dir.path().join(format!("{other}.yml")),
+        };
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, body).unwrap();
+        crate::tools::check_all(ci, &path);
+        seen.push(ci.to_string());
+    }
+    assert_eq!(seen, ["github", "gitlab", "drone", "woodpecker"]);
+}
