@@ -544,9 +544,10 @@ impl Client {
             Ok(None) => Ok(None),
             // Registries that hide the catalog answer 401/403 even with a login.
             Err(RegistryError::Auth { .. }) => Ok(None),
-            Err(RegistryError::Status { status, .. }) if matches!(status, 401 | 403 | 405) => {
-                Ok(None)
-            }
+            Err(RegistryError::Status {
+                status: 401 | 403 | 405,
+                ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
