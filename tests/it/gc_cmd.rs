@@ -115,6 +115,16 @@ fn gc_readme_cleanup_jobs_pass_the_validators() {
             "gitlab" => dir.path().join(".gitlab-ci.yml"),
             other => dir.path().join(format!("{other}.yml")),
         };
+        // The release image of this version (the version bump keeps it current).
+        let version = crate::install::manifest_field("version");
+        for (at, _) in body.match_indices("ghcr.io/gen-pipeline/gen-pipeline:") {
+            let tag = &body[at + "ghcr.io/gen-pipeline/gen-pipeline:".len()..];
+            assert!(
+                tag.starts_with(&format!("{version} ")) || tag.starts_with(&format!("{version}\n")),
+                "{ci}: {}",
+                &body[at..at + 50]
+            );
+        }
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, body).unwrap();
         crate::tools::check_all(ci, &path);
