@@ -701,3 +701,35 @@ fn is_dirty(repo: &git2::Repository) -> bool {
         .map(|s| !s.is_empty())
         .unwrap_or(false)
 }
+
+/// `git ls-remote` failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("`git ls-remote {remote}` in {dir} failed: {message}")]
+pub struct LsRemoteError {
+    pub remote: String,
+    pub dir: String,
+    pub message: String,
+}
+
+/// Every ref of `remote` (a remote name or URL) as `git ls-remote` prints them (`<sha>\t<ref>`
+/// lines), run in `dir` with the git binary (so the user's credential helpers and SSH setup apply).
+pub fn ls_remote(dir: &Path, remote: &str) -> Result<String, LsRemoteError> {
+    let fail = |message: String| LsRemoteError {
+        remote: remote.to_string(),
+        dir: dir.display().to_string(),
+        message,
+    };
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-remote", "--", remote])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|_| fail("its output is not UTF-8".into()))
+}

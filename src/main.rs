@@ -26,6 +26,7 @@ Examples:
   gen-pipeline plan -f Dockerfile --format mermaid
   gen-pipeline slug 'feature/JIRA-12_fix'       print a ref slug (GitLab's CI_COMMIT_REF_SLUG)
   gen-pipeline init                             write a commented gen-pipeline.yml
+  gen-pipeline gc --older-than 14d              list the tags of gone branches; --apply deletes
 
 Exit codes: 0 ok, 1 drift (check), 2 bad input or usage.";
 
@@ -46,6 +47,9 @@ enum Command {
     Check(GenArgs),
     /// Show the stage graph and plan of a Dockerfile (stages, dependencies, jobs, tags, caches).
     Plan(PlanArgs),
+    /// Delete the tags and cache refs the pipelines wrote for branches and pull requests that
+    /// are gone (dry run unless --apply).
+    Gc(GcArgs),
     /// Print the slug of a ref name (GitLab's CI_COMMIT_REF_SLUG).
     Slug {
         /// The branch or tag name.
@@ -318,6 +322,90 @@ impl From<&PlanArgs> for Flags {
     }
 }
 
+#[derive(Debug, Args)]
+struct GcArgs {
+    /// Delete (without it, only print what would be deleted).
+    #[arg(long)]
+    apply: bool,
+    /// A ref that exists (`refs/heads/B`, `refs/tags/T`, `refs/pull/N/head`, or a branch name);
+    /// repeatable. With it or --live-refs-file, the remote is not asked.
+    #[arg(long = "live-ref", value_name = "REF")]
+    live_refs: Vec<String>,
+    /// A file of live refs: `git ls-remote` output or one ref a line (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    live_refs_file: Option<PathBuf>,
+    /// The git remote (name or URL) whose refs are live (`git ls-remote`).
+    #[arg(long, value_name = "REMOTE", default_value = "origin")]
+    remote: String,
+    /// Only delete what is at least this old (`14d`, `36h`, `0s`: any age); default: the
+    /// config's `gc: older-than`, else 14d.
+    #[arg(long, value_name = "AGE")]
+    older_than: Option<String>,
+    /// Delete stale refs whose age cannot be read (a branch or PR that is gone from git).
+    #[arg(long)]
+    ignore_age: bool,
+    /// Trust this CA certificate (PEM) besides the system's, for a registry with a private CA
+    /// (without it, SSL_CERT_FILE replaces the built-in roots).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GcFormat::Table)]
+    format: GcFormat,
+    /// The Dockerfile (default: the config's, else ./Dockerfile).
+    #[arg(long, short = 'f', value_name = "PATH")]
+    dockerfile: Option<PathBuf>,
+    /// Config file (default: ./gen-pipeline.yml, else the one at the repository root).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Read no config file.
+    #[arg(long, conflicts_with = "config")]
+    no_config: bool,
+    /// Image repository prefix (default: the config's, else from the remote).
+    #[arg(long, value_name = "REPO")]
+    image: Option<String>,
+    /// Stage the pipelines build (repeatable; default: the config's, else every leaf stage).
+    #[arg(long = "target", value_name = "STAGE")]
+    targets: Vec<String>,
+    /// Which stages get their own job.
+    #[arg(long, value_name = "POLICY", value_parser = names::<Split>(SPLIT_NAMES))]
+    split: Option<Split>,
+    /// Build argument, K=V (repeatable), as for generate.
+    #[arg(long = "build-arg", value_name = "K=V")]
+    build_args: Vec<String>,
+    /// Extra tag on every image (repeatable), as for generate: never deleted.
+    #[arg(long = "tag", value_name = "TAG")]
+    extra_tags: Vec<String>,
+    #[command(flatten)]
+    git: GitArgs,
+}
+
+impl From<&GcArgs> for Flags {
+    fn from(a: &GcArgs) -> Flags {
+        Flags {
+            config: a.config.clone(),
+            no_config: a.no_config,
+            dockerfile: a.dockerfile.clone(),
+            image: a.image.clone(),
+            targets: a.targets.clone(),
+            split: a.split,
+            build_args: a.build_args.clone(),
+            extra_tags: a.extra_tags.clone(),
+            git: (&a.git).into(),
+            ..Flags::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GcFormat {
+    /// What would be deleted and what is kept, one tag a line.
+    Table,
+    /// The same as one JSON document.
+    Json,
+    /// A GitLab cleanup policy (name_regex_delete / name_regex_keep) that approximates gc.
+    GitlabPolicy,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum PlanFormat {
     /// The stages, then the jobs (needs, inline stages, tags, caches) and the planner's notes.
@@ -375,6 +463,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Plan(args)) => cmd_plan(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Gc(args)) => cmd_gc(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Generate(args)) => cmd_generate(&args, Mode::Generate),
         Some(Command::Check(args)) => cmd_generate(&args, Mode::Check),
         Some(Command::Slug { name, sha }) => {
@@ -457,6 +546,123 @@ fn cmd_plan(args: &PlanArgs) -> Result<(), Failure> {
         );
     }
     print_stdout(&out)
+}
+
+fn cmd_gc(args: &GcArgs) -> Result<(), Failure> {
+    use gen_pipeline::{gc, registry};
+    let older_than = match &args.older_than {
+        Some(a) => gc::parse_age(a).ok_or_else(|| {
+            Failure::Message(format!(
+                "--older-than {a:?}: expected a number and a unit s, m, h, d or w (`14d`, `0s`)"
+            ))
+        })?,
+        None => gc::parse_age(gc::DEFAULT_OLDER_THAN).expect("a valid default"),
+    };
+    let (s, loaded) = prepare(&args.into(), Mode::Plan)?;
+    let plan = app::plan_with(&loaded, &s)?;
+    let scope = gc::Scope::from_plan(&plan);
+    if args.format == GcFormat::GitlabPolicy {
+        let (delete, keep) = gc::gitlab_policy(&scope);
+        let older = args.older_than.as_deref().unwrap_or(gc::DEFAULT_OLDER_THAN);
+        return print_stdout(&format!(
+            "# GitLab cleanup policy approximating `gen-pipeline gc` (it cannot see which branches exist):\n\
+             # Settings > Packages and registries > Container registry cleanup policy, or\n\
+             # PUT /projects/:id with container_expiration_policy_attributes.\n\
+             name_regex_delete: '{delete}'\nname_regex_keep: '{keep}'\nolder_than: {older}\nkeep_n: 1\n"
+        ));
+    }
+    let live_text = if !args.live_refs.is_empty() || args.live_refs_file.is_some() {
+        let mut text = args.live_refs.join("\n");
+        if let Some(f) = &args.live_refs_file {
+            let read = if f.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(f)
+            };
+            text.push('\n');
+            text.push_str(&read.map_err(|e| io_failure(&format!("reading {}", f.display()), e))?);
+        }
+        text
+    } else {
+        git::ls_remote(&s.root, &args.remote).map_err(|e| Failure::Message(e.to_string()))?
+    };
+    let live = gc::LiveRefs::parse(&live_text);
+    if !live.branches.contains_key(&scope.default_branch) {
+        return Err(Failure::Message(format!(
+            "the live refs do not include the default branch `{}`: refusing to guess (a wrong remote or list would make every branch look gone; add --live-ref {0} or check --remote)",
+            scope.default_branch
+        )));
+    }
+    let ssl_cert_file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let mut client = registry::Client::new(
+        args.ca_file.as_deref(),
+        ssl_cert_file.as_deref(),
+        registry::default_auth_files(&git::process_env),
+    )
+    .map_err(|e| Failure::Message(e.to_string()))?;
+    let collected = registry::collect(&mut client, &scope, &live)
+        .map_err(|e| Failure::Message(e.to_string()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let policy = gc::Policy {
+        now,
+        older_than,
+        ignore_age: args.ignore_age,
+    };
+    let report = gc::select(&scope, &live, &collected.listings, &policy);
+    for n in &collected.notes {
+        eprintln!("note: {n}");
+    }
+    let manifests = report.manifests();
+    match args.format {
+        GcFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Doc<'a> {
+                apply: bool,
+                #[serde(flatten)]
+                report: &'a gc::Report,
+                manifests: Vec<Manifest<'a>>,
+                notes: &'a [String],
+            }
+            #[derive(serde::Serialize)]
+            struct Manifest<'a> {
+                repository: &'a str,
+                digest: &'a str,
+            }
+            let doc = Doc {
+                apply: args.apply,
+                report: &report,
+                manifests: manifests
+                    .iter()
+                    .map(|(r, d)| Manifest {
+                        repository: r,
+                        digest: d,
+                    })
+                    .collect(),
+                notes: &collected.notes,
+            };
+            let mut out = serde_json::to_string_pretty(&doc).expect("the report serializes");
+            out.push('\n');
+            print_stdout(&out)?;
+        }
+        _ => print_stdout(&gc::table(&report, args.apply))?,
+    }
+    if args.apply {
+        for (repo, digest) in &manifests {
+            client
+                .delete(repo, digest)
+                .map_err(|e| Failure::Message(e.to_string()))?;
+            eprintln!("deleted {repo}@{digest}");
+        }
+        eprintln!(
+            "deleted {} manifests ({} tags)",
+            manifests.len(),
+            report.delete.len()
+        );
+    }
+    Ok(())
 }
 
 fn print_stdout(text: &str) -> Result<(), Failure> {

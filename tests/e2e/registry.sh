@@ -20,9 +20,17 @@ start)
   mkdir -p "$state/storage"
   state=$(cd "$state" && pwd)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
-    -addext "subjectAltName=IP:127.0.0.1" -addext "basicConstraints=critical,CA:TRUE" \
-    -keyout "$state/registry.key" -out "$state/ca.crt" >/dev/null 2>&1
+  # A private CA (ca.crt, what clients trust) and a server certificate it signs: strict TLS
+  # stacks (rustls/webpki, used by `gen-pipeline gc`) refuse a CA certificate as the server's own.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=gen-pipeline e2e CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$state/ca.key" -out "$state/ca.crt" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$state/registry.key" -out "$state/registry.csr" >/dev/null 2>&1
+  printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" > "$state/registry.ext"
+  openssl x509 -req -in "$state/registry.csr" -CA "$state/ca.crt" -CAkey "$state/ca.key" \
+    -CAcreateserial -days 2 -extfile "$state/registry.ext" -out "$state/registry.crt" >/dev/null 2>&1
   python3 - "$user" "$password" "$state/htpasswd" <<'PY'
 import sys, bcrypt
 user, pw, out = sys.argv[1:4]
@@ -47,7 +55,7 @@ http:
   addr: 127.0.0.1:$port
   secret: gen-pipeline-e2e-secret
   tls:
-    certificate: $state/ca.crt
+    certificate: $state/registry.crt
     key: $state/registry.key
 auth:
   htpasswd:
