@@ -80,6 +80,30 @@ pub struct Stage {
     /// Every edge with its location (for errors and the plan's reasoning).
     #[serde(skip)]
     pub edges: Vec<Edge>,
+    /// Set when the stage is a Windows container (its base image or its `--platform`): the
+    /// planner refuses it where a job would build it, and only notes it otherwise.
+    #[serde(skip)]
+    pub windows: Option<WindowsStage>,
+}
+
+/// Why a stage is a Windows container, and where the FROM says so (issue 9). The generated jobs
+/// run on Linux builders, so a job cannot build it; but a stage no job builds (an alternative the
+/// ARG values do not select, a stage no target needs) is harmless, as it is to BuildKit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowsStage {
+    /// The base image or the platform, expanded.
+    pub what: String,
+    /// `a Windows base image`, `a Windows platform`, ...
+    pub why: &'static str,
+    /// The FROM's base, or its `--platform` value.
+    pub span: Span,
+}
+
+impl WindowsStage {
+    /// The error at the FROM, for a stage a job would build.
+    pub fn refusal(&self) -> Diagnostic {
+        windows_refusal(self.span, &self.what, self.why).diag
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,20 +474,27 @@ impl<'a> Builder<'a> {
             }
             let base_stage = by_name.get(&base).copied();
             let base_span = self.locate(ins, written, 0);
-            if base_stage.is_none() {
-                if let Some(why) = windows_image(&base) {
-                    return Err(windows_refusal(base_span, &base, why));
-                }
-            }
+            let mut windows = base_stage
+                .is_none()
+                .then(|| windows_image(&base))
+                .flatten()
+                .map(|why| WindowsStage {
+                    what: base.clone(),
+                    why,
+                    span: base_span,
+                });
             if let Some(p) = platform.as_deref() {
-                if p.to_ascii_lowercase().starts_with("windows") {
+                if windows.is_none() && p.to_ascii_lowercase().starts_with("windows") {
                     let fi = ins
                         .flags
                         .iter()
                         .position(|f| f.starts_with("--platform="))
                         .unwrap_or(0);
-                    let span = self.flag_at(ins, fi, "--platform=".len());
-                    return Err(windows_refusal(span, p, "a Windows platform"));
+                    windows = Some(WindowsStage {
+                        what: p.to_string(),
+                        why: "a Windows platform",
+                        span: self.flag_at(ins, fi, "--platform=".len()),
+                    });
                 }
             }
             let mut edges = Vec::new();
@@ -526,6 +557,7 @@ impl<'a> Builder<'a> {
                 line: ins.span.line,
                 platform,
                 edges,
+                windows,
             });
         }
 
