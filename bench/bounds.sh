@@ -21,6 +21,7 @@ for n in (24, 28):
 write("stages10k.Dockerfile", "".join(f"FROM img{i} AS s{i}\n" for i in range(10_000)))
 write("stages100k.Dockerfile", "".join(f"FROM img{i} AS s{i}\n" for i in range(100_000)))
 write("trim60k.Dockerfile", "ARG A=" + "a" * 60_000 + "b\nARG B=${A#*b}\nFROM alpine:x${B}\n")
+write("nested5k.Dockerfile", "ARG X=" + "${a:-" * 5000 + "v" + "}" * 5000 + "\nFROM alpine:$X\n")
 write("deep.yml", "targets: " + "[" * 100_000 + "\n")
 write("Dockerfile", "FROM alpine AS app\n")
 PY
@@ -38,10 +39,11 @@ run() { # label, expected exit code, command...
 echo "== $BIN; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "| input | exit | wall s | CPU s (user+sys) | max RSS KB | first diagnostic |"
 echo "|---|---|---|---|---|---|"
-run "ARG doubling x24 (plan)" 2 "$BIN" plan -f "$OUT/bomb24.Dockerfile"
-run "ARG doubling x28 (plan)" 2 "$BIN" plan -f "$OUT/bomb28.Dockerfile"
-run "10k stages (plan --format text)" 0 "$BIN" plan -f "$OUT/stages10k.Dockerfile"
-run "100k stages (plan --format text)" 0 "$BIN" plan -f "$OUT/stages100k.Dockerfile"
-run "100k stages (plan --format json, 100k jobs)" 0 "$BIN" plan -f "$OUT/stages100k.Dockerfile" --format json --image registry.example.com/x --branch main --sha 0123456789abcdef0123456789abcdef01234567
-run "\${A#*b} on 60 KB (plan)" 0 "$BIN" plan -f "$OUT/trim60k.Dockerfile"
+run "ARG doubling x24 (plan)" 2 "$BIN" plan --no-config -f "$OUT/bomb24.Dockerfile"
+run "ARG doubling x28 (plan)" 2 "$BIN" plan --no-config -f "$OUT/bomb28.Dockerfile"
+run "10k stages (plan --format text)" 0 "$BIN" plan --no-config -f "$OUT/stages10k.Dockerfile"
+run "100k stages (plan --format text)" 0 "$BIN" plan --no-config -f "$OUT/stages100k.Dockerfile"
+run "100k stages (plan --format json, 100k jobs)" 0 "$BIN" plan --no-config -f "$OUT/stages100k.Dockerfile" --format json --image registry.example.com/x --branch main --sha 0123456789abcdef0123456789abcdef01234567
+run "\${A#*b} on 60 KB (plan)" 0 "$BIN" plan --no-config -f "$OUT/trim60k.Dockerfile"
+run "\${a:-…} nested 5,000 deep (plan)" 2 "$BIN" plan --no-config -f "$OUT/nested5k.Dockerfile"
 run "config nested 100k deep (plan --config)" 2 "$BIN" plan -f "$OUT/Dockerfile" --config "$OUT/deep.yml" --format json

@@ -35,6 +35,9 @@ pub struct Loaded {
     /// The graphs on the other configured platforms (`(platform, graph)`), for the planner.
     pub other_platforms: Vec<(String, StageGraph)>,
     pub warnings: Vec<String>,
+    /// The Dockerfile's name in diagnostics and its text, to locate errors found when planning.
+    pub file: String,
+    pub source: String,
     /// Time spent parsing and building the graph (for `plan --timings` and the benchmark).
     pub parse_time: Duration,
     pub graph_time: Duration,
@@ -60,6 +63,8 @@ pub fn load(file: &str, source: &str, opts: &GraphOptions) -> Result<Loaded, App
         dockerfile: df,
         graph: g,
         warnings,
+        file: file.to_string(),
+        source: source.to_string(),
         parse_time: t1 - t0,
         graph_time: t2 - t1,
     })
@@ -208,7 +213,17 @@ pub fn render_all(
 
 /// Build the plan for a loaded Dockerfile (every platform it was loaded for).
 pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
-    Ok(plan_loaded(loaded, opts)?)
+    plan_loaded(loaded, opts).map_err(|e| located(loaded, e))
+}
+
+/// A plan error with a location in the Dockerfile, rendered with its line and caret.
+fn located(loaded: &Loaded, e: plan::PlanError) -> AppError {
+    match e {
+        plan::PlanError::WindowsStage(d) => AppError::Located {
+            rendered: d.render("error", &loaded.file, &loaded.source),
+        },
+        e => e.into(),
+    }
 }
 
 fn plan_loaded(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, plan::PlanError> {
@@ -236,7 +251,7 @@ pub fn plan_with(loaded: &Loaded, s: &crate::settings::Settings) -> Result<Plan,
             .and_then(|p| Some((p, std::fs::read_to_string(p).ok()?)))
             .and_then(|(p, text)| config_target_error(&p.display().to_string(), &text, &e))
             .map(|rendered| AppError::Located { rendered })
-            .unwrap_or_else(|| e.into())
+            .unwrap_or_else(|| located(loaded, e))
     })
 }
 
@@ -361,6 +376,8 @@ fn outside_targets(
                     graph: g,
                     dockerfile: df,
                     warnings,
+                    file: file.to_string(),
+                    source: source.to_string(),
                     parse_time: Duration::ZERO,
                     graph_time: Duration::ZERO,
                 });

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::diag::{Diagnostic, Span};
 use crate::dockerfile::{Dockerfile, Instruction};
 
-pub mod expand;
+use crate::dockerfile::lex;
 
 /// Inputs that change how the graph resolves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,30 @@ pub struct Stage {
     /// Every edge with its location (for errors and the plan's reasoning).
     #[serde(skip)]
     pub edges: Vec<Edge>,
+    /// Set when the stage is a Windows container (its base image or its `--platform`): the
+    /// planner refuses it where a job would build it, and only notes it otherwise.
+    #[serde(skip)]
+    pub windows: Option<WindowsStage>,
+}
+
+/// Why a stage is a Windows container, and where the FROM says so (issue 9). The generated jobs
+/// run on Linux builders, so a job cannot build it; but a stage no job builds (an alternative the
+/// ARG values do not select, a stage no target needs) is harmless, as it is to BuildKit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowsStage {
+    /// The base image or the platform, expanded.
+    pub what: String,
+    /// `a Windows base image`, `a Windows platform`, ...
+    pub why: &'static str,
+    /// The FROM's base, or its `--platform` value.
+    pub span: Span,
+}
+
+impl WindowsStage {
+    /// The error at the FROM, for a stage a job would build.
+    pub fn refusal(&self) -> Diagnostic {
+        windows_refusal(self.span, &self.what, self.why).diag
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,8 +212,8 @@ struct Builder<'a> {
     /// Byte offsets of line starts in `source`, computed on first use.
     line_starts: Option<Vec<usize>>,
     warnings: Vec<Diagnostic>,
-    /// Expansion work left for this file (see [`expand::Budget`]).
-    budget: expand::Budget,
+    /// Expansion work left for this file (see [`lex::Budget`]).
+    budget: lex::Budget,
     /// "Did you mean" lookups for names that are not stages (memoized and bounded).
     typo: Suggester,
     secret_mounts: Vec<SecretMount>,
@@ -208,7 +232,7 @@ impl<'a> Builder<'a> {
             opts,
             line_starts: None,
             warnings: Vec::new(),
-            budget: expand::Budget::for_source(len),
+            budget: lex::Budget::for_source(len),
             typo: Suggester::default(),
             secret_mounts: Vec::new(),
         }
@@ -364,8 +388,7 @@ impl<'a> Builder<'a> {
                     Some(v.clone())
                 } else if let Some(d) = default {
                     let lookup = |k: &str| env.get(k).map(String::as_str);
-                    match expand::expand_with_budget(d, df.escape_char(), &lookup, &mut self.budget)
-                    {
+                    match lex::expand_with_budget(d, df.escape_char(), &lookup, &mut self.budget) {
                         Ok(e) => Some(e.value),
                         Err(e) => {
                             let span = self.locate(ins, a, key.chars().count() + 1);
@@ -398,22 +421,19 @@ impl<'a> Builder<'a> {
             let ins = rs.from;
             let written = ins.args.first().map(String::as_str).unwrap_or("");
             let lookup = |k: &str| env.get(k).map(String::as_str);
-            let base = match expand::expand_with_budget(
-                written,
-                df.escape_char(),
-                &lookup,
-                &mut self.budget,
-            ) {
-                Ok(e) => e.value,
-                Err(expand::ExpandError::Syntax(e)) => {
-                    let span = self.locate(ins, written, 0);
-                    return Err(err(span, format!("{e} in FROM `{written}`")));
-                }
-                Err(e) => {
-                    let span = self.locate(ins, written, 0);
-                    return Err(expand_err(span, "FROM", e));
-                }
-            };
+            let base =
+                match lex::expand_with_budget(written, df.escape_char(), &lookup, &mut self.budget)
+                {
+                    Ok(e) => e.value,
+                    Err(lex::ExpandError::Syntax(e)) => {
+                        let span = self.locate(ins, written, 0);
+                        return Err(err(span, format!("{e} in FROM `{written}`")));
+                    }
+                    Err(e) => {
+                        let span = self.locate(ins, written, 0);
+                        return Err(expand_err(span, "FROM", e));
+                    }
+                };
             if base.is_empty() {
                 let span = self.locate(ins, written, 0);
                 let mut e = err(span, format!("base name ({written}) should not be blank"));
@@ -433,8 +453,7 @@ impl<'a> Builder<'a> {
             let mut platform = None;
             for (fi, f) in ins.flags.iter().enumerate() {
                 if let Some(p) = f.strip_prefix("--platform=") {
-                    match expand::expand_with_budget(p, df.escape_char(), &lookup, &mut self.budget)
-                    {
+                    match lex::expand_with_budget(p, df.escape_char(), &lookup, &mut self.budget) {
                         Ok(e) if e.value.is_empty() => {
                             let span = self.flag_at(ins, fi, "--platform=".len());
                             return Err(err(
@@ -455,20 +474,27 @@ impl<'a> Builder<'a> {
             }
             let base_stage = by_name.get(&base).copied();
             let base_span = self.locate(ins, written, 0);
-            if base_stage.is_none() {
-                if let Some(why) = windows_image(&base) {
-                    return Err(windows_refusal(base_span, &base, why));
-                }
-            }
+            let mut windows = base_stage
+                .is_none()
+                .then(|| windows_image(&base))
+                .flatten()
+                .map(|why| WindowsStage {
+                    what: base.clone(),
+                    why,
+                    span: base_span,
+                });
             if let Some(p) = platform.as_deref() {
-                if p.to_ascii_lowercase().starts_with("windows") {
+                if windows.is_none() && p.to_ascii_lowercase().starts_with("windows") {
                     let fi = ins
                         .flags
                         .iter()
                         .position(|f| f.starts_with("--platform="))
                         .unwrap_or(0);
-                    let span = self.flag_at(ins, fi, "--platform=".len());
-                    return Err(windows_refusal(span, p, "a Windows platform"));
+                    windows = Some(WindowsStage {
+                        what: p.to_string(),
+                        why: "a Windows platform",
+                        span: self.flag_at(ins, fi, "--platform=".len()),
+                    });
                 }
             }
             let mut edges = Vec::new();
@@ -531,6 +557,7 @@ impl<'a> Builder<'a> {
                 line: ins.span.line,
                 platform,
                 edges,
+                windows,
             });
         }
 
@@ -793,7 +820,7 @@ impl<'a> Builder<'a> {
             || value.contains(['"', '\''])
         {
             let none = |_: &str| None;
-            let same = matches!(expand::expand(value, self.df.escape_char(), &none), Ok(e) if e.value == value);
+            let same = matches!(lex::expand(value, self.df.escape_char(), &none), Ok(e) if e.value == value);
             if !same {
                 return Err(err(
                     span,
@@ -979,15 +1006,15 @@ impl Suggester {
     }
 }
 
-fn expand_err(span: Span, what: &str, e: expand::ExpandError) -> GraphError {
+fn expand_err(span: Span, what: &str, e: lex::ExpandError) -> GraphError {
     match e {
-        expand::ExpandError::Syntax(m) => err(span, m),
-        expand::ExpandError::WordTooLong => err(
+        lex::ExpandError::Syntax(m) => err(span, m),
+        lex::ExpandError::WordTooLong => err(
             span,
-            format!("{what}: the expanded value is longer than {} bytes", expand::MAX_WORD_BYTES),
+            format!("{what}: the expanded value is longer than {} bytes", lex::MAX_WORD_BYTES),
         )
         .with_help("BuildKit cannot take a line this long; expansion is capped at its line limit (64 KiB)"),
-        e @ expand::ExpandError::Budget(_) => err(span, format!("{what}: {e}"))
+        e @ lex::ExpandError::Budget(_) => err(span, format!("{what}: {e}"))
             .with_help("the work allowed is 16 Mi steps plus 16 per byte of the Dockerfile; simplify the ARG chain"),
     }
 }
@@ -1903,8 +1930,8 @@ mod tests {
             #[test]
             fn expand_never_panics(word in "\\PC{0,24}") {
                 let env = |k: &str| if k == "X" { Some("v") } else { None };
-                let _ = expand::expand(&word, '\\', &env);
-                let _ = expand::expand(&word, '`', &env);
+                let _ = lex::expand(&word, '\\', &env);
+                let _ = lex::expand(&word, '`', &env);
             }
         }
     }

@@ -307,6 +307,10 @@ pub enum PlanError {
     /// The generated jobs run on Linux builders: Windows images cannot be built there.
     #[error("platform `{0}`: Windows containers cannot be built by the generated jobs (they run on Linux builders)")]
     WindowsPlatform(String),
+    /// A job would build a Windows stage (its FROM's base image or `--platform`): the error at
+    /// that FROM (see [`crate::graph::WindowsStage`]).
+    #[error("{}", .0.message)]
+    WindowsStage(Box<crate::diag::Diagnostic>),
     /// A path (build context or Dockerfile) the CI files cannot carry safely.
     #[error("invalid {what} `{value}`: {reason}")]
     BadPath {
@@ -509,6 +513,32 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
             continue;
         }
         stack.extend(graph.stages[s].depends_on.iter().copied());
+    }
+    // Windows stages (issue 9): refused where a job builds them (every reachable stage is built,
+    // in a job of its own or inside one), a note where none does.
+    let windows: Vec<Option<&crate::graph::WindowsStage>> = (0..n)
+        .map(|s| {
+            input
+                .graphs
+                .iter()
+                .find_map(|(_, g)| g.stages[s].windows.as_ref())
+        })
+        .collect();
+    let mut windows_unbuilt: Vec<String> = Vec::new();
+    for (s, w) in windows.iter().enumerate() {
+        let Some(w) = w else {
+            continue;
+        };
+        if reachable[s] {
+            return Err(PlanError::WindowsStage(Box::new(w.refusal())));
+        }
+        windows_unbuilt.push(format!(
+            "{} (line {}: `{}` is {})",
+            graph.stages[s].label(),
+            graph.stages[s].line,
+            w.what,
+            w.why
+        ));
     }
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for s in (0..n).filter(|&s| reachable[s]) {
@@ -773,13 +803,19 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
         ));
     }
     let alts: Vec<String> = (0..n)
-        .filter(|&s| unselected(s) && !reachable[s])
+        .filter(|&s| unselected(s) && !reachable[s] && windows[s].is_none())
         .map(|s| graph.stages[s].label())
         .collect();
     if !alts.is_empty() {
         notes.push(format!(
             "alternatives the ARG values do not select (no job; build one with --target): {}",
             alts.join(", ")
+        ));
+    }
+    if !windows_unbuilt.is_empty() {
+        notes.push(format!(
+            "Windows stages no job builds (the jobs run on Linux builders; `--target` on one is refused): {}",
+            windows_unbuilt.join(", ")
         ));
     }
     notes.push(format!(
@@ -872,10 +908,15 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
                 (
                     StageRole::Alternative,
                     format!(
-                        "not selected by {} (FROM {} at line {}); build it with --target",
+                        "not selected by {} (FROM {} at line {}); {}",
                         a.values.join(", "),
                         a.written,
-                        a.line
+                        a.line,
+                        if windows[s].is_some() {
+                            "a Windows stage: no generated job can build it"
+                        } else {
+                            "build it with --target"
+                        }
                     ),
                 )
             } else {
@@ -1452,6 +1493,7 @@ pub(crate) mod tests {
             line: index * 3 + 1,
             platform: None,
             edges: Vec::new(),
+            windows: None,
         }
     }
 

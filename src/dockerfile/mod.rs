@@ -16,8 +16,9 @@
 //! replaced by U+FFFD instead of being kept as invalid UTF-8.
 
 mod gocompat;
+mod heredoc;
 mod json;
-mod shell;
+pub mod lex;
 
 use crate::diag::{Diagnostic, Span};
 
@@ -470,7 +471,7 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
             && !target.json
             && buf.contains("<<")
         {
-            let docs = shell::heredocs_from_line(&buf).map_err(|m| ParseError {
+            let docs = heredoc::heredocs_from_line(&buf).map_err(|m| ParseError {
                 diag: Diagnostic::new(ins.span, m),
             })?;
             for mut doc in docs {

@@ -105,6 +105,32 @@ fn trim_of_a_long_value_is_linear_and_exact() {
     assert_eq!(g.stages[2].base, format!("alpine:{}x", "a".repeat(30_000)));
 }
 
+/// `${a:-${a:-…}}` nested 5,000 levels deep in one ARG default (25 KB, within the line limit):
+/// an error at its line, exit 2. Before the graph's expansion shared the parser's lexer (and its
+/// nesting bound) this overflowed the stack and aborted, so it runs as a process of its own.
+#[test]
+fn deeply_nested_substitution_is_an_error_not_a_stack_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 5_000;
+    let src = format!(
+        "ARG X={}v{}\nFROM alpine:$X\n",
+        "${a:-".repeat(n),
+        "}".repeat(n)
+    );
+    std::fs::write(dir.path().join("Dockerfile"), &src).unwrap();
+    let out = crate::tools::gen_pipeline()
+        .current_dir(dir.path())
+        .args(["plan", "--no-config"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Dockerfile:1:7: error: substitutions nested too deeply"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn hundred_thousand_stages_parse_graph_and_plan() {
     // 100,000 stages, each on an image of its own (so each FROM asks for a "did you mean"),

@@ -9,7 +9,9 @@
 //! - Drone through the step driver: an uncommitted change never skips; a tag pipeline on main's
 //!   content pushes main's digests; a stage with `ADD http(s)://…` always builds.
 
-use crate::e2e_support::{push_base_image, BaseImage, Builder, GitlabCiLocal, Registry};
+use crate::e2e_support::{
+    push_base_image, push_base_image_as, BaseImage, Builder, GitlabCiLocal, Registry,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -57,10 +59,10 @@ fn printed_digests(log: &str, job_of: impl Fn(&str) -> Option<String>) -> BTreeM
     m
 }
 
-fn gitlab_job(l: &str) -> Option<String> {
+/// The job among `jobs` that a gitlab-ci-local log line comes from (`<job> > …`, `<job> $ …`).
+fn gitlab_job_of(jobs: &[&str], l: &str) -> Option<String> {
     let first = l.split_whitespace().next()?;
-    STAGES
-        .contains(&first)
+    jobs.contains(&first)
         .then(|| first.to_string())
         .filter(|_| l.contains(" > ") || l.contains(" $ "))
 }
@@ -80,19 +82,33 @@ fn gitlab(
     project: &Path,
     branch: &str,
 ) -> (BTreeSet<String>, BTreeMap<String, String>, String) {
+    gitlab_jobs(reg, project, branch, &STAGES, &[])
+}
+
+/// [`gitlab`] for a project whose pushing jobs are `jobs`, with extra CI `variables`.
+fn gitlab_jobs(
+    reg: &Registry,
+    project: &Path,
+    branch: &str,
+    jobs: &[&str],
+    variables: &[(&str, &str)],
+) -> (BTreeSet<String>, BTreeMap<String, String>, String) {
     let b = Builder::fresh_per_job();
     let mut gcl = GitlabCiLocal::for_registry(reg, branch);
     gcl.variables
         .insert("GP_KEY_TRACE".to_string(), "true".to_string());
+    for (k, v) in variables {
+        gcl.variables.insert(k.to_string(), v.to_string());
+    }
     let run = gcl.run(project, &b);
     assert!(!run.log.contains("Job failed"), "{}", run.log);
     let builds = b.builds();
     let built: BTreeSet<String> = builds.iter().cloned().collect();
     assert_eq!(built.len(), builds.len(), "a job built twice: {builds:?}");
-    let handed = printed_digests(&run.log, gitlab_job);
+    let handed = printed_digests(&run.log, |l| gitlab_job_of(jobs, l));
     assert_eq!(
-        handed.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["app1", "app2", "deps"],
+        handed.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        jobs.iter().copied().collect::<BTreeSet<_>>(),
         "{}",
         run.log
     );
@@ -178,6 +194,159 @@ fn gitlab_unchanged_inputs_skip_and_changed_ones_rebuild_only_their_jobs() {
     for s in STAGES {
         assert_ne!(rebased[s], changed[s], "{s}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11's proof on the committed `examples/node-monorepo`: a source change under one app builds
+// only that app's job.
+
+/// The example's pushing jobs: the shared `deps` and its three apps.
+const MONOREPO_JOBS: [&str; 4] = ["api", "deps", "web", "worker"];
+
+/// Each job's key paths, `job -> paths`, from `gen-pipeline plan --format json` in `dir`.
+fn planned_key_paths(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+        .current_dir(dir)
+        .args(["plan", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let paths = j["key"]["paths"].as_array().unwrap();
+            let paths = paths.iter().map(|p| p.as_str().unwrap().to_string());
+            (j["id"].as_str().unwrap().to_string(), paths.collect())
+        })
+        .collect()
+}
+
+/// `text` with `from` replaced by `to`; panics when `from` is not there (the example changed and
+/// this test's substitutions must be revisited).
+fn substituted(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "the example no longer has `{from}`:\n{text}"
+    );
+    text.replace(from, to)
+}
+
+/// `examples/node-monorepo` run for real: cold run, then one source file under `apps/api`
+/// changes and the rerun (fresh builder storage for every job) builds only `api`; `deps`, `web`
+/// and `worker` retag their key images and hand on the cold run's digests.
+///
+/// What is substituted in a copy of the example, and why the proof stands:
+/// - Nothing can be pulled here, so `FROM node:${NODE_VERSION}-alpine` becomes
+///   `FROM <registry>/library/node:${NODE_VERSION}-alpine`, the busybox base image pushed under
+///   that name to the test registry (the `ARG` and its expansion stay).
+/// - busybox has no node/npm, so the two RUN commands become busybox commands that read and write
+///   the same files: `npm ci` (its cache mount kept) records the manifests it was given in
+///   `node_modules/`, `npm run build --workspace web` writes `apps/web/dist/server.js` from the
+///   app's source. RUN commands are not key paths (only their text is in the key's static part,
+///   alike for every run), so this changes no job's inputs.
+/// - `ghcr.io/acme/...` in its `gen-pipeline.yml` points at the test registry.
+///
+/// Every COPY, every stage and the `images:`/`secrets:` config stay as committed, so the jobs and
+/// their key paths are those planned from the real Dockerfile layout: the test first asserts that
+/// `plan --format json` gives the same paths per job for the copy and for the committed example.
+#[test]
+fn gitlab_node_monorepo_source_change_in_one_app_builds_only_that_app() {
+    let reg = Registry::start();
+    push_base_image_as(&reg, "library/node", "22-alpine");
+    let example = crate::tools::repo_root().join("examples/node-monorepo");
+    let project = tempfile::Builder::new()
+        .prefix("gp-e2e-monorepo-")
+        .tempdir()
+        .unwrap();
+    crate::tools::copy_tree(&example, project.path());
+    std::fs::remove_dir_all(project.path().join("pipelines")).unwrap();
+    let df = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
+    let df = substituted(
+        &df,
+        "FROM node:${NODE_VERSION}-alpine AS deps",
+        &format!(
+            "FROM {}/library/node:${{NODE_VERSION}}-alpine AS deps",
+            reg.host()
+        ),
+    );
+    let df = substituted(
+        &df,
+        "npm ci\n",
+        "mkdir -p node_modules && cat package.json package-lock.json apps/*/package.json > node_modules/.installed\n",
+    );
+    let df = substituted(
+        &df,
+        "RUN npm run build --workspace web\n",
+        "RUN mkdir -p apps/web/dist && cp apps/web/build.js apps/web/dist/server.js\n",
+    );
+    std::fs::write(project.path().join("Dockerfile"), df).unwrap();
+    let cfg = std::fs::read_to_string(project.path().join("gen-pipeline.yml")).unwrap();
+    let cfg = substituted(&cfg, "ghcr.io/acme/", &format!("{}/acme/", reg.host()));
+    std::fs::write(project.path().join("gen-pipeline.yml"), cfg).unwrap();
+    let planned = planned_key_paths(project.path());
+    assert_eq!(planned, planned_key_paths(&example));
+    assert_eq!(
+        planned.keys().map(String::as_str).collect::<Vec<_>>(),
+        MONOREPO_JOBS
+    );
+    assert!(
+        planned["api"].contains(&"apps/api".to_string()),
+        "{planned:?}"
+    );
+    crate::tools::gen_ok(
+        project.path(),
+        [
+            "--ci",
+            "gitlab",
+            "--builder",
+            "buildah",
+            "-o",
+            ".gitlab-ci.yml",
+        ],
+    );
+    let run = |what: &str| {
+        let (built, handed, log) = gitlab_jobs(
+            &reg,
+            project.path(),
+            "main",
+            &MONOREPO_JOBS,
+            &[("NPM_TOKEN", "not-a-token")],
+        );
+        let repo = |job: &str| match job {
+            "deps" => "acme/node-monorepo/stages/deps".to_string(),
+            app => format!("acme/node-monorepo/{app}"),
+        };
+        for (job, digest) in &handed {
+            assert_eq!(
+                &reg.manifest_digest(&repo(job), "main"),
+                digest,
+                "{what}: {job}"
+            );
+        }
+        (built, handed, log)
+    };
+    let (built, cold, log) = run("cold");
+    assert_eq!(built, set(&MONOREPO_JOBS), "{log}");
+    // One app's source changes, in a new commit: only that app builds.
+    let src = project.path().join("apps/api/index.js");
+    let text = std::fs::read_to_string(&src).unwrap();
+    std::fs::write(&src, format!("{text}// changed by the e2e test\n")).unwrap();
+    let (built, changed, log) = run("api changed");
+    assert_eq!(built, set(&["api"]), "{log}");
+    for job in ["deps", "web", "worker"] {
+        assert_eq!(changed[job], cold[job], "{job}\n{log}");
+    }
+    assert!(log.contains("tagging it, no build"), "{log}");
+    assert_ne!(changed["api"], cold["api"]);
+    assert!(reg.built_on(
+        "acme/node-monorepo/api",
+        &changed["api"],
+        "acme/node-monorepo/stages/deps",
+        &cold["deps"]
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -543,16 +543,22 @@ impl BaseImage {
 /// Makes the busybox base image locally (`tests/e2e/base-image.sh`) and pushes it as
 /// `<host>/library/busybox:1`, using a throw-away builder. Returns its reference and digest.
 pub fn push_base_image(reg: &Registry) -> BaseImage {
+    push_base_image_as(reg, "library/busybox", "1")
+}
+
+/// The busybox base image of [`push_base_image`], pushed as `<host>/<repo>:<tag>` instead: a
+/// stand-in for an external base (`node:22-alpine`, ...) that cannot be pulled here.
+pub fn push_base_image_as(reg: &Registry, repo: &str, tag: &str) -> BaseImage {
     let b = Builder::fresh();
     b.login(reg);
-    let reference = format!("{}/library/busybox:1", reg.host());
+    let reference = format!("{}/{repo}:{tag}", reg.host());
     let out = ok(run_tool(b.command(script("base-image.sh")).arg(&reference)));
     let pinned = out.trim().lines().last().unwrap_or("").to_string();
     let (repository, digest) = pinned
         .split_once('@')
         .unwrap_or_else(|| panic!("base-image.sh printed no digest:\n{out}"));
     assert_eq!(
-        reg.manifest_digest("library/busybox", "1"),
+        reg.manifest_digest(repo, tag),
         digest,
         "registry disagrees with --digestfile"
     );

@@ -271,9 +271,11 @@ fn secret_mount_ids_are_recorded_like_buildkit_names_them() {
     );
 }
 
-/// Section 7: Windows container bases are refused at the FROM line (the jobs run on Linux).
+/// Section 7: a Windows container stage (its base image or `--platform`) is found at its FROM,
+/// with the refusal the planner raises where a job builds it (the jobs run on Linux; see
+/// `plan_cmd::windows_stage_is_refused_only_when_a_job_builds_it`).
 #[test]
-fn windows_container_bases_are_refused_at_the_from_line() {
+fn windows_container_bases_are_found_at_the_from_line() {
     for (src, col) in [
         ("FROM mcr.microsoft.com/windows/nanoserver:ltsc2022\n", 6),
         (
@@ -287,7 +289,12 @@ fn windows_container_bases_are_refused_at_the_from_line() {
         ("FROM   mcr.microsoft.com/windows:20H2\n", 8),
         ("FROM --platform=windows/amd64 alpine\n", 17),
     ] {
-        let d = error(src);
+        let g = graph(src);
+        let w = g.stages[0]
+            .windows
+            .as_ref()
+            .unwrap_or_else(|| panic!("{src:?}: not found"));
+        let d = w.refusal();
         let line = src.lines().count();
         assert_eq!((d.span.line, d.span.col), (line, col), "{src:?}: {d}");
         assert!(
@@ -298,6 +305,9 @@ fn windows_container_bases_are_refused_at_the_from_line() {
         assert!(d.help.as_deref().unwrap_or("").contains("Linux"), "{d}");
     }
     // A stage that happens to be called like that is not an image.
-    graph("FROM alpine AS servercore\nFROM servercore\n");
-    graph("FROM mcr.microsoft.com/dotnet/sdk:8.0\n");
+    let g = graph("FROM alpine AS servercore\nFROM servercore\n");
+    assert!(g.stages.iter().all(|s| s.windows.is_none()));
+    assert!(graph("FROM mcr.microsoft.com/dotnet/sdk:8.0\n").stages[0]
+        .windows
+        .is_none());
 }

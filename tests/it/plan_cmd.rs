@@ -243,6 +243,63 @@ fn usage_errors_and_missing_files_exit_2() {
     );
 }
 
+/// Issue 9's Windows refusal applies only to a stage a job builds: a Windows stage the ARG values
+/// do not select plans (exit 0) with a note, and becomes the refusal at its FROM (exit 2, caret)
+/// as soon as a job would build it: `--target` on it, or a stage that builds on it. A
+/// `--platform=windows/…` stage is the same. (Before, every Windows FROM was refused, built or not.)
+#[test]
+fn windows_stage_is_refused_only_when_a_job_builds_it() {
+    let corpus = "tests/fixtures/plans/windows-base-linux-only.Dockerfile";
+    let out = plan(&["-f", corpus, "--image", "registry.example.com/acme/app"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("note: Windows stages no job builds (the jobs run on Linux builders; `--target` on one is refused): base-windows (line 5: `mcr.microsoft.com/windows/servercore:ltsc2022` is a Windows base image)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  base-windows  (stage"), "{stdout}");
+    let refused = |args: &[&str], at: &str| {
+        let out = plan(args);
+        let stderr = diagnostics(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(at), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("Windows containers cannot be built by the generated jobs"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("  |") && stderr.contains("^\n"),
+            "a caret: {stderr}"
+        );
+    };
+    refused(
+        &["-f", corpus, "--target", "base-windows"],
+        &format!("{corpus}:5:6: error: `mcr.microsoft.com/windows/servercore:ltsc2022` is a Windows base image"),
+    );
+    // Selected by a build arg: the final stage builds on it.
+    refused(
+        &["-f", corpus, "--build-arg", "TARGETOS=windows"],
+        &format!("{corpus}:5:6: error:"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let df = dir.path().join("Dockerfile");
+    std::fs::write(
+        &df,
+        "FROM alpine AS app\nFROM --platform=windows/amd64 alpine AS win\nFROM app\n",
+    )
+    .unwrap();
+    let df = df.display().to_string();
+    let out = plan(&["-f", &df]);
+    assert_eq!(out.status.code(), Some(0), "{}", diagnostics(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("win (line 2: `windows/amd64` is a Windows platform)"));
+    refused(
+        &["-f", &df, "--target", "win"],
+        &format!("{df}:2:17: error: `windows/amd64` is a Windows platform"),
+    );
+}
+
 /// Issue 10's corpus: every `tests/fixtures/plans/*.Dockerfile` (OS/arch/flavour alternatives,
 /// copy stages, bare final FROM, duplicate names, checks, a Windows base, …) planned with
 /// `plan --format text` (the flags on its `# plan-args:` line) must print exactly its reviewed
