@@ -183,12 +183,27 @@ for sc in cold unchanged src deps branch; do
       builds=$(grep -c '^[^ ]* bud ' "$b/calls.log" 2>/dev/null || true)
       skipped=$(grep -l 'tagging it, no build' "$logs"/*.log 2>/dev/null | grep -vc pipeline.txt || true)
       reqs=$($rep requests "$REGISTRY_LOG" "$before")
-      note="builds ${builds:-0}, skipped jobs ${skipped:-0}, registry requests $reqs${note:+; $note}"
+      per=""; [ "${builds:-0}" != 0 ] || [ "${skipped:-0}" = 0 ] || per=" ($((reqs / skipped)) per skipped job)"
+      note="builds ${builds:-0}, skipped jobs ${skipped:-0}, registry requests $reqs$per${note:+; $note}"
     fi
     printf '%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.1f\t%s\n' "$sc" "$s" "$wall" "$ex" "$ca" "$mbin" "$mbout" "$id" "$note" >> "$results"
     echo "$sc $s: wall ${wall}s, RUN executed $ex, cached $ca, pulled ${mbin}MB, pushed ${mbout}MB, ideal ${id}s" >&2
   done
 done
+
+# --- gitlab-ci-local's own share: the keyed pipeline's job graph with empty jobs ---
+empty=$work/repo-empty
+mkdir -p "$empty"
+printf 'stages: [build]\ndeps:\n  stage: build\n  script: [":"]\n' > "$empty/.gitlab-ci.yml"
+for a in app1 app2; do printf '%s:\n  stage: build\n  needs: [deps]\n  script: [":"]\n' "$a" >> "$empty/.gitlab-ci.yml"; done
+printf '.gitlab-ci-local/\n' > "$empty/.gitignore"
+git -C "$empty" init -q -b main && git -C "$empty" add -A
+git -C "$empty" -c user.name=bench -c user.email=bench@gen-pipeline.invalid commit -q -m empty
+logs=$work/logs/empty && mkdir -p "$logs"
+t0=$(date +%s.%N)
+(cd "$empty" && run_gp main)
+t_empty=$(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)")
+echo "gitlab-ci-local, three empty jobs: ${t_empty}s" >&2
 
 # --- the report ---
 {
@@ -220,6 +235,10 @@ Strategies, one run of the script, same registry, each with its own repositories
 - **keyed**: the same generated pipeline with stage input keys (the default, issue 11): a job whose
   \`<repository>:key-<key>\` exists retags that image and runs no build; the notes give the builds, the
   skipped jobs and the registry requests of the run (logins, key and base-digest probes, retags included).
+  skopeo is on PATH (\`tests/e2e/fresh-builder.sh\` wraps it like buildah), so a skipped job probes
+  digests with one manifest GET and retags with \`skopeo copy --preserve-digests\`: no layer is pulled.
+- **empty**: gitlab-ci-local alone, the same three-job graph (app1 and app2 \`needs: [deps]\`) with
+  \`script: [":"]\` jobs and the same variables: ${t_empty} s, the floor of any gitlab-ci-local run here.
 
 Scenarios, in this order on one history: **cold** (empty registry), **unchanged** (a commit touching only
 README.md), **src** (\`src/main.txt\` changed), **deps** (\`deps.txt\` changed), **branch** (first run of
@@ -263,6 +282,12 @@ MD
   includes gitlab-ci-local's own start and rsync per job, and other builds shared the 2 cores (the naive
   cold run was 13.4 s in an earlier run, 18.7 s in this one).
 - Times are single runs on a shared 2-core machine: expect +-1 s noise per row.
+- The keyed *unchanged* target (wall <= 10% of gen-pipeline's unchanged run) cannot be met under
+  gitlab-ci-local here: the same job graph with empty jobs (**empty** above, ${t_empty} s) already
+  costs more than that bound. What a skipped job still does: a registry login, hashing its context
+  paths, one digest probe per external image and one for its key image, and one
+  \`skopeo copy --preserve-digests\` per tag (manifest and config read, layers only HEADed, manifest
+  put): no layer is pulled and no builder is started.
 MD
 } > "$out"
 cp "$results" "$work/results.raw.tsv"

@@ -795,51 +795,15 @@ fn sh_ref(r: &RefInfo) -> String {
     )
 }
 
+/// The shell's ref policy (`gp_ref`, then `gp_init` for one job) against the Rust one, for
+/// generated refs, each with a random cache policy: the ref's own slug, its image tags and its
+/// cache refs (read, in order, and written). One `gp_ref` per ref computes all three, as a
+/// pipeline run does.
 #[test]
-fn sh_own_slug_matches_rust_for_generated_refs() {
-    let mut rng = Rng(0x5EED_0F0B_5CA7_7E12);
-    let refs: Vec<RefInfo> = (0..800).map(|_| gen_ref(&mut rng)).collect();
-    // The generator really produces refs that need the escape, and ones that hit the guard.
-    let escaped = refs
-        .iter()
-        .filter(|r| r.slug != ref_slug(&r.name, &r.sha))
-        .count();
-    assert!(escaped >= 100, "only {escaped} escaped slugs");
-    compare(
-        refs.len(),
-        |i| sh_ref(&refs[i]) + "printf '%s\\n' \"$gp_own\"",
-        |i| format!("{}\n", own_slug(&refs[i])),
-        |i| format!("{:?}", refs[i]),
-    );
-}
-
-#[test]
-fn sh_tags_match_rust_for_generated_refs() {
+fn sh_ref_policy_matches_rust_for_generated_refs() {
     let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
-    let refs: Vec<RefInfo> = (0..1300).map(|_| gen_ref(&mut rng)).collect();
-    let semver = refs
-        .iter()
-        .filter(|r| r.kind == RefKind::Tag && refs::parse_semver_tag(&r.name).is_some())
-        .count();
-    assert!(semver >= 40, "only {semver} semver tags generated");
-    compare(
-        refs.len(),
-        |i| sh_ref(&refs[i]) + "for t in $gp_tagl; do printf '%s\\n' \"$t\"; done",
-        |i| {
-            image_tags(&refs[i])
-                .iter()
-                .map(|t| format!("{t}\n"))
-                .collect()
-        },
-        |i| format!("{:?}", refs[i]),
-    );
-}
-
-#[test]
-fn sh_cache_refs_match_rust_for_generated_refs() {
-    let mut rng = Rng(0x0BAD_5EED_1234_4321);
     let stages = ["build", "Deps", "test.unit", &"s".repeat(90), "x_y-z"];
-    let cases: Vec<(RefInfo, &str, CachePolicy)> = (0..400)
+    let cases: Vec<(RefInfo, &str, CachePolicy)> = (0..1300)
         .map(|_| {
             let r = gen_ref(&mut rng);
             let st = *rng.pick(&stages);
@@ -850,30 +814,45 @@ fn sh_cache_refs_match_rust_for_generated_refs() {
             (r, st, p)
         })
         .collect();
+    // The generator really produces refs that need the escape, semver tags, and both policies.
+    let escaped = cases
+        .iter()
+        .filter(|(r, _, _)| r.slug != ref_slug(&r.name, &r.sha))
+        .count();
+    assert!(escaped >= 100, "only {escaped} escaped slugs");
+    let semver = cases
+        .iter()
+        .filter(|(r, _, _)| r.kind == RefKind::Tag && refs::parse_semver_tag(&r.name).is_some())
+        .count();
+    assert!(semver >= 40, "only {semver} semver tags generated");
     let repo = "registry.example/acme/app/cache";
     compare(
         cases.len(),
         |i| {
             let (r, st, p) = &cases[i];
-            let (part, wt, wp) = (
-                cache_stage_part(st),
-                p.write_on_tag.to_string(),
-                p.write_on_pr.to_string(),
-            );
             format!(
-                "{}{}{}GP_CACHE_ON_TAG={wt}; GP_CACHE_ON_PR={wp}; {}gp_init; \
+                "{}{}{}GP_CACHE_ON_TAG={}; GP_CACHE_ON_PR={}; {}gp_init; \
+                 printf 'own %s\\n' \"$gp_own\"; for t in $gp_tagl; do printf 'tag %s\\n' \"$t\"; done; \
                  for c in $gp_reads; do printf 'from %s\\n' \"$c\"; done; \
                  if [ -n \"$gp_to\" ]; then printf 'to %s\\n' \"$gp_to\"; fi",
                 sh_set("GP_CACHE_REPO", repo),
-                sh_set("GP_CACHE_KEY", &part),
+                sh_set("GP_CACHE_KEY", &cache_stage_part(st)),
                 sh_set("GP_REPOSITORY", "registry.example/acme/app"),
+                p.write_on_tag,
+                p.write_on_pr,
                 sh_ref(r)
             )
         },
         |i| {
             let (r, st, p) = &cases[i];
+            let mut s = format!("own {}\n", own_slug(r));
+            for t in image_tags(r) {
+                s.push_str(&format!("tag {t}\n"));
+            }
             let c = cache_refs(repo, st, r, p);
-            let mut s: String = c.from.iter().map(|f| format!("from {f}\n")).collect();
+            for f in &c.from {
+                s.push_str(&format!("from {f}\n"));
+            }
             if let Some(t) = c.to {
                 s.push_str(&format!("to {t}\n"));
             }
