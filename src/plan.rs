@@ -185,10 +185,8 @@ pub struct Plan {
     pub stages: Vec<StageDecision>,
     /// With `runners:`: the platform whose runner builds the `FROM --platform=$BUILDPLATFORM`
     /// stages (the first of `platforms:`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_platform: Option<String>,
     /// With `runners:`: one job per published image that merges its per-platform images.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub merges: Vec<MergeJob>,
 }
 
@@ -262,13 +260,10 @@ pub struct Job {
     /// The inputs of the job's stage input key (see [`key`]).
     pub key: JobKey,
     /// With `runners:`: the one platform this job builds (`None`: every platform of the plan).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     /// With `runners:`: the runner it runs on (`None`: the CI's default runner).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub runner: Option<Runner>,
     /// Its platform runs under QEMU on the default runner (no native runner configured).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub emulated: bool,
 }
 

@@ -67,7 +67,6 @@ pub struct MergeJob {
     /// The ref's tags (on the ref the plan was made for), applied to the index.
     pub tags: Vec<String>,
     /// The runner of the build platform.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub runner: Option<Runner>,
 }
 

@@ -260,6 +260,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/github.sh",
         include_str!("../../templates/shared/github.sh"),
     ),
+    (
+        "shared/merge.sh",
+        include_str!("../../templates/shared/merge.sh"),
+    ),
 ];
 
 /// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
@@ -356,11 +360,16 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
         load(opts, "shared/policy.sh")?.trim_end()
     );
     // The builder's own part only: a buildah pipeline carries no docker command and vice versa.
-    let shell = shell_parts(plan.builder)
+    let mut shell = shell_parts(plan.builder)
         .iter()
         .map(|n| Ok(load(opts, n)?.trim_end().to_string()))
         .collect::<Result<Vec<String>, RenderError>>()?
         .join("\n");
+    // Multi-platform on native runners (`runners:`): per-platform builds and the merge jobs.
+    if plan.platforms.len() > 1 && plan.build_platform.is_some() {
+        shell.push('\n');
+        shell.push_str(load(opts, "shared/merge.sh")?.trim_end());
+    }
     let key = load(opts, "shared/key.sh")?;
     // GitHub's first job: the policy, the keys, buildx's registry part and the per-job decisions
     // (its build jobs are plain docker/build-push-action steps).
