@@ -7,6 +7,7 @@ mod dogfood;
 mod drone_woodpecker;
 mod e2e;
 mod e2e_github;
+mod e2e_platforms;
 mod e2e_skip;
 mod e2e_support;
 mod e2e_woodpecker;
