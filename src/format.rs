@@ -189,12 +189,7 @@ fn runner_words(r: Option<&crate::plan::Runner>, emulated: bool) -> String {
         };
     };
     let mut parts = Vec::new();
-    for (ci, v) in [
-        ("github", &r.github),
-        ("gitlab", &r.gitlab),
-        ("drone", &r.drone),
-        ("woodpecker", &r.woodpecker),
-    ] {
+    for (ci, v) in r.labels() {
         if !v.is_empty() {
             parts.push(format!("{ci} {}", v.join(",")));
         }

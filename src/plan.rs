@@ -188,6 +188,9 @@ pub struct Plan {
     pub build_platform: Option<String>,
     /// With `runners:`: one job per published image that merges its per-platform images.
     pub merges: Vec<MergeJob>,
+    /// With `runners:`: the build platform's runner (Drone and Woodpecker run every step of a
+    /// pipeline on one runner: this one).
+    pub build_runner: Option<Runner>,
 }
 
 /// What the plan does with a stage.
@@ -996,6 +999,7 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
         stages,
         build_platform: None,
         merges: Vec::new(),
+        build_runner: None,
     };
     platforms::fan_out(&mut plan, opts, &job_stages, &on_build);
     Ok(plan)

@@ -286,17 +286,40 @@ pub fn resolve_runners(
                 }
             }
         }
+        // Drone and Woodpecker pick a runner per pipeline (workflow), not per step: the one
+        // pipeline gen-pipeline writes runs on the build platform's runner.
+        for (ci, labels) in [("drone", &entry.drone), ("woodpecker", &entry.woodpecker)] {
+            if !labels.is_empty() && platforms.first() != Some(p) {
+                return Err(fail(
+                    p,
+                    format!("`runners:` {p} {ci}: {ci} runs every step of a pipeline on one runner, and gen-pipeline writes one pipeline"),
+                    format!(
+                        "give {ci} labels to the build platform `{}` only (the first of `platforms:`); the other platforms' steps run on its runner, under QEMU",
+                        platforms.first().map(String::as_str).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
         out.insert(
             p.clone(),
             plan::Runner {
                 github: entry.github.clone(),
                 gitlab: entry.gitlab.clone(),
-                drone: entry.drone.clone(),
-                woodpecker: entry.woodpecker.clone(),
+                drone: key_values(&entry.drone),
+                woodpecker: key_values(&entry.woodpecker),
             },
         );
     }
     Ok(out)
+}
+
+/// `key=value` labels (validated) as a map.
+fn key_values(labels: &[String]) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Read and parse a config file.

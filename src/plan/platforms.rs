@@ -45,10 +45,23 @@ pub struct Runner {
     pub github: Vec<String>,
     /// GitLab runner tags.
     pub gitlab: Vec<String>,
-    /// Drone node labels (`key=value`).
-    pub drone: Vec<String>,
-    /// Woodpecker labels (`key=value`).
-    pub woodpecker: Vec<String>,
+    /// Drone node labels (the pipeline's `node:`).
+    pub drone: BTreeMap<String, String>,
+    /// Woodpecker agent labels (the workflow's `labels:`).
+    pub woodpecker: BTreeMap<String, String>,
+}
+
+impl Runner {
+    /// `(ci, labels)` for every CI, Drone and Woodpecker labels as `key=value`.
+    pub fn labels(&self) -> [(&'static str, Vec<String>); 4] {
+        let kv = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        [
+            ("github", self.github.clone()),
+            ("gitlab", self.gitlab.clone()),
+            ("drone", kv(&self.drone)),
+            ("woodpecker", kv(&self.woodpecker)),
+        ]
+    }
 }
 
 /// A job that merges the per-platform images of one published stage into one index.
@@ -127,6 +140,7 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
     let first = opts.platforms[0].clone();
     let runner_of = |p: &str| opts.runners.get(p).cloned();
     plan.build_platform = Some(first.clone());
+    plan.build_runner = runner_of(&first);
     if opts.platforms.len() == 1 {
         for j in &mut plan.jobs {
             j.runner = runner_of(&first);
@@ -157,6 +171,7 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
     let mut jobs: Vec<Job> = Vec::new();
     let mut merges: Vec<MergeJob> = Vec::new();
     let mut fanned: Vec<String> = Vec::new();
+    let mut fanned_keys: BTreeSet<String> = BTreeSet::new();
     let old_jobs = std::mem::take(&mut plan.jobs);
     for (i, j) in old_jobs.into_iter().enumerate() {
         if once.contains(&j.id) {
@@ -220,6 +235,7 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
             jobs.push(nj);
         }
         fanned.push(j.id.clone());
+        fanned_keys.insert(j.cache_key.clone());
         if j.is_target && !j.check {
             merges.push(MergeJob {
                 id: j.id.clone(),
@@ -236,6 +252,28 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
     }
     plan.jobs = jobs;
     plan.merges = merges;
+    // The fork pull-request job builds every target in one job, for the build platform only: it
+    // reads the caches of the build platform's jobs.
+    let first_of = |id: &str| {
+        per.get(&(id.to_string(), first.clone()))
+            .map(|(i, _)| i.clone())
+    };
+    let key_of: BTreeMap<&str, &str> = plan
+        .jobs
+        .iter()
+        .map(|j| (j.id.as_str(), j.cache_key.as_str()))
+        .collect();
+    for t in &mut plan.fork_job.targets {
+        if let Some(id) = first_of(&t.job) {
+            t.cache_key = key_of[id.as_str()].to_string();
+            t.job = id;
+        }
+        for k in &mut t.cache_keys {
+            if fanned_keys.contains(k.as_str()) {
+                *k = format!("{k}-{}", platform_slug(&first));
+            }
+        }
+    }
 
     // Say it in the plan: runners, what fans out, what is built once, what merges.
     let runner_text = |p: &String| match opts.runners.get(p) {
@@ -295,12 +333,7 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
 /// `github: a, gitlab: b, …` for the notes.
 fn describe(r: &Runner) -> String {
     let mut parts = Vec::new();
-    for (ci, v) in [
-        ("github", &r.github),
-        ("gitlab", &r.gitlab),
-        ("drone", &r.drone),
-        ("woodpecker", &r.woodpecker),
-    ] {
+    for (ci, v) in r.labels() {
         if !v.is_empty() {
             parts.push(format!("{ci} {}", v.join(",")));
         }

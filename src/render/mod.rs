@@ -373,13 +373,17 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
     let key = load(opts, "shared/key.sh")?;
     // GitHub's first job: the policy, the keys, buildx's registry part and the per-job decisions
     // (its build jobs are plain docker/build-push-action steps).
-    let shell_github = [
+    let mut shell_github = [
         shell_policy.as_str(),
         key.trim_end(),
         load(opts, "shared/buildx.sh")?.trim_end(),
         load(opts, "shared/github.sh")?.trim_end(),
     ]
     .join("\n");
+    if plan.platforms.len() > 1 && plan.build_platform.is_some() {
+        shell_github.push('\n');
+        shell_github.push_str(load(opts, "shared/merge.sh")?.trim_end());
+    }
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);

@@ -1,20 +1,24 @@
 # gen-pipeline, multi-platform on native runners (POSIX sh; only in pipelines with `runners:`;
-# ref.sh, policy.sh, key.sh, the builder's part and build.sh are above). Inputs (environment):
-# GP_PLATFORM (the one platform of a per-platform job), GP_BUILDER, GP_SHA, GP_DIGEST_FILE.
-# gp_platform_build ARGS...: gp_build for one platform of a fanned-out stage. The image is pushed
-# to `<repository>:sha-<full sha>-<os>-<arch>` only (plus its key tag): the ref's tags belong to
-# the merge job's index. A tag, not an untagged push by digest, so that registry garbage
-# collection cannot delete the image before the merge job references it. gp_tags is replaced for
-# the rest of this job's shell (a per-platform job calls nothing else that tags); mirrors
-# plan::platforms::platform_tag.
-gp_platform_build() {
+# ref.sh, policy.sh, key.sh, the builder's part and build.sh are above; GitHub's first job uses
+# gp_platform_tags only). Inputs (environment): GP_PLATFORM (the one platform of a per-platform
+# job), GP_BUILDER, GP_SHA, GP_DIGEST_FILE.
+# gp_platform_tags: from here on, this shell tags an image of one platform (GP_PLATFORM) of a
+# fanned-out stage: gp_tags (ref.sh) yields `sha-<full sha>-<os>-<arch>` only and GP_EXTRA_TAGS is
+# cleared, so the image is pushed to that tag (plus its key tag) and the ref's tags go to the merge
+# job's index. A tag, not an untagged push by digest, so that registry garbage collection cannot
+# delete the image before the merge job references it. Mirrors plan::platforms::platform_tag.
+gp_platform_tags() {
   gp_tags() {
     gp_fs=$(gp_full_sha "$3")
-    printf 'sha-%s-%s\n' "${gp_fs:-unknown}" "$(printf '%s' "$GP_PLATFORM" | LC_ALL=C tr 'A-Z' 'a-z' | LC_ALL=C tr -c 'a-z0-9' '-')"
+    printf 'sha-%s-%s\n' "${gp_fs:-unknown}" "$(printf '%s' "$GP_PLATFORM" | LC_ALL=C tr -c '[:alnum:]' '-' | LC_ALL=C tr '[:upper:]' '[:lower:]')"
   }
   GP_EXTRA_TAGS=""
-  GP_PLATFORMS=$GP_PLATFORM
-  gp_build "$@"
+}
+# gp_platform_build ARGS...: gp_build of one platform (a per-platform job: nothing else in its
+# shell tags an image afterwards).
+gp_platform_build() {
+  gp_platform_tags
+  GP_PLATFORMS=$GP_PLATFORM gp_build "$@"
 }
 # gp_merge REPOSITORY@DIGEST...: one index of the per-platform images, pushed under the ref's
 # tags (gp_init's). buildx: `docker buildx imagetools create`; buildah: `manifest create`, `add`

@@ -117,6 +117,9 @@ fn gitlab_native_runners_build_per_platform_and_merge_indexes() {
     assert!(text.contains("base-linux-386:\n  extends: .gen-pipeline\n  tags:\n    - \"i386\""));
     let run =
         GitlabCiLocal::for_registry(&reg, "main").run(project.path(), &Builder::fresh_per_job());
+    if let Some(path) = std::env::var_os("GP_E2E_LOG") {
+        std::fs::write(path, &run.log).unwrap();
+    }
     assert!(!run.log.contains("Job failed"), "{}", run.log);
     let sha = {
         let (_, o) = run_tool(

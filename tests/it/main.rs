@@ -21,6 +21,7 @@ mod key_sh;
 mod parser;
 mod pipelines;
 mod plan_cmd;
+mod platforms;
 mod precommit;
 mod settings;
 mod slug;
