@@ -116,8 +116,8 @@ pub fn runner_span(source: &str, platform: &str) -> Option<Span> {
             let end = at + platform.len();
             let before = line[..at].chars().next_back();
             let after = line[end..].chars().next();
-            let ok_before = before.map_or(true, |c| " {,\"'".contains(c));
-            let ok_after = after.map_or(false, |c| ":\"'".contains(c));
+            let ok_before = before.is_none_or(|c| " {,\"'".contains(c));
+            let ok_after = after.is_some_and(|c| ":\"'".contains(c));
             if ok_before && ok_after {
                 let col = line[..at].chars().count() + 1;
                 return Some(Span { line: ln + 1, col });
