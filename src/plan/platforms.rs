@@ -301,6 +301,20 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
             fanned.join(", ")
         ));
     }
+    let handed: Vec<&str> = plan
+        .jobs
+        .iter()
+        .filter(|j| j.platform.is_some() && !j.is_target && !j.check)
+        .filter_map(|j| j.stage.as_deref())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !handed.is_empty() {
+        plan.notes.push(format!(
+            "handed on per platform, never merged: only their per-platform tags keep each digest referenced: {}",
+            handed.join(", ")
+        ));
+    }
     if !plan.merges.is_empty() {
         plan.notes.push(format!(
             "merge jobs create each published image's index from its per-platform digests and tag it per ref: {}",
