@@ -146,8 +146,15 @@ fn gitlab_native_runners_build_per_platform_and_merge_indexes() {
     for (slug, arch) in [("linux-amd64", "amd64"), ("linux-386", "386")] {
         let base_d = &digests(&format!("base-{slug}"));
         // Each per-platform image is pushed under its per-platform tag, for its architecture.
+        let tag = format!("sha-{sha}-{slug}");
+        let tags = reg.tags("group/project/stages/base");
+        assert!(
+            tags.contains(&tag),
+            "stages/base has no {tag}: {tags:?}\n{}",
+            run.log
+        );
         assert_eq!(
-            reg.manifest_digest("group/project/stages/base", &format!("sha-{sha}-{slug}")),
+            reg.manifest_digest("group/project/stages/base", &tag),
             *base_d
         );
         assert_eq!(arch_of("group/project/stages/base", base_d), arch);
