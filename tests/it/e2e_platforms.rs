@@ -131,11 +131,62 @@ fn gitlab_native_runners_build_per_platform_and_merge_indexes() {
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
     let handed = handed(&run.log);
+    check_registry(&reg, &sha, &run.log, &|k: &str| handed.get(k).cloned());
+}
+
+/// The same pipeline on Drone (the step driver, one builder storage for the pipeline, digests
+/// handed on as files in the workspace): the per-platform steps, then the merge steps.
+#[test]
+fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
+    let reg = Registry::start();
+    let base = push_two_platform_base(&reg);
+    let project = project(&reg, &base);
+    let (desc, o) = run_tool(Command::new(GEN).current_dir(project.path()).args([
+        "--config",
+        "gen-pipeline.yml",
+        "--ci",
+        "drone",
+        "-o",
+        ".drone.yml",
+    ]));
+    assert!(o.status.success(), "`{desc}` failed");
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
+    let (log, ws) = crate::e2e::run_drone(
+        project.path(),
+        ".drone.yml",
+        "main",
+        &secrets,
+        &Builder::fresh(),
+    );
+    for step in ["base-linux-amd64", "base-linux-386", "app1", "app2"] {
+        assert!(
+            log.contains(&format!("==> step {step} ")),
+            "no step {step}:\n{log}"
+        );
+    }
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
+    // A job's digest file: GP_DIGEST_<JOB ID, upper-cased, `-` as `_`>.
+    let digest_of = |job: &str| {
+        let var = format!("GP_DIGEST_{}", job.to_uppercase().replace('-', "_"));
+        std::fs::read_to_string(ws.state().join("digests").join(var))
+            .ok()
+            .map(|d| d.trim().to_string())
+    };
+    check_registry(&reg, &sha, &log, &digest_of);
+}
+
+/// What both CIs must have left in the registry: `digest_of(job)` is the digest the job handed on.
+fn check_registry(
+    reg: &Registry,
+    sha: &str,
+    log: &str,
+    digest_of: &dyn Fn(&str) -> Option<String>,
+) {
     let digests = |k: &str| -> String {
-        handed
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {k} handed on in {handed:?}:\n{}", run.log))
+        digest_of(k).unwrap_or_else(|| panic!("job {k} handed on no digest:\n{log}"))
     };
     let arch_of = |repo: &str, digest: &str| -> String {
         reg.config(repo, digest)["architecture"]
@@ -150,8 +201,7 @@ fn gitlab_native_runners_build_per_platform_and_merge_indexes() {
         let tags = reg.tags("group/project/stages/base");
         assert!(
             tags.contains(&tag),
-            "stages/base has no {tag}: {tags:?}\n{}",
-            run.log
+            "stages/base has no {tag}: {tags:?}\n{log}"
         );
         assert_eq!(
             reg.manifest_digest("group/project/stages/base", &tag),
