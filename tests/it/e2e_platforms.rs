@@ -178,7 +178,38 @@ fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
     check_registry(&reg, &sha, &log, &digest_of);
 }
 
-/// What both CIs must have left in the registry: `digest_of(job)` is the digest the job handed on.
+/// And on Woodpecker (the step driver admits the push steps by their `when:`).
+#[test]
+fn woodpecker_native_runner_steps_build_per_platform_and_merge_indexes() {
+    let reg = Registry::start();
+    let base = push_two_platform_base(&reg);
+    let project = project(&reg, &base);
+    let (desc, o) = run_tool(Command::new(GEN).current_dir(project.path()).args([
+        "--config",
+        "gen-pipeline.yml",
+        "--ci",
+        "woodpecker",
+        "-o",
+        ".woodpecker.yml",
+    ]));
+    assert!(o.status.success(), "`{desc}` failed");
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
+    let (run, ws) =
+        crate::e2e_woodpecker::run_woodpecker(project.path(), "main", &secrets, &Builder::fresh());
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
+    let digest_of = |job: &str| {
+        let var = format!("GP_DIGEST_{}", job.to_uppercase().replace('-', "_"));
+        std::fs::read_to_string(ws.state().join("digests").join(var))
+            .ok()
+            .map(|d| d.trim().to_string())
+    };
+    check_registry(&reg, &sha, &run.log, &digest_of);
+}
+
+/// What every CI must have left in the registry: `digest_of(job)` is the digest the job handed on.
 fn check_registry(
     reg: &Registry,
     sha: &str,
