@@ -227,7 +227,7 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
                 (j.id.clone(), p.clone()),
                 (nj.id.clone(), nj.digest_var.clone()),
             );
-            sources.push(super::platforms::MergeSource {
+            sources.push(MergeSource {
                 platform: p.clone(),
                 job: nj.id.clone(),
                 digest_var: nj.digest_var.clone(),
