@@ -279,5 +279,10 @@ fn runners_render_and_validate_on_all_four_cis() {
     for ci in ["drone", "woodpecker"] {
         assert!(texts[ci].contains("gp_platform_build"), "{ci}");
         assert!(texts[ci].contains("gp_merge"), "{ci}");
+        // The pull-request step builds the build platform only (no emulation, no merge).
+        assert!(
+            texts[ci].contains("GP_PLATFORMS=linux/amd64\n        gp_build"),
+            "{ci}"
+        );
     }
 }
