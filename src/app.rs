@@ -276,6 +276,7 @@ pub fn default_plan(loaded: &Loaded) -> Option<Plan> {
         provenance: false,
         skip: true,
         buildkit: Default::default(),
+        runners: Default::default(),
         git_ref: crate::refs::RefInfo::new(
             crate::refs::RefKind::Branch,
             "main",

@@ -42,6 +42,13 @@ pub struct Config {
     pub secrets: Vec<SecretEntry>,
     #[serde(default, deserialize_with = "one_or_many")]
     pub platforms: Vec<String>,
+    /// Native runner per platform and CI (`runners: {linux/arm64: {github: ubuntu-24.04-arm}}`):
+    /// with it, every stage is built in one job per platform on that platform's runner and a merge
+    /// job per published image creates the index (see the README, "Multi-platform on native
+    /// runners"). A platform without an entry runs on the default runner (QEMU when it is not the
+    /// first platform).
+    #[serde(default)]
+    pub runners: BTreeMap<String, RunnerEntry>,
     #[serde(default, deserialize_with = "one_or_many")]
     pub extra_tags: Vec<String>,
     pub default_branch: Option<String>,
@@ -73,6 +80,52 @@ pub struct CacheConfig {
     pub write_on_tag: bool,
     #[serde(default)]
     pub write_on_pr: bool,
+}
+
+/// One platform's runner, per CI: GitHub `runs-on` labels, GitLab runner tags, Drone node
+/// labels and Woodpecker labels (`key=value` each). A CI left out runs that platform's jobs on its
+/// default runner.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RunnerEntry {
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub github: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub gitlab: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub drone: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub woodpecker: Vec<String>,
+}
+
+/// Where `runners:` names `platform` as a key (for a runner error), if found.
+pub fn runner_span(source: &str, platform: &str) -> Option<Span> {
+    let mut in_runners = false;
+    for (ln, line) in source.lines().enumerate() {
+        let sp = line.len() - line.trim_start().len();
+        let rest = &line[sp..];
+        if sp == 0 && !rest.is_empty() && !rest.starts_with('#') {
+            in_runners = block_key(rest) == Some("runners");
+        }
+        if !in_runners {
+            continue;
+        }
+        let mut search = 0;
+        while let Some(p) = line[search..].find(platform) {
+            let at = search + p;
+            let end = at + platform.len();
+            let before = line[..at].chars().next_back();
+            let after = line[end..].chars().next();
+            let ok_before = before.is_none_or(|c| " {,\"'".contains(c));
+            let ok_after = after.is_some_and(|c| ":\"'".contains(c));
+            if ok_before && ok_after {
+                let col = line[..at].chars().count() + 1;
+                return Some(Span { line: ln + 1, col });
+            }
+            search = end;
+        }
+    }
+    None
 }
 
 /// `secrets: [{id, env, on-pr}]`. `on-pr: true` also passes the secret to Drone/Woodpecker's

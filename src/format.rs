@@ -111,6 +111,20 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
         } else {
             let _ = writeln!(out, "  {}  (stage {})", j.id, j.label);
         }
+        if let Some(pf) = &j.platform {
+            let _ = writeln!(
+                out,
+                "    platform:   {pf}{}",
+                runner_words(j.runner.as_ref(), j.emulated)
+            );
+        } else if p.build_platform.is_some() {
+            let _ = writeln!(
+                out,
+                "    platform:   all, built on the build platform {}{}",
+                p.build_platform.as_deref().unwrap_or_default(),
+                runner_words(j.runner.as_ref(), false)
+            );
+        }
         let _ = writeln!(out, "    needs:      {}", none(&j.needs));
         if !j.inline_stages.is_empty() {
             let _ = writeln!(out, "    builds in:  {}", j.inline_stages.join(", "));
@@ -138,10 +152,49 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
                 .unwrap_or("- (this ref writes no cache)")
         );
     }
+    for m in &p.merges {
+        let _ = writeln!(
+            out,
+            "  {}  (stage {}, merge: one index of its platforms)",
+            m.id, m.label
+        );
+        let _ = writeln!(out, "    needs:      {}", none(&m.needs));
+        for src in &m.sources {
+            let _ = writeln!(
+                out,
+                "    manifest:   {} {}@<digest from {}>",
+                src.platform, m.repository, src.job
+            );
+        }
+        let tags: Vec<String> = m
+            .tags
+            .iter()
+            .map(|t| format!("{}:{t}", m.repository))
+            .collect();
+        let _ = writeln!(out, "    tags:       {}", none(&tags));
+    }
     for n in &p.notes {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+/// ` on runner github a, gitlab b` / ` on the default runner (QEMU)`.
+fn runner_words(r: Option<&crate::plan::Runner>, emulated: bool) -> String {
+    let Some(r) = r else {
+        return if emulated {
+            " on the default runner, emulated (QEMU)".into()
+        } else {
+            " on the default runner".into()
+        };
+    };
+    let mut parts = Vec::new();
+    for (ci, v) in r.labels() {
+        if !v.is_empty() {
+            parts.push(format!("{ci} {}", v.join(",")));
+        }
+    }
+    format!(" on runner {}", parts.join("; "))
 }
 
 fn ref_kind_name(r: &crate::refs::RefInfo) -> String {

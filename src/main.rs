@@ -686,6 +686,11 @@ fn plan_json(loaded: &app::Loaded, p: &gen_pipeline::plan::Plan) -> String {
         notes: &'a [String],
         /// Every stage's role (job / check / inline / alternative / unused) and the reason.
         decisions: &'a [gen_pipeline::plan::StageDecision],
+        /// With `runners:`: the build platform and the per-image merge jobs.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        build_platform: &'a Option<String>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        merges: &'a [gen_pipeline::plan::MergeJob],
     }
     #[derive(serde::Serialize)]
     struct JobDoc<'a> {
@@ -701,6 +706,13 @@ fn plan_json(loaded: &app::Loaded, p: &gen_pipeline::plan::Plan) -> String {
         cache_to: &'a Option<String>,
         /// The stage input key's inputs (why a job rebuilt or skipped).
         key: &'a gen_pipeline::plan::JobKey,
+        /// With `runners:`: the one platform the job builds, its runner, QEMU or not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        platform: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        runner: &'a Option<gen_pipeline::plan::Runner>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        emulated: bool,
     }
     let doc = Doc {
         graph: format::PlanDoc::from_graph(&loaded.graph),
@@ -732,10 +744,15 @@ fn plan_json(loaded: &app::Loaded, p: &gen_pipeline::plan::Plan) -> String {
                 cache_from: &j.cache.from,
                 cache_to: &j.cache.to,
                 key: &j.key,
+                platform: &j.platform,
+                runner: &j.runner,
+                emulated: j.emulated,
             })
             .collect(),
         notes: &p.notes,
         decisions: &p.stages,
+        build_platform: &p.build_platform,
+        merges: &p.merges,
     };
     let mut out = serde_json::to_string_pretty(&doc).expect("the plan document serializes");
     out.push('\n');

@@ -13,9 +13,11 @@ use crate::dockerfile::Dockerfile;
 use crate::graph::StageGraph;
 
 pub mod key;
+pub mod platforms;
 use crate::refs::{self, CachePolicy, CacheRefs, RefInfo};
 use crate::select::{self, PlanInput};
 pub use key::JobKey;
+pub use platforms::{MergeJob, MergeSource, Runner};
 
 /// GitLab rejects a job with more than 50 `needs` (the default `ci_max_needs`).
 pub const GITLAB_MAX_NEEDS: usize = 50;
@@ -142,6 +144,9 @@ pub struct PlanOptions {
     pub buildkit: Buildkit,
     /// The ref the plan is generated on (for the plan's JSON; pipelines compute theirs at run time).
     pub git_ref: RefInfo,
+    /// Native runner per platform (config `runners:`); empty: every job builds every platform
+    /// on the default runner (see [`platforms`]).
+    pub runners: BTreeMap<String, Runner>,
 }
 
 /// The plan: one struct every CI backend renders.
@@ -178,6 +183,14 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Every stage's role in the plan and the reason (`plan --format text`).
     pub stages: Vec<StageDecision>,
+    /// With `runners:`: the platform whose runner builds the `FROM --platform=$BUILDPLATFORM`
+    /// stages (the first of `platforms:`).
+    pub build_platform: Option<String>,
+    /// With `runners:`: one job per published image that merges its per-platform images.
+    pub merges: Vec<MergeJob>,
+    /// With `runners:`: the build platform's runner (Drone and Woodpecker run every step of a
+    /// pipeline on one runner: this one).
+    pub build_runner: Option<Runner>,
 }
 
 /// What the plan does with a stage.
@@ -249,6 +262,12 @@ pub struct Job {
     pub cache: CacheRefs,
     /// The inputs of the job's stage input key (see [`key`]).
     pub key: JobKey,
+    /// With `runners:`: the one platform this job builds (`None`: every platform of the plan).
+    pub platform: Option<String>,
+    /// With `runners:`: the runner it runs on (`None`: the CI's default runner).
+    pub runner: Option<Runner>,
+    /// Its platform runs under QEMU on the default runner (no native runner configured).
+    pub emulated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -709,6 +728,9 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
             tags: if is_check[s] { Vec::new() } else { tags },
             cache,
             key: JobKey::default(),
+            platform: None,
+            runner: None,
+            emulated: false,
         });
     }
 
@@ -958,7 +980,43 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
         })
         .collect();
 
-    Ok(Plan {
+    // Multi-platform on native runners: which stages run on the build platform, which stages
+    // each job builds.
+    let build_flag: Vec<bool> = match df {
+        Some(df) => df
+            .instructions
+            .iter()
+            .filter(|i| i.keyword == "from")
+            .map(|i| i.flags.iter().any(|f| platforms::is_build_platform_flag(f)))
+            .collect(),
+        None => vec![false; n],
+    };
+    let build_flag = if build_flag.len() == n {
+        build_flag
+    } else {
+        vec![false; n]
+    };
+    let on_build = platforms::on_build_platform(
+        &build_flag,
+        &graph
+            .stages
+            .iter()
+            .map(|s| s.base_stage)
+            .collect::<Vec<_>>(),
+    );
+    let job_stages: Vec<Vec<usize>> = jobs
+        .iter()
+        .map(|j| {
+            inputs_of[j.stage_index]
+                .0
+                .iter()
+                .copied()
+                .chain([j.stage_index])
+                .collect()
+        })
+        .collect();
+
+    let mut plan = Plan {
         image,
         dockerfile: opts.dockerfile.clone(),
         context: opts.context.clone(),
@@ -980,7 +1038,12 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
         setup_job,
         notes,
         stages,
-    })
+        build_platform: None,
+        merges: Vec::new(),
+        build_runner: None,
+    };
+    platforms::fan_out(&mut plan, opts, &job_stages, &on_build);
+    Ok(plan)
 }
 
 fn split_name(s: Split) -> &'static str {
@@ -1111,8 +1174,8 @@ fn validate_inputs(opts: &PlanOptions) -> Result<(), PlanError> {
             ));
         }
     }
-    if opts.builder == Builder::Buildah && opts.platforms.len() > 1 {
-        return bad("the buildah builder builds one platform per job; use the buildx builder for multi-platform images".into());
+    if opts.builder == Builder::Buildah && opts.platforms.len() > 1 && opts.runners.is_empty() {
+        return bad("the buildah builder builds one platform per job; use the buildx builder for multi-platform images, or map platforms to runners with `runners:` (one job per platform)".into());
     }
     Ok(())
 }
@@ -1527,6 +1590,7 @@ pub(crate) mod tests {
             provenance: false,
             skip: true,
             buildkit: Buildkit::default(),
+            runners: Default::default(),
             git_ref: RefInfo::new(
                 RefKind::Branch,
                 "feature/x",

@@ -211,6 +211,117 @@ fn read_text(path: &Path) -> Result<String, SettingsError> {
     })
 }
 
+/// The config's `runners:` for the effective `platforms`: every key must be a valid platform of
+/// `platforms` (exit 2 at the key's line and column, with the nearest configured platform as a
+/// suggestion); Drone and Woodpecker labels are `key=value`; no label is empty or carries `${{`,
+/// a quote or a newline.
+pub fn resolve_runners(
+    config: &Config,
+    config_path: Option<&Path>,
+    platforms: &[String],
+) -> Result<BTreeMap<String, plan::Runner>, SettingsError> {
+    let mut out = BTreeMap::new();
+    if config.runners.is_empty() {
+        return Ok(out);
+    }
+    let source = config_path
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let file = config_path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| config::FILE_NAME.to_string());
+    let fail = |platform: &str, msg: String, help: String| {
+        let span =
+            config::runner_span(&source, platform).unwrap_or(crate::diag::Span { line: 1, col: 1 });
+        SettingsError::Config {
+            rendered: crate::diag::Diagnostic::new(span, msg)
+                .with_help(help)
+                .render("error", &file, &source),
+        }
+    };
+    for (p, entry) in &config.runners {
+        if !platforms.contains(p) {
+            let help = match crate::diag::suggest(p, platforms.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if platforms.is_empty() => {
+                    "list the platforms to build in `platforms:` (e.g. `platforms: [linux/amd64, linux/arm64]`)".to_string()
+                }
+                None => format!("the platforms built are {}", platforms.join(", ")),
+            };
+            let what = if plan::valid_platform(p) {
+                format!("`runners:` maps `{p}`, which is not a platform this pipeline builds")
+            } else {
+                format!("`runners:` maps `{p}`, which is no platform (expected os/arch[/variant])")
+            };
+            return Err(fail(p, what, help));
+        }
+        for (ci, labels, kv) in [
+            ("github", &entry.github, false),
+            ("gitlab", &entry.gitlab, false),
+            ("drone", &entry.drone, true),
+            ("woodpecker", &entry.woodpecker, true),
+        ] {
+            for l in labels {
+                let bad = l.trim().is_empty()
+                    || l.contains("${{")
+                    || l.chars().any(|c| c.is_control() || "\"'`$".contains(c));
+                if bad {
+                    return Err(fail(
+                        p,
+                        format!("`runners:` {p} {ci}: invalid runner label `{l}`"),
+                        "a label is one line of plain text (no quotes, `$` or control characters)"
+                            .into(),
+                    ));
+                }
+                if kv
+                    && !l
+                        .split_once('=')
+                        .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())
+                {
+                    return Err(fail(
+                        p,
+                        format!("`runners:` {p} {ci}: label `{l}` is not `key=value`"),
+                        format!("{ci} selects runners by labels, e.g. `platform={p}`"),
+                    ));
+                }
+            }
+        }
+        // Drone and Woodpecker pick a runner per pipeline (workflow), not per step: the one
+        // pipeline gen-pipeline writes runs on the build platform's runner.
+        for (ci, labels) in [("drone", &entry.drone), ("woodpecker", &entry.woodpecker)] {
+            if !labels.is_empty() && platforms.first() != Some(p) {
+                return Err(fail(
+                    p,
+                    format!("`runners:` {p} {ci}: {ci} runs every step of a pipeline on one runner, and gen-pipeline writes one pipeline"),
+                    format!(
+                        "give {ci} labels to the build platform `{}` only (the first of `platforms:`); the other platforms' steps run on its runner, under QEMU",
+                        platforms.first().map(String::as_str).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        out.insert(
+            p.clone(),
+            plan::Runner {
+                github: entry.github.clone(),
+                gitlab: entry.gitlab.clone(),
+                drone: key_values(&entry.drone),
+                woodpecker: key_values(&entry.woodpecker),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// `key=value` labels (validated) as a map.
+fn key_values(labels: &[String]) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Read and parse a config file.
 pub fn read_config(path: &Path) -> Result<Config, SettingsError> {
     let source = read_text(path)?;
@@ -609,6 +720,7 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
         None => format!("gen-pipeline --ci {{ci}} --dockerfile {dockerfile_rel}"),
     };
 
+    let runners = resolve_runners(&config, config_path.as_deref(), &platforms)?;
     let plan = PlanOptions {
         image,
         dockerfile: dockerfile_rel,
@@ -640,6 +752,7 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
             write_on_tag: config.cache.write_on_tag,
             write_on_pr: config.cache.write_on_pr,
         },
+        runners,
         buildkit_syntax: buildkit_syntax.map(|(s, _)| s),
         provenance: provenance.is_some(),
         skip: config.skip.unwrap_or(true),

@@ -256,6 +256,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/github.sh",
         include_str!("../../templates/shared/github.sh"),
     ),
+    (
+        "shared/merge.sh",
+        include_str!("../../templates/shared/merge.sh"),
+    ),
 ];
 
 /// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
@@ -379,12 +383,17 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
             .map(|n| load(opts, n))
             .collect::<Result<Vec<String>, RenderError>>()
     };
-    let shell = compact_shell(
-        load_all(&shell_parts(plan.builder))?
-            .iter()
-            .map(|s| s.as_str()),
-    );
-    let shell_github = compact_shell(load_all(&GITHUB_SHELL_PARTS)?.iter().map(|s| s.as_str()));
+    // Multi-platform on native runners (`runners:`): per-platform builds and the merge jobs;
+    // only pipelines with `runners:` carry templates/shared/merge.sh.
+    let multi = plan.platforms.len() > 1 && plan.build_platform.is_some();
+    let mut parts = shell_parts(plan.builder).to_vec();
+    let mut github_parts = GITHUB_SHELL_PARTS.to_vec();
+    if multi {
+        parts.push("shared/merge.sh");
+        github_parts.push("shared/merge.sh");
+    }
+    let shell = compact_shell(load_all(&parts)?.iter().map(|s| s.as_str()));
+    let shell_github = compact_shell(load_all(&github_parts)?.iter().map(|s| s.as_str()));
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);

@@ -35,6 +35,7 @@ fn options() -> PlanOptions {
         provenance: false,
         skip: true,
         buildkit: Default::default(),
+        runners: Default::default(),
         git_ref: RefInfo::new(RefKind::Branch, "main", &"a".repeat(40), "main", None),
     }
 }

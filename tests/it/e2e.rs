@@ -403,7 +403,7 @@ fn gitlab_dev_branch_never_leaks_into_main() {
 // it (drone/envsubst over the whole file, `crate::envsubst`). Images
 // are ignored: the host's buildah plays the step image.
 
-fn run_drone(
+pub(crate) fn run_drone(
     project: &Path,
     file: &str,
     branch: &str,

@@ -318,7 +318,7 @@ pub(crate) fn when_admits(step: &Value, event: &str, branch: &str) -> bool {
 }
 
 /// Runs the `.woodpecker.yml` of `project` as Woodpecker would for a push to `branch`.
-fn run_woodpecker(
+pub(crate) fn run_woodpecker(
     project: &Path,
     branch: &str,
     secrets: &BTreeMap<&str, String>,

@@ -8,11 +8,14 @@ use serde_yaml::Value;
 
 use crate::tools::{check_all, gen_ok, gen_pipeline, repo_root};
 
-const EXAMPLES: [&str; 4] = [
+const EXAMPLES: [&str; 5] = [
     "python-two-apps",
     "go-distroless",
     "node-monorepo",
     "rust-workspace",
+    // Issue 13: per-platform jobs on native runners and merge jobs (the wiring tests below cover
+    // the per-platform digests and the merge jobs' sources).
+    "multi-platform",
 ];
 const CIS: [(&str, &str); 4] = [
     ("github", "pipelines/github-images.yml"),
@@ -127,8 +130,16 @@ fn github_wiring() {
             call.push_str(line.trim_end_matches('\\'));
             call.push(' ');
             if !line.ends_with('\\') {
-                let id = call
-                    .trim_start()
+                // A per-platform job is decided in a subshell that tags for its platform:
+                // `(GP_PLATFORM=linux/arm64; gp_platform_tags; GP_REPOSITORY=… gp_github_job ID)`.
+                let decision = call.trim_start();
+                let decision = match decision.strip_prefix("(GP_PLATFORM=") {
+                    Some(rest) => rest
+                        .split_once("; gp_platform_tags; ")
+                        .map_or(decision, |(_, d)| d),
+                    None => decision,
+                };
+                let id = decision
                     .strip_prefix("GP_REPOSITORY=")
                     .and_then(|_| call.split("gp_github_job ").nth(1));
                 if let Some(id) = id {
@@ -142,9 +153,13 @@ fn github_wiring() {
                         .split_whitespace()
                         .next()
                         .unwrap_or("")
-                        .trim_end_matches(';');
+                        .trim_end_matches(';')
+                        .trim_end_matches(')');
                     repo_of.insert(id.to_string(), field("GP_REPOSITORY"));
-                    cache_keys.insert(field("GP_CACHE_KEY"));
+                    // A merge job (issue 13) builds nothing: no cache of its own.
+                    if field("GP_CACHE_KEY") != "''" {
+                        cache_keys.insert(field("GP_CACHE_KEY"));
+                    }
                 }
                 call.clear();
             }
@@ -167,6 +182,35 @@ fn github_wiring() {
                 "{ex}: {setup} decides nothing for {id}"
             );
             for step in job["steps"].as_sequence().unwrap() {
+                // A merge job's sources: each per-platform job it needs, by digest, in its repository.
+                if let Some(sources) = step["env"].get("GP_SOURCES") {
+                    let sources = s(sources);
+                    let marker = format!("@${{{{ fromJSON(needs.{setup}.outputs.jobs).");
+                    let mut merged = 0;
+                    for (i, _) in sources.match_indices(&marker) {
+                        let repo = sources[..i].split_whitespace().last().unwrap();
+                        let rest = &sources[i + marker.len()..];
+                        let (up, rest) = rest.split_once(".digest || needs.").expect(rest);
+                        assert!(
+                            rest.starts_with(&format!("{up}.outputs.digest }}}}")),
+                            "{ex}: {rest}"
+                        );
+                        assert!(
+                            needs.contains(&up.to_string()),
+                            "{ex}: {id} merges {up} without needing it"
+                        );
+                        assert_eq!(
+                            repo, repo_of[up],
+                            "{ex}: {id} merges another repository's {up}"
+                        );
+                        assert!(
+                            !jobs[up]["outputs"]["digest"].is_null(),
+                            "{ex}: {up} exports no digest"
+                        );
+                        merged += 1;
+                    }
+                    assert!(merged >= 2, "{ex}: {id} merges {merged} images: {sources}");
+                }
                 let Some(w) = step.get("with") else { continue };
                 if let Some(ctx) = w.get("build-contexts") {
                     for line in s(ctx).lines().filter(|l| !l.trim().is_empty()) {
@@ -213,10 +257,14 @@ fn github_wiring() {
             })
             .count();
         assert_eq!(repo_of.len(), built, "{ex}: one decision per build job");
+        let merges = jobs
+            .iter()
+            .filter(|(_, j)| s(&j["name"]).starts_with("merge "))
+            .count();
         assert_eq!(
             cache_keys.len(),
-            built,
-            "{ex}: cache keys must differ per stage"
+            built - merges,
+            "{ex}: cache keys must differ per stage (and platform)"
         );
     }
 }
@@ -235,9 +283,13 @@ fn gitlab_wiring() {
             if id.starts_with('.') || job.get("script").is_none() {
                 continue;
             }
-            jobs += 1;
             let dotenv = s(&job["artifacts"]["reports"]["dotenv"]);
             exported.insert(dotenv.trim_end_matches(".env").to_string(), id.clone());
+            // A merge job (issue 13) builds nothing: no cache of its own.
+            if s(&job["variables"]["GP_CACHE_KEY"]).is_empty() {
+                continue;
+            }
+            jobs += 1;
             keys.insert(s(&job["variables"]["GP_CACHE_KEY"]));
         }
         assert_eq!(keys.len(), jobs, "{ex}: cache keys must differ per job");
@@ -260,8 +312,25 @@ fn gitlab_wiring() {
                 .map(s)
                 .collect::<Vec<_>>()
                 .join("\n");
-            for part in script.split("--build-context ").skip(1) {
-                let ctx = part.split_whitespace().next().unwrap().trim_matches('"');
+            // Build contexts, and a merge job's per-platform sources (`gp_merge "repo@$VAR" …`).
+            let merged = script
+                .split_once("gp_merge")
+                .map(|(_, m)| {
+                    m.split_whitespace()
+                        .map(|w| format!("{w} "))
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            let merged = merged
+                .split_whitespace()
+                .filter(|w| w.contains("@$"))
+                .map(|w| w.to_string());
+            let contexts = script
+                .split("--build-context ")
+                .skip(1)
+                .map(|part| part.split_whitespace().next().unwrap().to_string());
+            for ctx in contexts.chain(merged) {
+                let ctx = ctx.trim_matches('"');
                 let (_, var) = ctx
                     .split_once("@$")
                     .unwrap_or_else(|| panic!("{ex}: {ctx} is not pinned by digest"));
@@ -317,8 +386,10 @@ fn drone_and_woodpecker_wiring() {
                     .map(s)
                     .collect::<Vec<_>>()
                     .join("\n");
-                for part in cmds.split("--build-context ").skip(1) {
-                    let ctx = part.lines().next().unwrap();
+                // Every digest file read: build contexts and a merge step's per-platform sources.
+                for part in cmds.split("@$(cat ").skip(1) {
+                    let ctx = format!("@$(cat {}", part.lines().next().unwrap());
+                    let ctx = ctx.as_str();
                     let file = ctx
                         .split_once("@$(cat \"")
                         .and_then(|(_, f)| f.split_once("\")"))

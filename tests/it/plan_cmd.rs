@@ -454,6 +454,7 @@ mod properties {
             provenance: false,
             skip: true,
             buildkit: Default::default(),
+            runners: Default::default(),
             git_ref: RefInfo::new(
                 RefKind::Branch,
                 "main",

@@ -1,0 +1,297 @@
+//! End-to-end, issue 13: multi-platform images on native runners. linux/amd64 and linux/386 both
+//! run natively on x86_64, so a real two-platform pipeline runs here without QEMU: per-platform
+//! jobs (fresh builder storage per job, like one runner per platform), a merge job per published
+//! image, under gitlab-ci-local with buildah against the TLS+auth registry.
+
+use crate::e2e_support::{push_base_image, Builder, GitlabCiLocal, Registry};
+use crate::tools::run_tool;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const GEN: &str = env!("CARGO_BIN_EXE_gen-pipeline");
+
+/// `tools` runs on the build platform (cross-compiling for TARGETARCH), `base` on the target
+/// platform; `app1` and `app2` are published, each on its platform's `base` and with `tools`.
+const DOCKERFILE: &str = "\
+ARG BASE
+FROM --platform=$BUILDPLATFORM ${BASE} AS tools
+ARG TARGETARCH
+RUN echo \"tools for $TARGETARCH\" > /tools.txt
+
+FROM ${BASE} AS base
+ARG TARGETARCH
+COPY base.txt /base.txt
+RUN echo \"base for $TARGETARCH\" >> /base.txt
+
+FROM base AS app1
+COPY --from=tools /tools.txt /tools.txt
+RUN cat /base.txt /tools.txt > /out.txt
+
+FROM base AS app2
+COPY --from=tools /tools.txt /tools.txt
+RUN cat /base.txt > /out.txt
+";
+
+/// A base index `<host>/library/busybox:mp` of linux/amd64 and linux/386 (the same busybox: the
+/// 386 entry only differs in its config's architecture, which is what selects it).
+fn push_two_platform_base(reg: &Registry) -> String {
+    let base = push_base_image(reg);
+    let b = Builder::fresh();
+    b.login(reg);
+    let host = reg.host();
+    let ctr = b.buildah(&["from", "--quiet", &format!("docker://{}", base.pinned())]);
+    let ctr = ctr.trim().lines().last().unwrap().to_string();
+    b.buildah(&["config", "--arch", "386", &ctr]);
+    let i386 = format!("{host}/library/busybox:386");
+    b.buildah(&["commit", "--quiet", "--timestamp", "0", &ctr, &i386]);
+    b.buildah(&["push", "--quiet", &i386, &format!("docker://{i386}")]);
+    let list = "gp-e2e-base-list";
+    b.buildah(&["manifest", "create", list]);
+    b.buildah(&[
+        "manifest",
+        "add",
+        list,
+        &format!("docker://{}", base.pinned()),
+    ]);
+    b.buildah(&["manifest", "add", list, &format!("docker://{i386}")]);
+    let mp = format!("{host}/library/busybox:mp");
+    b.buildah(&["manifest", "push", "--all", list, &format!("docker://{mp}")]);
+    mp
+}
+
+fn project(reg: &Registry, base: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("gp-e2e-platforms-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(dir.path().join("base.txt"), "base\n").unwrap();
+    std::fs::write(
+        dir.path().join("gen-pipeline.yml"),
+        format!(
+            "ci: gitlab\nbuilder: buildah\nimage: {}\nbuild-args: {{BASE: \"{base}\"}}\n\
+             platforms: [linux/amd64, linux/386]\n\
+             runners:\n  linux/386: {{gitlab: [i386], github: [self-hosted, i386]}}\n",
+            reg.image("group/project")
+        ),
+    )
+    .unwrap();
+    let (desc, o) = run_tool(Command::new(GEN).current_dir(dir.path()).args([
+        "--config",
+        "gen-pipeline.yml",
+        "-o",
+        ".gitlab-ci.yml",
+    ]));
+    assert!(
+        o.status.success(),
+        "`{desc}` failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    dir
+}
+
+/// The digest each gitlab-ci-local job printed (`<job> > digest=sha256:…`, by gp_build and
+/// gp_merge), by job name.
+fn handed(log: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for l in log.lines() {
+        let Some((job, rest)) = l.split_once(" > ") else {
+            continue;
+        };
+        if let Some(d) = rest.trim().strip_prefix("digest=") {
+            if d.starts_with("sha256:") && d.len() == 71 {
+                m.insert(job.trim().to_string(), d.to_string());
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn gitlab_native_runners_build_per_platform_and_merge_indexes() {
+    let reg = Registry::start();
+    let base = push_two_platform_base(&reg);
+    let project = project(&reg, &base);
+    let text = std::fs::read_to_string(project.path().join(".gitlab-ci.yml")).unwrap();
+    // The 386 jobs carry the runner's tag; the merge jobs need the per-platform jobs.
+    assert!(text.contains("base-linux-386:\n  extends: .gen-pipeline\n  tags: [\"i386\"]\n"));
+    let run =
+        GitlabCiLocal::for_registry(&reg, "main").run(project.path(), &Builder::fresh_per_job());
+    if let Some(path) = std::env::var_os("GP_E2E_LOG") {
+        std::fs::write(path, &run.log).unwrap();
+    }
+    assert!(!run.log.contains("Job failed"), "{}", run.log);
+    let sha = {
+        let (_, o) = run_tool(
+            Command::new("git")
+                .arg("-C")
+                .arg(run.checkout.path())
+                .args(["rev-parse", "HEAD"]),
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let handed = handed(&run.log);
+    check_registry(&reg, &sha, &run.log, &|k: &str| handed.get(k).cloned());
+}
+
+/// The same pipeline on Drone (the step driver, one builder storage for the pipeline, digests
+/// handed on as files in the workspace): the per-platform steps, then the merge steps.
+#[test]
+fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
+    let reg = Registry::start();
+    let base = push_two_platform_base(&reg);
+    let project = project(&reg, &base);
+    let (desc, o) = run_tool(Command::new(GEN).current_dir(project.path()).args([
+        "--config",
+        "gen-pipeline.yml",
+        "--ci",
+        "drone",
+        "-o",
+        ".drone.yml",
+    ]));
+    assert!(o.status.success(), "`{desc}` failed");
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
+    let (log, ws) = crate::e2e::run_drone(
+        project.path(),
+        ".drone.yml",
+        "main",
+        &secrets,
+        &Builder::fresh(),
+    );
+    for step in ["base-linux-amd64", "base-linux-386", "app1", "app2"] {
+        assert!(
+            log.contains(&format!("==> step {step} ")),
+            "no step {step}:\n{log}"
+        );
+    }
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
+    // A job's digest file: GP_DIGEST_<JOB ID, upper-cased, `-` as `_`>.
+    let digest_of = |job: &str| {
+        let var = format!("GP_DIGEST_{}", job.to_uppercase().replace('-', "_"));
+        std::fs::read_to_string(ws.state().join("digests").join(var))
+            .ok()
+            .map(|d| d.trim().to_string())
+    };
+    check_registry(&reg, &sha, &log, &digest_of);
+}
+
+/// And on Woodpecker (the step driver admits the push steps by their `when:`).
+#[test]
+fn woodpecker_native_runner_steps_build_per_platform_and_merge_indexes() {
+    let reg = Registry::start();
+    let base = push_two_platform_base(&reg);
+    let project = project(&reg, &base);
+    let (desc, o) = run_tool(Command::new(GEN).current_dir(project.path()).args([
+        "--config",
+        "gen-pipeline.yml",
+        "--ci",
+        "woodpecker",
+        "-o",
+        ".woodpecker.yml",
+    ]));
+    assert!(o.status.success(), "`{desc}` failed");
+    let secrets = BTreeMap::from([
+        ("registry_username", reg.user().to_string()),
+        ("registry_password", reg.password().to_string()),
+    ]);
+    let (run, ws) =
+        crate::e2e_woodpecker::run_woodpecker(project.path(), "main", &secrets, &Builder::fresh());
+    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
+    let digest_of = |job: &str| {
+        let var = format!("GP_DIGEST_{}", job.to_uppercase().replace('-', "_"));
+        std::fs::read_to_string(ws.state().join("digests").join(var))
+            .ok()
+            .map(|d| d.trim().to_string())
+    };
+    check_registry(&reg, &sha, &run.log, &digest_of);
+}
+
+/// What every CI must have left in the registry: `digest_of(job)` is the digest the job handed on.
+fn check_registry(
+    reg: &Registry,
+    sha: &str,
+    log: &str,
+    digest_of: &dyn Fn(&str) -> Option<String>,
+) {
+    let digests = |k: &str| -> String {
+        digest_of(k).unwrap_or_else(|| panic!("job {k} handed on no digest:\n{log}"))
+    };
+    let arch_of = |repo: &str, digest: &str| -> String {
+        reg.config(repo, digest)["architecture"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (slug, arch) in [("linux-amd64", "amd64"), ("linux-386", "386")] {
+        let base_d = &digests(&format!("base-{slug}"));
+        // Each per-platform image is pushed under its per-platform tag, for its architecture.
+        let tag = format!("sha-{sha}-{slug}");
+        let tags = reg.tags("group/project/stages/base");
+        assert!(
+            tags.contains(&tag),
+            "stages/base has no {tag}: {tags:?}\n{log}"
+        );
+        assert_eq!(
+            reg.manifest_digest("group/project/stages/base", &tag),
+            *base_d
+        );
+        assert_eq!(arch_of("group/project/stages/base", base_d), arch);
+        for (app, repo) in [("app1", "group/project/app1"), ("app2", "group/project")] {
+            let d = &digests(&format!("{app}-{slug}"));
+            assert_eq!(arch_of(repo, d), arch, "{app} on {slug}");
+            // Built on the same platform's base digest of this run.
+            assert!(
+                reg.built_on(repo, d, "group/project/stages/base", base_d),
+                "{app} {slug} is not built on base {base_d}"
+            );
+        }
+    }
+    // The merge jobs: the ref's tags point at an index of both platforms' images.
+    for (app, repo) in [("app1", "group/project/app1"), ("app2", "group/project")] {
+        let index = &digests(app);
+        for tag in ["main", "latest", &format!("sha-{sha}")] {
+            assert_eq!(
+                reg.manifest_digest(repo, tag),
+                *index,
+                "{repo}:{tag} is not the index"
+            );
+        }
+        let (_, m) = reg.manifest(repo, index);
+        let entries: BTreeMap<String, String> = m["manifests"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{repo}@{index} is no index: {m}"))
+            .iter()
+            .map(|e| {
+                (
+                    e["platform"]["architecture"].as_str().unwrap().to_string(),
+                    e["digest"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            BTreeMap::from([
+                ("386".to_string(), digests(&format!("{app}-linux-386"))),
+                ("amd64".to_string(), digests(&format!("{app}-linux-amd64"))),
+            ]),
+            "{repo}@{index}"
+        );
+    }
+    // Per-platform caches: one cache ref per stage, platform and ref slug.
+    let catalog = reg.catalog();
+    for c in [
+        "base-linux-amd64.main",
+        "base-linux-386.main",
+        "app1-linux-386.main",
+    ] {
+        assert!(
+            catalog
+                .iter()
+                .any(|r| r == &format!("group/project/cache/{c}")),
+            "no cache {c}: {catalog:?}"
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! Issue 13: multi-platform images on native runners (`runners:`), planned per stage: the config's
+//! validation, the plan (per-platform jobs, build-platform stages, merge jobs, per-platform caches,
+//! keys and tags) and the four renderings under every validator.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::tools::{check_all, gen_ok, gen_pipeline};
+
+/// `tools` runs on the build platform, `base` on the target platform, `app1`/`app2` are published,
+/// `test` is a check.
+const DOCKERFILE: &str = "\
+FROM --platform=$BUILDPLATFORM golang:1.23 AS tools
+ARG TARGETARCH
+RUN GOARCH=$TARGETARCH go build -o /out/tool ./cmd/tool
+
+FROM alpine:3.20 AS base
+RUN apk add --no-cache ca-certificates
+
+FROM base AS test
+RUN true
+
+FROM base AS app1
+COPY --from=tools /out/tool /usr/bin/tool
+
+FROM base AS app2
+COPY --from=tools /out/tool /usr/bin/tool
+";
+
+const CONFIG: &str = "\
+image: registry.example.com/acme/mp
+platforms: [linux/amd64, linux/arm64]
+runners:
+  linux/amd64:
+    drone: [arch=amd64]
+    woodpecker: [platform=linux/amd64]
+  linux/arm64:
+    github: ubuntu-24.04-arm
+    gitlab: [saas-linux-small-arm64]
+";
+
+fn project(config: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(tmp.path().join("gen-pipeline.yml"), config).unwrap();
+    tmp
+}
+
+fn plan_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = gen_ok(
+        dir,
+        [
+            &["plan", "--format", "json", "--branch", "main", "--sha"][..],
+            &[&"a".repeat(40)],
+            extra,
+        ]
+        .concat(),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn job<'a>(plan: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == id)
+        .unwrap_or_else(|| panic!("no job {id} in {:#}", plan["jobs"]))
+}
+
+fn ids(plan: &serde_json::Value) -> Vec<String> {
+    plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn runners_fan_out_per_platform_and_merge_each_published_image() {
+    let p = project(CONFIG);
+    let plan = plan_json(p.path(), &[]);
+    assert_eq!(plan["build_platform"], "linux/amd64");
+    // `tools` (FROM --platform=$BUILDPLATFORM) is built once, for every platform, on the build
+    // platform's runner; every other job is one job per platform.
+    assert_eq!(
+        ids(&plan),
+        [
+            "tools",
+            "base-linux-amd64",
+            "base-linux-arm64",
+            "test-linux-amd64",
+            "test-linux-arm64",
+            "app1-linux-amd64",
+            "app1-linux-arm64",
+            "app2-linux-amd64",
+            "app2-linux-arm64"
+        ]
+    );
+    assert!(job(&plan, "tools").get("platform").is_none());
+    let arm = job(&plan, "app1-linux-arm64");
+    assert_eq!(arm["platform"], "linux/arm64");
+    assert_eq!(
+        arm["runner"]["github"],
+        serde_json::json!(["ubuntu-24.04-arm"])
+    );
+    // Same-platform upstream digest; the build-platform stage's one (multi-platform) image.
+    assert_eq!(
+        arm["needs"],
+        serde_json::json!(["tools", "base-linux-arm64"])
+    );
+    // Per (stage, platform): cache ref, tag, key.
+    assert_eq!(
+        arm["cache_to"],
+        "registry.example.com/acme/mp/cache:app1-linux-arm64.main"
+    );
+    assert_eq!(
+        arm["tags"],
+        serde_json::json!([format!(
+            "registry.example.com/acme/mp/app1:sha-{}-linux-arm64",
+            "a".repeat(40)
+        )])
+    );
+    let amd = job(&plan, "app1-linux-amd64");
+    assert_ne!(amd["key"]["static_digest"], arm["key"]["static_digest"]);
+    // The build platform's runner: no GitHub label (the default runner), Drone's node labels.
+    assert_eq!(amd["runner"]["github"], serde_json::json!([]));
+    assert_eq!(amd["runner"]["drone"], serde_json::json!({"arch": "amd64"}));
+    // A check fans out too, but nothing merges it.
+    assert_eq!(
+        job(&plan, "test-linux-arm64")["tags"],
+        serde_json::json!([])
+    );
+    let merges = plan["merges"].as_array().unwrap();
+    let merge_ids: Vec<&str> = merges.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(merge_ids, ["app1", "app2"]);
+    assert_eq!(
+        merges[0]["needs"],
+        serde_json::json!(["app1-linux-amd64", "app1-linux-arm64"])
+    );
+    assert!(merges[0]["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("latest")));
+    // The text plan says where each job runs.
+    let text = String::from_utf8(
+        gen_ok(p.path(), ["plan", "--format", "text", "--branch", "main"]).stdout,
+    )
+    .unwrap();
+    assert!(text.contains("platform:   linux/arm64 on runner github ubuntu-24.04-arm; gitlab saas-linux-small-arm64"), "{text}");
+    assert!(
+        text.contains("app1  (stage app1, merge: one index of its platforms)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("built once on the build platform's runner"),
+        "{text}"
+    );
+}
+
+#[test]
+fn runners_platform_without_runner_is_emulated_and_buildah_fans_out_build_platform_stages() {
+    let p = project(
+        "image: registry.example.com/acme/mp\nbuilder: buildah\nplatforms: [linux/amd64, linux/arm64, linux/s390x]\nrunners:\n  linux/arm64: {gitlab: [arm]}\n",
+    );
+    let plan = plan_json(p.path(), &[]);
+    // buildah pushes one image per build: the build-platform stage gets one job per platform,
+    // all on the build platform's runner (no emulation: its RUN steps run on the build platform).
+    let t = job(&plan, "tools-linux-arm64");
+    assert_eq!(t.get("runner"), None);
+    assert_eq!(t.get("emulated"), None);
+    assert_eq!(
+        job(&plan, "base-linux-arm64")["runner"]["gitlab"],
+        serde_json::json!(["arm"])
+    );
+    assert_eq!(job(&plan, "base-linux-s390x")["emulated"], true);
+    assert_eq!(job(&plan, "base-linux-amd64").get("emulated"), None);
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains("linux/s390x: the default runner with QEMU emulation"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn runners_config_errors_point_at_the_platform() {
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "platforms: [linux/amd64, linux/arm64]\nrunners:\n  linux/arm46: {github: arm}\n",
+            &["gen-pipeline.yml:4:3: error", "not a platform this pipeline builds", "did you mean `linux/arm64`?"],
+        ),
+        (
+            "runners:\n  linux/arm64: {github: arm}\n",
+            &["gen-pipeline.yml:3:3: error", "list the platforms to build in `platforms:`"],
+        ),
+        (
+            "platforms: [linux/amd64, linux/arm64]\nrunners:\n  linux/arm64: {drone: [arch=arm64]}\n",
+            &["gen-pipeline.yml:4:3: error", "drone runs every step of a pipeline on one runner", "build platform `linux/amd64`"],
+        ),
+        (
+            "platforms: [linux/amd64]\nrunners:\n  linux/amd64: {woodpecker: [amd64]}\n",
+            &["gen-pipeline.yml:4:3: error", "is not `key=value`"],
+        ),
+    ];
+    for (config, needles) in cases {
+        let p = project(&format!("image: registry.example.com/acme/mp\n{config}"));
+        let out = gen_pipeline()
+            .current_dir(p.path())
+            .args(["--ci", "gitlab", "-o", "-"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config}: {stderr}");
+        for n in needles {
+            assert!(stderr.contains(n), "{config}: `{n}` missing in {stderr}");
+        }
+        assert!(stderr.contains('^'), "a caret: {stderr}");
+    }
+    // An unknown CI key inside a runner is the config parser's error, at its line.
+    let p = project("image: registry.example.com/acme/mp\nplatforms: [linux/amd64]\nrunners:\n  linux/amd64: {gitlb: [x]}\n");
+    let out = gen_pipeline()
+        .current_dir(p.path())
+        .args(["--ci", "gitlab", "-o", "-"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gen-pipeline.yml:4:") && stderr.contains("did you mean `gitlab`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn runners_with_one_platform_only_pick_the_runner() {
+    let p = project(
+        "image: registry.example.com/acme/mp\nplatforms: [linux/arm64]\nrunners:\n  linux/arm64: {github: ubuntu-24.04-arm}\n",
+    );
+    let plan = plan_json(p.path(), &[]);
+    assert_eq!(ids(&plan), ["tools", "base", "test", "app1", "app2"]);
+    assert_eq!(
+        job(&plan, "app1")["runner"]["github"],
+        serde_json::json!(["ubuntu-24.04-arm"])
+    );
+    assert!(plan.get("merges").is_none());
+}
+
+/// All four outputs under every validator; the per-platform wiring of each.
+#[test]
+fn runners_render_and_validate_on_all_four_cis() {
+    let p = project(CONFIG);
+    let mut texts = BTreeMap::new();
+    for (ci, file) in [
+        ("github", "images.yml"),
+        ("gitlab", ".gitlab-ci.yml"),
+        ("drone", ".drone.yml"),
+        ("woodpecker", ".woodpecker.yml"),
+    ] {
+        gen_ok(p.path(), ["--ci", ci, "-o", file, "--branch", "main"]);
+        let path = p.path().join(file);
+        check_all(ci, &path);
+        texts.insert(ci, std::fs::read_to_string(&path).unwrap());
+    }
+    let gh = &texts["github"];
+    assert!(gh.contains("  app1-linux-arm64:\n    name: \"build app1 linux/arm64\"\n    needs: [gen-pipeline, tools, base-linux-arm64]"), "{gh}");
+    assert!(gh.contains("runs-on: [\"ubuntu-24.04-arm\"]"));
+    assert!(gh.contains("(GP_PLATFORM=linux/arm64; gp_platform_tags; GP_REPOSITORY="));
+    assert!(gh.contains("docker buildx imagetools create"));
+    // Native runners: no QEMU except where a platform has none.
+    assert!(!gh.contains("setup-qemu-action"), "no emulation needed");
+    let gl = &texts["gitlab"];
+    assert!(gl.contains(
+        "app1-linux-arm64:\n  extends: .gen-pipeline\n  tags: [\"saas-linux-small-arm64\"]\n"
+    ));
+    assert!(gl.contains("gp_merge\n      \"registry.example.com/acme/mp/app1@$GP_DIGEST_APP1_LINUX_AMD64\"\n      \"registry.example.com/acme/mp/app1@$GP_DIGEST_APP1_LINUX_ARM64\""));
+    assert!(texts["drone"].contains("\nnode: {arch: \"amd64\"}\n"));
+    assert!(texts["woodpecker"].contains("\nlabels: {platform: \"linux/amd64\"}\n"));
+    for ci in ["drone", "woodpecker"] {
+        assert!(texts[ci].contains("gp_platform_build"), "{ci}");
+        assert!(texts[ci].contains("gp_merge"), "{ci}");
+        // The pull-request step builds the build platform only (no emulation, no merge).
+        assert!(
+            texts[ci].contains("GP_PLATFORMS=linux/amd64\n        gp_build"),
+            "{ci}"
+        );
+    }
+}
