@@ -103,7 +103,7 @@ pub fn platform_slug(p: &str) -> String {
         .collect()
 }
 
-/// The tag a per-platform job pushes on commit `sha` (mirrors `gp_platform_refs` in
+/// The tag a per-platform job pushes on commit `sha` (mirrors `gp_platform_tags` in
 /// templates/shared/merge.sh).
 pub fn platform_tag(sha: &str, platform: &str) -> String {
     let full = refs::full_sha(sha);

@@ -286,3 +286,64 @@ fn runners_render_and_validate_on_all_four_cis() {
         );
     }
 }
+
+/// merge.sh's `gp_platform_tags` on top of the compact shell (ref.sh computes the ref's tags once
+/// a run, in `gp_tagl`): a per-platform job's image refs are the one tag
+/// `plan::platforms::platform_tag` plans (no ref tag, no extra tag), while its cache refs stay the
+/// ref's; under dash, busybox sh and bash.
+#[test]
+fn runners_shell_platform_tags_match_the_planned_platform_tag() {
+    use gen_pipeline::plan::platforms::platform_tag;
+    use gen_pipeline::render::{compact_shell, embedded, shell_parts};
+    let mut parts: Vec<&str> = shell_parts(gen_pipeline::plan::Builder::Buildah)
+        .iter()
+        .map(|n| embedded(n).unwrap())
+        .collect();
+    parts.push(embedded("shared/merge.sh").unwrap());
+    let lib = compact_shell(parts);
+    let script = format!(
+        "{lib}\ngp_platform_tags; gp_init; printf 'refs=%s\\nreads=%s\\n' \"$gp_refs\" \"$gp_reads\""
+    );
+    let shells: Vec<Vec<&str>> = vec![vec!["dash"], vec!["busybox", "sh"], vec!["bash", "--posix"]];
+    for sha in [
+        "0123456789abcdef0123456789abcdef01234567",
+        "0123456789ABCDEF0123456789ABCDEF01234567",
+        "",
+        "not-a-sha",
+    ] {
+        for platform in ["linux/amd64", "linux/arm/v7", "Linux/386"] {
+            let want = format!(
+                "refs= registry.example.com/acme/mp/app1:{}\nreads= registry.example.com/acme/mp/cache:app1-x.main\n",
+                platform_tag(sha, platform)
+            );
+            for sh in &shells {
+                let o = std::process::Command::new(sh[0])
+                    .args(&sh[1..])
+                    .arg("-c")
+                    .arg(&script)
+                    .env("GP_SHA", sha)
+                    .env("GP_PLATFORM", platform)
+                    .env("GP_REF_KIND", "branch")
+                    .env("GP_REF_NAME", "main")
+                    .env("GP_DEFAULT_BRANCH", "main")
+                    .env("GP_EXTRA_TAGS", "stable edge")
+                    .env("GP_REPOSITORY", "registry.example.com/acme/mp/app1")
+                    .env("GP_CACHE_REPO", "registry.example.com/acme/mp/cache")
+                    .env("GP_CACHE_KEY", "app1-x")
+                    .env_remove("GP_REF_SLUG")
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success(),
+                    "{sh:?}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(&o.stdout),
+                    want,
+                    "{sh:?} sha {sha:?} platform {platform}"
+                );
+            }
+        }
+    }
+}
