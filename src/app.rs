@@ -206,6 +206,68 @@ pub fn render_all(
         .collect()
 }
 
+/// One file (or stdout) a `generate`/`check` run produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    pub ci: Ci,
+    pub target: crate::settings::Target,
+    pub text: String,
+}
+
+/// Render every output of a run: each CI's pipeline to its target and, when the plan has a
+/// cleanup job, GitHub's cleanup workflow ([`render::GITHUB_GC_FILE`]) beside the images
+/// workflow file. A GitHub workflow printed to stdout cannot carry a second workflow: the
+/// returned notes say so (the caller prints them).
+pub fn render_outputs(
+    plan: &Plan,
+    outputs: &[crate::settings::Output],
+    opts: &RenderOptions,
+) -> Result<(Vec<Generated>, Vec<String>), AppError> {
+    use crate::settings::Target;
+    let mut files = Vec::new();
+    let mut notes = Vec::new();
+    for o in outputs {
+        files.push(Generated {
+            ci: o.ci,
+            target: o.target.clone(),
+            text: render::render(plan, o.ci, opts)?,
+        });
+        if o.ci != Ci::Github {
+            continue;
+        }
+        let Some(text) = render::render_github_gc(plan, opts)? else {
+            continue;
+        };
+        match &o.target {
+            Target::Stdout => notes.push(format!(
+                "the GitHub cleanup workflow (`gc:` in the config) is a file of its own, {}, and is not printed: write the GitHub output to a file (its `output:` path, or -o PATH) to generate it beside",
+                render::GITHUB_GC_FILE
+            )),
+            Target::File { path, within } => {
+                let gc_path = path
+                    .parent()
+                    .map(|d| d.join(render::GITHUB_GC_FILE))
+                    .unwrap_or_else(|| PathBuf::from(render::GITHUB_GC_FILE));
+                if path.file_name() == gc_path.file_name() {
+                    return Err(AppError::Usage(format!(
+                        "the GitHub output {} has the name of the cleanup workflow written beside it (`gc:` in the config): choose another `output:` name",
+                        path.display()
+                    )));
+                }
+                files.push(Generated {
+                    ci: Ci::Github,
+                    target: Target::File {
+                        path: gc_path,
+                        within: within.clone(),
+                    },
+                    text,
+                });
+            }
+        }
+    }
+    Ok((files, notes))
+}
+
 /// Build the plan for a loaded Dockerfile (every platform it was loaded for).
 pub fn plan(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, AppError> {
     Ok(plan_loaded(loaded, opts)?)
@@ -268,6 +330,7 @@ pub fn default_plan(loaded: &Loaded) -> Option<Plan> {
             "main",
             None,
         ),
+        gc: None,
     };
     plan(loaded, &opts).ok()
 }

@@ -755,21 +755,27 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
     ) {
         eprint!("{w}");
     }
-    let cis: Vec<Ci> = s.outputs.iter().map(|o| o.ci).collect();
     // Every pipeline is rendered before anything is written.
-    let rendered = app::render_all(&plan, &cis, &s.render)?;
+    let (generated, notes) = app::render_outputs(&plan, &s.outputs, &s.render)?;
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
     if mode == Mode::Check {
-        return check_outputs(&s, &rendered);
+        return check_outputs(&generated);
     }
     let mut files = Vec::new();
-    for (o, (_, text)) in s.outputs.iter().zip(&rendered) {
-        match &o.target {
-            Target::Stdout => print_stdout(text)?,
-            Target::File { path, within } => files.push(write::FileWrite {
-                path: path.clone(),
-                text: text.clone(),
-                within: within.clone(),
-            }),
+    let mut cis = Vec::new();
+    for g in &generated {
+        match &g.target {
+            Target::Stdout => print_stdout(&g.text)?,
+            Target::File { path, within } => {
+                files.push(write::FileWrite {
+                    path: path.clone(),
+                    text: g.text.clone(),
+                    within: within.clone(),
+                });
+                cis.push(g.ci);
+            }
         }
     }
     for (path, ci) in write::write_all(&files, s.force)?.iter().zip(&cis) {
@@ -780,13 +786,13 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
 
 /// `check`: the verdict first (each file's state and the command that regenerates, on stderr),
 /// then the diffs (stdout), so a log that is cut short still says what to do.
-fn check_outputs(s: &Settings, rendered: &[(Ci, String)]) -> Result<ExitCode, Failure> {
+fn check_outputs(generated: &[app::Generated]) -> Result<ExitCode, Failure> {
     let mut diffs = Vec::new();
-    for (o, (_, text)) in s.outputs.iter().zip(rendered) {
-        let Target::File { path: p, .. } = &o.target else {
+    for g in generated {
+        let Target::File { path: p, .. } = &g.target else {
             continue;
         };
-        match app::drift(p, text) {
+        match app::drift(p, &g.text) {
             app::Drift::InSync => eprintln!("{}: in sync", p.display()),
             app::Drift::Missing => {
                 eprintln!("{}: missing", p.display());

@@ -404,6 +404,7 @@ mod properties {
                 "main",
                 None,
             ),
+            gc: None,
         }
     }
 
