@@ -348,3 +348,24 @@ fn gc_check_covers_the_cleanup_workflow() {
         "{err}"
     );
 }
+
+/// `gen-pipeline gc` by hand takes the config's `gc: older-than` as its default (`--older-than`
+/// still wins).
+#[test]
+fn gc_command_defaults_to_the_config_older_than() {
+    let p = project("image: registry.example.com/acme/app\ngc: {enabled: true, older-than: 3d}\n");
+    let policy = |extra: &[&str]| {
+        let mut args = vec!["gc", "--format", "gitlab-policy"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(p.path(), &args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    assert!(
+        policy(&[]).contains("\nolder_than: 3d\n"),
+        "{}",
+        policy(&[])
+    );
+    let flag = policy(&["--older-than", "5h"]);
+    assert!(flag.contains("\nolder_than: 5h\n"), "{flag}");
+}
