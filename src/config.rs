@@ -535,7 +535,8 @@ pub fn template(detected: &Detected) -> String {
          \n# A job whose inputs (instructions, args, context files, base image digests) already have an\n# image retags it instead of building; false always builds.\n# skip: true\n\
          \n# Pin the Dockerfile frontend (named build contexts need 1.4 or later).\n# buildkit-syntax: docker/dockerfile:1\n\
          \n# The BuildKit the docker-container builder runs (default: a pinned release), and a buildkitd\n# config for it (registry mirrors, a private registry's CA), relative to this file.\n# buildkit-image: moby/buildkit:v0.33.0\n# buildkitd-config: ci/buildkitd.toml\n\
-         \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n",
+         \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n\
+         \n# A registry cleanup job (`gen-pipeline gc --apply`) in the pipelines: GitHub on branch deletion and\n# weekly (`schedule`, UTC), GitLab in schedules with GP_GC=true, Drone/Woodpecker on the cron job gen-pipeline-gc.\n# gc:\n#   enabled: true\n#   older-than: 14d\n#   schedule: \"17 3 * * 0\"\n",
     );
     out
 }
@@ -836,5 +837,44 @@ mod tests {
         let c = parse(&template(&d)).unwrap();
         assert_eq!(c.ci, vec![CiName(Ci::Github)]);
         assert_eq!(c.image.as_deref(), Some("ghcr.io/o/n"));
+        assert_eq!(c.gc, None, "the cleanup job is off by default");
+    }
+
+    /// `gc:` (issue 14's generated cleanup jobs): the commented block `init` writes is valid
+    /// once uncommented; bad ages and schedules are refused at their value.
+    #[test]
+    fn gc_key_parses_and_checks_its_values() {
+        let d = Detected::default();
+        let text = template(&d);
+        let block: String = text
+            .lines()
+            .skip_while(|l| *l != "# gc:")
+            .take(4)
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let c = parse(&block).unwrap();
+        let gc = c.gc.unwrap();
+        assert!(gc.enabled);
+        assert_eq!(gc.older_than, Some(Age("14d".into())));
+        assert_eq!(gc.schedule, Some(Cron("17 3 * * 0".into())));
+        for (src, line, col, what) in [
+            (
+                "gc:\n  enabled: true\n  older-than: 14days\n",
+                3,
+                15,
+                "invalid age `14days`",
+            ),
+            (
+                "gc:\n  schedule: '0 3 * *'\n",
+                2,
+                13,
+                "invalid schedule `0 3 * *`",
+            ),
+            ("gc:\n  schedule: 0 3 * * MON\n", 2, 13, "invalid schedule"),
+        ] {
+            let e = parse(src).unwrap_err();
+            assert_eq!(e.diag.span, Span { line, col }, "{src}");
+            assert!(e.diag.message.contains(what), "{}", e.diag.message);
+        }
     }
 }
