@@ -672,16 +672,23 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
         eprint!("{w}");
     }
     // Every pipeline is rendered before anything is written.
-    let (generated, notes) = app::render_outputs(&plan, &s.outputs, &s.render)?;
-    for note in &notes {
+    let out = app::render_outputs(&plan, &s.outputs, &s.render)?;
+    for note in &out.notes {
         eprintln!("note: {note}");
     }
     if mode == Mode::Check {
-        return check_outputs(&generated);
+        return check_outputs(&out);
     }
+    for p in &out.stale {
+        eprintln!(
+            "note: {} was generated with `gc:` on and still runs; delete it (`gc:` is off now)",
+            p.display()
+        );
+    }
+    let generated = &out.files;
     let mut files = Vec::new();
     let mut cis = Vec::new();
-    for g in &generated {
+    for g in generated {
         match &g.target {
             Target::Stdout => print_stdout(&g.text)?,
             Target::File { path, within } => {
@@ -702,9 +709,16 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
 
 /// `check`: the verdict first (each file's state and the command that regenerates, on stderr),
 /// then the diffs (stdout), so a log that is cut short still says what to do.
-fn check_outputs(generated: &[app::Generated]) -> Result<ExitCode, Failure> {
+fn check_outputs(out: &app::Outputs) -> Result<ExitCode, Failure> {
     let mut diffs = Vec::new();
-    for g in generated {
+    for p in &out.stale {
+        eprintln!(
+            "{}: generated with `gc:` on, which is off now: delete it",
+            p.display()
+        );
+        diffs.push(String::new());
+    }
+    for g in &out.files {
         let Target::File { path: p, .. } = &g.target else {
             continue;
         };

@@ -339,6 +339,34 @@ fn gc_check_covers_the_cleanup_workflow() {
         err.contains(".github/workflows/gen-pipeline-gc.yml: missing"),
         "{err}"
     );
+    // Turned off, the cleanup workflow left behind is drift: it would keep running.
+    let (code, _, err) = run(p.path(), &[]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        p.path().join("gen-pipeline.yml"),
+        "ci: github\nimage: ghcr.io/acme/app\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(p.path(), &["check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("gen-pipeline-gc.yml: generated with `gc:` on, which is off now: delete it"),
+        "{err}"
+    );
+    let (code, _, err) = run(p.path(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("gen-pipeline-gc.yml was generated with `gc:` on"),
+        "{err}"
+    );
+    std::fs::remove_file(p.path().join(".github/workflows/gen-pipeline-gc.yml")).unwrap();
+    let (code, _, err) = run(p.path(), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        p.path().join("gen-pipeline.yml"),
+        "ci: github\nimage: ghcr.io/acme/app\ngc: {enabled: true}\n",
+    )
+    .unwrap();
     // Printing the GitHub workflow says the cleanup workflow is a file of its own.
     let (code, out, err) = run(p.path(), &["--ci", "github"]);
     assert_eq!(code, 0, "{err}");
