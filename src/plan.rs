@@ -142,6 +142,34 @@ pub struct PlanOptions {
     pub buildkit: Buildkit,
     /// The ref the plan is generated on (for the plan's JSON; pipelines compute theirs at run time).
     pub git_ref: RefInfo,
+    /// The generated registry cleanup job (config `gc:`); `None`: no cleanup job.
+    pub gc: Option<GcPlan>,
+}
+
+/// The release image a generated cleanup job runs: this version's (its entrypoint is
+/// `gen-pipeline`; it has git for `ls-remote`).
+pub const GC_IMAGE: &str = concat!(
+    "ghcr.io/gen-pipeline/gen-pipeline:",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// The default weekly schedule of the GitHub cleanup workflow (Sunday 03:17 UTC, off the hour).
+pub const DEFAULT_GC_SCHEDULE: &str = "17 3 * * 0";
+
+/// A generated registry cleanup job (`gen-pipeline gc --apply` on a schedule), rendered by
+/// every template: GitHub as a workflow of its own, GitLab as a job of scheduled pipelines,
+/// Drone/Woodpecker as cron-triggered steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GcPlan {
+    /// `--older-than` of the job (`14d`).
+    pub older_than: String,
+    /// GitHub: the `schedule:` cron (five fields, UTC).
+    pub schedule: String,
+    /// The image the job runs ([`GC_IMAGE`]).
+    pub image: String,
+    /// `--config PATH` when the config is not `gen-pipeline.yml` at the repository root: the job
+    /// plans from the same config as the pipelines.
+    pub config: Option<String>,
 }
 
 /// The plan: one struct every CI backend renders.
@@ -178,6 +206,9 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Every stage's role in the plan and the reason (`plan --format text`).
     pub stages: Vec<StageDecision>,
+    /// The generated registry cleanup job, when the config enables one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gc: Option<GcPlan>,
 }
 
 /// What the plan does with a stage.
@@ -980,6 +1011,7 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
         setup_job,
         notes,
         stages,
+        gc: opts.gc.clone(),
     })
 }
 
@@ -1534,6 +1566,7 @@ pub(crate) mod tests {
                 "main",
                 None,
             ),
+            gc: None,
         }
     }
 

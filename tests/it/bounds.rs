@@ -36,6 +36,7 @@ fn options() -> PlanOptions {
         skip: true,
         buildkit: Default::default(),
         git_ref: RefInfo::new(RefKind::Branch, "main", &"a".repeat(40), "main", None),
+        gc: None,
     }
 }
 

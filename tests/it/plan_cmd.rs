@@ -461,6 +461,7 @@ mod properties {
                 "main",
                 None,
             ),
+            gc: None,
         }
     }
 
