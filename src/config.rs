@@ -71,6 +71,64 @@ pub struct Config {
     pub buildkit_image: Option<String>,
     /// A buildkitd TOML config (registry mirrors, private registry CAs), relative to this file.
     pub buildkitd_config: Option<String>,
+    /// A generated registry cleanup job (`gen-pipeline gc --apply` on a schedule); off unless
+    /// `enabled: true`.
+    pub gc: Option<GcConfig>,
+}
+
+/// `gc: {enabled, older-than, schedule}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GcConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The job's `--older-than` (default [`crate::gc::DEFAULT_OLDER_THAN`]).
+    pub older_than: Option<Age>,
+    /// GitHub's weekly `schedule:` cron (default [`crate::plan::DEFAULT_GC_SCHEDULE`]).
+    pub schedule: Option<Cron>,
+}
+
+/// An age as `gen-pipeline gc --older-than` takes it (`14d`, `12h`, `0s`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Age(pub String);
+
+impl TryFrom<String> for Age {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match crate::gc::parse_age(&s) {
+            Some(_) => Ok(Age(s)),
+            None => Err(format!(
+                "invalid age `{s}` (expected a number and a unit s, m, h, d or w, e.g. 14d)"
+            )),
+        }
+    }
+}
+
+/// A five-field cron expression (minute hour day-of-month month day-of-week, UTC) of digits,
+/// `*`, `,`, `-` and `/`: the form GitHub's `schedule:` accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Cron(pub String);
+
+impl TryFrom<String> for Cron {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let fields: Vec<&str> = s.split(' ').collect();
+        let ok = fields.len() == 5
+            && fields.iter().all(|f| {
+                !f.is_empty()
+                    && f.chars()
+                        .all(|c| c.is_ascii_digit() || matches!(c, '*' | ',' | '-' | '/'))
+            });
+        if ok {
+            Ok(Cron(s))
+        } else {
+            Err(format!(
+                "invalid schedule `{s}` (expected five cron fields of digits, `*`, `,`, `-` and `/` separated by single spaces, e.g. \"17 3 * * 0\")"
+            ))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -356,6 +414,23 @@ fn did_you_mean(message: &str) -> Option<String> {
     crate::diag::suggest(bad, words).map(|s| format!("did you mean `{s}`?"))
 }
 
+/// Where a `key: value` line of a config's text has `value` (quoted or not), if found.
+fn value_span(source: &str, key: &str, value: &str) -> Option<Span> {
+    source.lines().enumerate().find_map(|(ln, line)| {
+        let rest = line.trim_start();
+        let after = rest.strip_prefix(key)?.trim_start().strip_prefix(':')?;
+        let at = after.find(value)?;
+        let col = line.len() - after.len() + at;
+        let col = line[..col].chars().count() + 1;
+        let col = if line[..col - 1].ends_with(['"', '\'']) {
+            col - 1
+        } else {
+            col
+        };
+        Some(Span { line: ln + 1, col })
+    })
+}
+
 /// Where `targets:` names `target` in a config's text (for an unknown target's error), if found.
 pub fn target_span(source: &str, target: &str) -> Option<Span> {
     let mut in_targets = false;
@@ -418,6 +493,18 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
             None => msg,
         };
         let help = did_you_mean(&msg);
+        // serde_yaml places a nested value's conversion error at its mapping: point at the value.
+        let span = [
+            ("invalid age `", "older-than"),
+            ("invalid schedule `", "schedule"),
+        ]
+        .iter()
+        .find_map(|(what, key)| {
+            let at = msg.find(what)? + what.len();
+            let value = &msg[at..at + msg[at..].find('`')?];
+            value_span(source, key, value)
+        })
+        .unwrap_or(span);
         let mut diag = Diagnostic::new(span, msg);
         if let Some(h) = help {
             diag = diag.with_help(h);
@@ -501,7 +588,8 @@ pub fn template(detected: &Detected) -> String {
          \n# A job whose inputs (instructions, args, context files, base image digests) already have an\n# image retags it instead of building; false always builds.\n# skip: true\n\
          \n# Pin the Dockerfile frontend (named build contexts need 1.4 or later).\n# buildkit-syntax: docker/dockerfile:1\n\
          \n# The BuildKit the docker-container builder runs (default: a pinned release), and a buildkitd\n# config for it (registry mirrors, a private registry's CA), relative to this file.\n# buildkit-image: moby/buildkit:v0.33.0\n# buildkitd-config: ci/buildkitd.toml\n\
-         \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n",
+         \n# A folder of templates that replace the embedded ones (<ci>/pipeline.yml.j2, shared/*.sh).\n# templates: ci-templates\n\
+         \n# A registry cleanup job (`gen-pipeline gc --apply`) in the pipelines: GitHub on branch deletion and\n# weekly (`schedule`, UTC), GitLab in schedules with GP_GC=true, Drone/Woodpecker on the cron job gen-pipeline-gc.\n# gc:\n#   enabled: true\n#   older-than: 14d\n#   schedule: \"17 3 * * 0\"\n",
     );
     out
 }
@@ -802,5 +890,44 @@ mod tests {
         let c = parse(&template(&d)).unwrap();
         assert_eq!(c.ci, vec![CiName(Ci::Github)]);
         assert_eq!(c.image.as_deref(), Some("ghcr.io/o/n"));
+        assert_eq!(c.gc, None, "the cleanup job is off by default");
+    }
+
+    /// `gc:` (issue 14's generated cleanup jobs): the commented block `init` writes is valid
+    /// once uncommented; bad ages and schedules are refused at their value.
+    #[test]
+    fn gc_key_parses_and_checks_its_values() {
+        let d = Detected::default();
+        let text = template(&d);
+        let block: String = text
+            .lines()
+            .skip_while(|l| *l != "# gc:")
+            .take(4)
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let c = parse(&block).unwrap();
+        let gc = c.gc.unwrap();
+        assert!(gc.enabled);
+        assert_eq!(gc.older_than, Some(Age("14d".into())));
+        assert_eq!(gc.schedule, Some(Cron("17 3 * * 0".into())));
+        for (src, line, col, what) in [
+            (
+                "gc:\n  enabled: true\n  older-than: 14days\n",
+                3,
+                15,
+                "invalid age `14days`",
+            ),
+            (
+                "gc:\n  schedule: '0 3 * *'\n",
+                2,
+                13,
+                "invalid schedule `0 3 * *`",
+            ),
+            ("gc:\n  schedule: 0 3 * * MON\n", 2, 13, "invalid schedule"),
+        ] {
+            let e = parse(src).unwrap_err();
+            assert_eq!(e.diag.span, Span { line, col }, "{src}");
+            assert!(e.diag.message.contains(what), "{}", e.diag.message);
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod dockerfile;
 pub mod format;
 pub mod gc;
+pub mod gc_cmd;
 pub mod git;
 pub mod graph;
 pub mod plan;

@@ -549,120 +549,36 @@ fn cmd_plan(args: &PlanArgs) -> Result<(), Failure> {
 }
 
 fn cmd_gc(args: &GcArgs) -> Result<(), Failure> {
-    use gen_pipeline::{gc, registry};
-    let older_than = match &args.older_than {
-        Some(a) => gc::parse_age(a).ok_or_else(|| {
-            Failure::Message(format!(
-                "--older-than {a:?}: expected a number and a unit s, m, h, d or w (`14d`, `0s`)"
-            ))
-        })?,
-        None => gc::parse_age(gc::DEFAULT_OLDER_THAN).expect("a valid default"),
-    };
-    let (s, loaded) = prepare(&args.into(), Mode::Plan)?;
-    let plan = app::plan_with(&loaded, &s)?;
-    let scope = gc::Scope::from_plan(&plan);
-    if args.format == GcFormat::GitlabPolicy {
-        let (delete, keep) = gc::gitlab_policy(&scope);
-        let older = args.older_than.as_deref().unwrap_or(gc::DEFAULT_OLDER_THAN);
-        return print_stdout(&format!(
-            "# GitLab cleanup policy approximating `gen-pipeline gc` (it cannot see which branches exist):\n\
-             # Settings > Packages and registries > Container registry cleanup policy, or\n\
-             # PUT /projects/:id with container_expiration_policy_attributes.\n\
-             name_regex_delete: '{delete}'\nname_regex_keep: '{keep}'\nolder_than: {older}\nkeep_n: 1\n"
-        ));
-    }
-    let live_text = if !args.live_refs.is_empty() || args.live_refs_file.is_some() {
-        let mut text = args.live_refs.join("\n");
-        if let Some(f) = &args.live_refs_file {
-            let read = if f.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())
-            } else {
-                std::fs::read_to_string(f)
-            };
-            text.push('\n');
-            text.push_str(&read.map_err(|e| io_failure(&format!("reading {}", f.display()), e))?);
-        }
-        text
-    } else {
-        git::ls_remote(&s.root, &args.remote).map_err(|e| Failure::Message(e.to_string()))?
-    };
-    let live = gc::LiveRefs::parse(&live_text);
-    if !live.branches.contains_key(&scope.default_branch) {
-        return Err(Failure::Message(format!(
-            "the live refs do not include the default branch `{}`: refusing to guess (a wrong remote or list would make every branch look gone; add --live-ref {0} or check --remote)",
-            scope.default_branch
-        )));
-    }
-    let ssl_cert_file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    let mut client = registry::Client::new(
-        args.ca_file.as_deref(),
-        ssl_cert_file.as_deref(),
-        registry::default_auth_files(&git::process_env),
-    )
-    .map_err(|e| Failure::Message(e.to_string()))?;
-    let collected = registry::collect(&mut client, &scope, &live)
-        .map_err(|e| Failure::Message(e.to_string()))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let policy = gc::Policy {
-        now,
-        older_than,
+    use gen_pipeline::gc_cmd;
+    let req = gc_cmd::Request {
+        apply: args.apply,
+        live_refs: args.live_refs.clone(),
+        live_refs_file: args.live_refs_file.clone(),
+        remote: args.remote.clone(),
+        older_than: args.older_than.clone(),
         ignore_age: args.ignore_age,
+        ca_file: args.ca_file.clone(),
+        format: match args.format {
+            GcFormat::Table => gc_cmd::Format::Table,
+            GcFormat::Json => gc_cmd::Format::Json,
+            GcFormat::GitlabPolicy => gc_cmd::Format::GitlabPolicy,
+        },
     };
-    let report = gc::select(&scope, &live, &collected.listings, &policy);
-    for n in &collected.notes {
-        eprintln!("note: {n}");
-    }
-    let manifests = report.manifests();
-    match args.format {
-        GcFormat::Json => {
-            #[derive(serde::Serialize)]
-            struct Doc<'a> {
-                apply: bool,
-                #[serde(flatten)]
-                report: &'a gc::Report,
-                manifests: Vec<Manifest<'a>>,
-                notes: &'a [String],
-            }
-            #[derive(serde::Serialize)]
-            struct Manifest<'a> {
-                repository: &'a str,
-                digest: &'a str,
-            }
-            let doc = Doc {
-                apply: args.apply,
-                report: &report,
-                manifests: manifests
-                    .iter()
-                    .map(|(r, d)| Manifest {
-                        repository: r,
-                        digest: d,
-                    })
-                    .collect(),
-                notes: &collected.notes,
-            };
-            let mut out = serde_json::to_string_pretty(&doc).expect("the report serializes");
-            out.push('\n');
-            print_stdout(&out)?;
-        }
-        _ => print_stdout(&gc::table(&report, args.apply))?,
-    }
-    if args.apply {
-        for (repo, digest) in &manifests {
-            client
-                .delete(repo, digest)
-                .map_err(|e| Failure::Message(e.to_string()))?;
-            eprintln!("deleted {repo}@{digest}");
-        }
-        eprintln!(
-            "deleted {} manifests ({} tags)",
-            manifests.len(),
-            report.delete.len()
-        );
-    }
-    Ok(())
+    let gc_failure = |e: gc_cmd::GcCmdError| match e {
+        gc_cmd::GcCmdError::App(a) => Failure::from(a),
+        other => Failure::Message(other.to_string()),
+    };
+    // A bad flag is the only message.
+    req.flag_age().map_err(gc_failure)?;
+    let (s, loaded) = prepare(&args.into(), Mode::Plan)?;
+    gc_cmd::run(
+        &req,
+        &s,
+        &loaded,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+    .map_err(gc_failure)
 }
 
 fn print_stdout(text: &str) -> Result<(), Failure> {
@@ -772,21 +688,34 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
     ) {
         eprint!("{w}");
     }
-    let cis: Vec<Ci> = s.outputs.iter().map(|o| o.ci).collect();
     // Every pipeline is rendered before anything is written.
-    let rendered = app::render_all(&plan, &cis, &s.render)?;
-    if mode == Mode::Check {
-        return check_outputs(&s, &rendered);
+    let out = app::render_outputs(&plan, &s.outputs, &s.render)?;
+    for note in &out.notes {
+        eprintln!("note: {note}");
     }
+    if mode == Mode::Check {
+        return check_outputs(&out);
+    }
+    for p in &out.stale {
+        eprintln!(
+            "note: {} was generated with `gc:` on and still runs; delete it (`gc:` is off now)",
+            p.display()
+        );
+    }
+    let generated = &out.files;
     let mut files = Vec::new();
-    for (o, (_, text)) in s.outputs.iter().zip(&rendered) {
-        match &o.target {
-            Target::Stdout => print_stdout(text)?,
-            Target::File { path, within } => files.push(write::FileWrite {
-                path: path.clone(),
-                text: text.clone(),
-                within: within.clone(),
-            }),
+    let mut cis = Vec::new();
+    for g in generated {
+        match &g.target {
+            Target::Stdout => print_stdout(&g.text)?,
+            Target::File { path, within } => {
+                files.push(write::FileWrite {
+                    path: path.clone(),
+                    text: g.text.clone(),
+                    within: within.clone(),
+                });
+                cis.push(g.ci);
+            }
         }
     }
     for (path, ci) in write::write_all(&files, s.force)?.iter().zip(&cis) {
@@ -797,13 +726,20 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
 
 /// `check`: the verdict first (each file's state and the command that regenerates, on stderr),
 /// then the diffs (stdout), so a log that is cut short still says what to do.
-fn check_outputs(s: &Settings, rendered: &[(Ci, String)]) -> Result<ExitCode, Failure> {
+fn check_outputs(out: &app::Outputs) -> Result<ExitCode, Failure> {
     let mut diffs = Vec::new();
-    for (o, (_, text)) in s.outputs.iter().zip(rendered) {
-        let Target::File { path: p, .. } = &o.target else {
+    for p in &out.stale {
+        eprintln!(
+            "{}: generated with `gc:` on, which is off now: delete it",
+            p.display()
+        );
+        diffs.push(String::new());
+    }
+    for g in &out.files {
+        let Target::File { path: p, .. } = &g.target else {
             continue;
         };
-        match app::drift(p, text) {
+        match app::drift(p, &g.text) {
             app::Drift::InSync => eprintln!("{}: in sync", p.display()),
             app::Drift::Missing => {
                 eprintln!("{}: missing", p.display());

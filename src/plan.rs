@@ -147,6 +147,34 @@ pub struct PlanOptions {
     /// Native runner per platform (config `runners:`); empty: every job builds every platform
     /// on the default runner (see [`platforms`]).
     pub runners: BTreeMap<String, Runner>,
+    /// The generated registry cleanup job (config `gc:`); `None`: no cleanup job.
+    pub gc: Option<GcPlan>,
+}
+
+/// The release image a generated cleanup job runs: this version's (its entrypoint is
+/// `gen-pipeline`; it has git for `ls-remote`).
+pub const GC_IMAGE: &str = concat!(
+    "ghcr.io/gen-pipeline/gen-pipeline:",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// The default weekly schedule of the GitHub cleanup workflow (Sunday 03:17 UTC, off the hour).
+pub const DEFAULT_GC_SCHEDULE: &str = "17 3 * * 0";
+
+/// A generated registry cleanup job (`gen-pipeline gc --apply` on a schedule), rendered by
+/// every template: GitHub as a workflow of its own, GitLab as a job of scheduled pipelines,
+/// Drone/Woodpecker as cron-triggered steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GcPlan {
+    /// `--older-than` of the job (`14d`).
+    pub older_than: String,
+    /// GitHub: the `schedule:` cron (five fields, UTC).
+    pub schedule: String,
+    /// The image the job runs ([`GC_IMAGE`]).
+    pub image: String,
+    /// `--config PATH` when the config is not `gen-pipeline.yml` at the repository root: the job
+    /// plans from the same config as the pipelines.
+    pub config: Option<String>,
 }
 
 /// The plan: one struct every CI backend renders.
@@ -191,6 +219,9 @@ pub struct Plan {
     /// With `runners:`: the build platform's runner (Drone and Woodpecker run every step of a
     /// pipeline on one runner: this one).
     pub build_runner: Option<Runner>,
+    /// The generated registry cleanup job, when the config enables one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gc: Option<GcPlan>,
 }
 
 /// What the plan does with a stage.
@@ -1041,6 +1072,7 @@ pub fn plan_input(input: &PlanInput, opts: &PlanOptions) -> Result<Plan, PlanErr
         build_platform: None,
         merges: Vec::new(),
         build_runner: None,
+        gc: opts.gc.clone(),
     };
     platforms::fan_out(&mut plan, opts, &job_stages, &on_build);
     Ok(plan)
@@ -1598,6 +1630,7 @@ pub(crate) mod tests {
                 "main",
                 None,
             ),
+            gc: None,
         }
     }
 

@@ -705,20 +705,30 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
     // The header's command must not depend on how or from where this run was invoked, or
     // `check` would report drift for nothing: name the config relative to the repository root.
     let dockerfile_rel = rel(&dockerfile);
-    let command = match &config_path {
-        Some(p) => {
-            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-            match abs
-                .strip_prefix(&root_real)
-                .map(|r| r.display().to_string())
-            {
-                Ok(r) if r == config::FILE_NAME => "gen-pipeline".to_string(),
-                Ok(r) => format!("gen-pipeline --config {r}"),
-                Err(_) => format!("gen-pipeline --config {}", p.display()),
-            }
+    // The config as a job in the checkout names it (`None`: `gen-pipeline.yml` at the root).
+    let config_arg = config_path.as_ref().and_then(|p| {
+        let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        match abs
+            .strip_prefix(&root_real)
+            .map(|r| r.display().to_string())
+        {
+            Ok(r) if r == config::FILE_NAME => None,
+            Ok(r) => Some(r),
+            Err(_) => Some(p.display().to_string()),
         }
-        None => format!("gen-pipeline --ci {{ci}} --dockerfile {dockerfile_rel}"),
+    });
+    let command = match (&config_path, &config_arg) {
+        (Some(_), None) => "gen-pipeline".to_string(),
+        (Some(_), Some(r)) => format!("gen-pipeline --config {r}"),
+        (None, _) => format!("gen-pipeline --ci {{ci}} --dockerfile {dockerfile_rel}"),
     };
+    let gc = gc_plan(
+        config.gc.as_ref(),
+        mode,
+        &cis,
+        &config.ci.iter().map(|c| c.0).collect::<Vec<_>>(),
+        config_arg,
+    )?;
 
     let runners = resolve_runners(&config, config_path.as_deref(), &platforms)?;
     let plan = PlanOptions {
@@ -776,6 +786,7 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
             },
         },
         git_ref,
+        gc,
     };
     Ok(Settings {
         mode,
@@ -795,6 +806,51 @@ pub fn resolve(flags: &Flags, mode: Mode, env: Env) -> Result<Settings, Settings
         force: flags.force,
         notes: ctx.notes,
     })
+}
+
+/// The cleanup job the config asks for (`gc:`), checked: keys set while `enabled` is not true
+/// are refused (they would be ignored), and so is a `schedule` when no GitHub workflow is
+/// generated (GitLab schedules and Drone/Woodpecker cron jobs are set up in the CI's settings).
+fn gc_plan(
+    gc: Option<&config::GcConfig>,
+    mode: Mode,
+    cis: &[Ci],
+    config_cis: &[Ci],
+    config_arg: Option<String>,
+) -> Result<Option<plan::GcPlan>, SettingsError> {
+    let Some(g) = gc else { return Ok(None) };
+    if !g.enabled {
+        if g.older_than.is_some() || g.schedule.is_some() {
+            return Err(SettingsError::Usage {
+                flag: "`gc:` in gen-pipeline.yml".into(),
+                reason: "`older-than` or `schedule` is set but `enabled` is not true, so no cleanup job would use it: add `enabled: true` or remove the `gc:` key".into(),
+            });
+        }
+        return Ok(None);
+    }
+    let mut meant_for = cis.to_vec();
+    meant_for.extend(config_cis.iter().filter(|c| !cis.contains(c)));
+    if g.schedule.is_some() && mode != Mode::Plan && !meant_for.contains(&Ci::Github) {
+        return Err(SettingsError::NotApplicable {
+            setting: "`gc: {schedule: …}` in gen-pipeline.yml".into(),
+            target: ci_list(&meant_for),
+            reason: "only the GitHub cleanup workflow carries its schedule; a GitLab pipeline schedule (variable GP_GC=true) and a Drone/Woodpecker cron job named gen-pipeline-gc are set up in the CI's settings".into(),
+        });
+    }
+    Ok(Some(plan::GcPlan {
+        older_than: g
+            .older_than
+            .as_ref()
+            .map(|a| a.0.clone())
+            .unwrap_or_else(|| crate::gc::DEFAULT_OLDER_THAN.to_string()),
+        schedule: g
+            .schedule
+            .as_ref()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(|| plan::DEFAULT_GC_SCHEDULE.to_string()),
+        image: plan::GC_IMAGE.to_string(),
+        config: config_arg,
+    }))
 }
 
 /// The settings whose meaning depends on the CI system or the builder.

@@ -213,6 +213,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/github/pipeline.yml.j2"),
     ),
     (
+        "github/gc.yml.j2",
+        include_str!("../../templates/github/gc.yml.j2"),
+    ),
+    (
         "gitlab/pipeline.yml.j2",
         include_str!("../../templates/gitlab/pipeline.yml.j2"),
     ),
@@ -317,6 +321,8 @@ pub fn embedded(name: &str) -> Option<&'static str> {
 #[derive(Debug, Serialize)]
 struct Context<'a> {
     plan: &'a Plan,
+    /// The generated registry cleanup job (`plan.gc`; null when off).
+    gc: Option<&'a crate::plan::GcPlan>,
     ci: Ci,
     daemon: Daemon,
     /// GitLab: a file to `include:` (see [`GitlabMode`]) rather than the whole pipeline.
@@ -368,14 +374,36 @@ pub fn registry_host(image: &str) -> String {
     }
 }
 
+/// The file name of GitHub's cleanup workflow, written beside the images workflow when the
+/// config enables `gc:` (GitHub runs each workflow file on its own triggers).
+pub const GITHUB_GC_FILE: &str = "gen-pipeline-gc.yml";
+
 /// Render `plan` for `ci`.
 pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, RenderError> {
+    render_template(plan, ci, opts, &format!("{}/pipeline.yml.j2", ci.name()))
+}
+
+/// GitHub's cleanup workflow ([`GITHUB_GC_FILE`]) when the plan has a cleanup job; `None`
+/// otherwise. The other CI systems carry theirs in the pipeline file ([`render`]).
+pub fn render_github_gc(plan: &Plan, opts: &RenderOptions) -> Result<Option<String>, RenderError> {
+    if plan.gc.is_none() {
+        return Ok(None);
+    }
+    render_template(plan, Ci::Github, opts, "github/gc.yml.j2").map(Some)
+}
+
+fn render_template(
+    plan: &Plan,
+    ci: Ci,
+    opts: &RenderOptions,
+    name: &str,
+) -> Result<String, RenderError> {
     // The plan's validation guarantees these; re-checked because a `Plan` is a plain struct.
     if plan.image == crate::plan::UNKNOWN_IMAGE {
         return Err(RenderError::NoImage);
     }
     crate::plan::check_repository(&plan.image)?;
-    let name = format!("{}/pipeline.yml.j2", ci.name());
+    let name = name.to_string();
     let source = load(opts, &name)?;
     let load_all = |names: &[&str]| {
         names
@@ -413,6 +441,7 @@ pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, Rende
 
     let ctx = Context {
         plan,
+        gc: plan.gc.as_ref(),
         ci,
         daemon: opts.daemon,
         gitlab_include: opts.gitlab_mode == GitlabMode::Include,

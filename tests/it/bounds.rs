@@ -37,6 +37,7 @@ fn options() -> PlanOptions {
         buildkit: Default::default(),
         runners: Default::default(),
         git_ref: RefInfo::new(RefKind::Branch, "main", &"a".repeat(40), "main", None),
+        gc: None,
     }
 }
 

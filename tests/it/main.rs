@@ -14,6 +14,7 @@ mod e2e_support;
 mod e2e_woodpecker;
 mod envsubst;
 mod gc_cmd;
+mod gc_jobs;
 mod git_ctx;
 mod gitlab_dynamic;
 mod graph;

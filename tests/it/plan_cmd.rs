@@ -462,6 +462,7 @@ mod properties {
                 "main",
                 None,
             ),
+            gc: None,
         }
     }
 
