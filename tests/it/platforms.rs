@@ -347,3 +347,30 @@ fn runners_shell_platform_tags_match_the_planned_platform_tag() {
         }
     }
 }
+
+/// `runners:` with `gc:` (both merged into the integration branch): the merge jobs and the cleanup
+/// job side by side pass every validator, and GitLab's merge jobs extend `.gen-pipeline`, whose
+/// rules keep them out of the cleanup schedule's pipeline.
+#[test]
+fn runners_with_gc_render_and_validate() {
+    let p = project(&format!("{CONFIG}gc:\n  enabled: true\n"));
+    for (ci, file) in [
+        ("github", "images.yml"),
+        ("gitlab", ".gitlab-ci.yml"),
+        ("drone", ".drone.yml"),
+        ("woodpecker", ".woodpecker.yml"),
+    ] {
+        gen_ok(p.path(), ["--ci", ci, "-o", file, "--branch", "main"]);
+        let path = p.path().join(file);
+        check_all(ci, &path);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("gp_merge") || ci == "github", "{ci}");
+        if ci == "gitlab" {
+            assert!(text.contains("\ngen-pipeline:gc:\n"), "{text}");
+            assert!(
+                text.contains("\napp1:\n  extends: .gen-pipeline\n"),
+                "the merge job extends .gen-pipeline:\n{text}"
+            );
+        }
+    }
+}
