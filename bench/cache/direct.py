@@ -139,10 +139,12 @@ def phase(cmd):
     while words and re.match(r"^\w+=", words[0]):
         words = words[1:]
     if not words:
-        return "other (assignments, builtins)"
+        return "other (shell builtins, assignments, function calls)"
     w = words[0]
     if w == "skopeo":
         return "skopeo " + (words[1] if len(words) > 1 else "")
+    if w == "tee" or words[:2] == ["buildah", "bud"]:  # `buildah bud ... | tee`: xtrace prints tee last
+        return "buildah bud (and its tee)"
     if w == "buildah":
         return "buildah " + (words[1] if len(words) > 1 else "")
     if w in ("find", "sha256sum", "sort", "gp_key_files"):
@@ -151,7 +153,7 @@ def phase(cmd):
         return "git (rev-parse, status)"
     if w in ("mktemp", "rm", "mkdir", "cat", "cut", "sed", "head", "dirname", "tr", "readlink"):
         return "small utilities (mktemp, rm, mkdir, cut...)"
-    return "other (assignments, builtins)"
+    return "other (shell builtins, assignments, function calls)"
 
 
 def phases(logs):

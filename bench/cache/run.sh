@@ -87,7 +87,7 @@ new_builder "$work/b/calib"
 (
   export PATH="$work/b/calib/bin:$PATH" GP_BUILDER_PER_JOB=0
   login
-  cd "$work/repo-naive"
+  cd "$work/repo-${strategies%% *}"   # any checkout: the same Dockerfile and files
   buildah bud --layers --target app1 -t calib/app1 . 2>&1 | $rep stamp > "$work/calib.log"
 )
 $rep steptimes "$work/calib.log" > "$work/calib.times"
@@ -189,7 +189,7 @@ direct_one() { # STRATEGY RUN(number, or "trace"): one runner-free pipeline, a l
   }
   sleep 1   # let the registry flush its access log
   builds=$(grep -c '^[^ ]* bud ' "$b/calls.log" 2>/dev/null || true)
-  skipped=$(grep -l 'tagging it, no build' "$logs"/*.log 2>/dev/null | wc -l)
+  skipped=$( (grep -l 'tagging it, no build' "$logs"/*.log 2>/dev/null || true) | wc -l)
   reqs=$($rep requests "$REGISTRY_LOG" "$before")
   read -r ex ca < <($rep steps "$logs"/*.log)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$n" "$wall" "${builds:-0}" "$skipped" "$reqs" "$ex" "$ca" >> "$direct"
