@@ -359,11 +359,11 @@ MD
   cold run was 13.4 s in an earlier run, 18.7 s in this one).
 - Times are single runs on a shared 2-core machine: expect +-1 s noise per row.
 - The keyed *unchanged* target (wall <= 10% of gen-pipeline's unchanged run) cannot be met under
-  gitlab-ci-local here: the same job graph with empty jobs (**empty** above, ${t_empty} s) already
-  costs more than that bound. What a skipped job still does: a registry login, hashing its context
-  paths, one digest probe per external image and one for its key image, and one
-  \`skopeo copy --preserve-digests\` per tag (manifest and config read, layers only HEADed, manifest
-  put): no layer is pulled and no builder is started.
+  gitlab-ci-local here: the same job graph with empty jobs (**empty** above) costs about as much as
+  that bound or more. The runner-free section below measures the jobs' own work instead. What a
+  skipped job still does: a registry login, hashing its context paths, one digest probe per external
+  image and one for its key image, and one `skopeo copy --preserve-digests` per tag (manifest and
+  config read, layers only HEADed, manifest put): no layer is pulled and no builder is started.
 MD
 } > "$out"
 cp "$results" "$work/results.raw.tsv"
