@@ -6,8 +6,9 @@
   report.py stamp                    -> copies stdin to stdout, each line prefixed by a monotonic time
   report.py steptimes LOG            -> "<seconds>" of each executed RUN step in a stamped log, one a line
   report.py table RESULTS.tsv LOGDIR -> the markdown table, with the targets checked for gen-pipeline
+  report.py direct DIRECT.tsv PHASES_GP PHASES_KEYED -> the runner-free section (bench/cache/direct.py)
 """
-import base64, re, sys, time, urllib.parse
+import base64, os, re, sys, time, urllib.parse
 
 STEP = re.compile(r"STEP \d+/\d+: (\w+)")
 CACHED = ("Using cache", "Cache pulled from remote")
@@ -138,6 +139,48 @@ def table(path, logs):
         print("| " + " | ".join(r) + " |")
 
 
+def direct(path, phase_gp, phase_keyed):
+    """The runner-free section: per strategy the walls of the counted runs, median and min, the builds,
+    skipped jobs and registry requests (per skipped job), keyed's ratio to gen-pipeline, the phases."""
+    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    stats = {}
+    print("| strategy | runs (wall s, in run order) | median s | min s | builds | skipped jobs | registry requests | per skipped job | RUN executed / cached |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for s in ("gen-pipeline", "keyed"):
+        runs_ = [r for r in rows if r[0] == s and r[1] != "trace"]
+        ok = [r for r in runs_ if r[2] != "FAILED"]
+        walls = sorted(float(r[2]) for r in ok)
+        if not walls:
+            print("| %s | all FAILED | | | | | | | |" % s)
+            continue
+        n = len(walls)
+        med = walls[n // 2] if n % 2 else (walls[n // 2 - 1] + walls[n // 2]) / 2
+        stats[s] = (med, walls[0])
+        uniq = lambda i: "/".join(sorted(set(r[i] for r in ok)))
+        per = "/".join(sorted(set(str(int(r[5]) // int(r[4])) for r in ok if r[4] not in ("", "0")))) or "-"
+        print("| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s / %s |" % (
+            s, ", ".join(r[2] for r in runs_), med, walls[0], uniq(3), uniq(4), uniq(5), per, uniq(6), uniq(7)))
+    print()
+    if len(stats) == 2:
+        (gm, gmin), (km, kmin) = stats["gen-pipeline"], stats["keyed"]
+        verdict = "met" if km <= 0.1 * gm else "MISSED"
+        print("keyed / gen-pipeline, runner-free: median %.2f / %.2f = %.0f%%, min %.2f / %.2f = %.0f%%; "
+              "bound 10%% of gen-pipeline's median = %.2f s: **%s**." % (
+                  km, gm, 100 * km / gm, kmin, gmin, 100 * kmin / gmin, 0.1 * gm, verdict))
+    print()
+    print("Where a job's shell spends its time (the traced run, not counted above; seconds, summed over the"
+          " three jobs and per job; a traced command is charged until the next traced line):")
+    print()
+    print("| phase | keyed total s | keyed per job s | gen-pipeline total s | gen-pipeline per job s |")
+    print("|---|---|---|---|---|")
+    read = lambda p: {l.split("\t")[0]: l.rstrip("\n").split("\t")[1:] for l in open(p) if l.strip()} \
+        if os.path.exists(p) else {}
+    pk, pg = read(phase_keyed), read(phase_gp)
+    for k in sorted(set(pk) | set(pg), key=lambda k: -float(pk.get(k, ["0"])[0])):
+        a, b = pk.get(k, ["-", "-"]), pg.get(k, ["-", "-"])
+        print("| %s | %s | %s | %s | %s |" % (k, a[0], a[1], b[0], b[1]))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "steps":
@@ -150,6 +193,8 @@ if __name__ == "__main__":
         stamp()
     elif cmd == "steptimes":
         steptimes(args[0])
+    elif cmd == "direct":
+        direct(args[0], args[1], args[2])
     elif cmd == "table":
         table(args[0], args[1])
     else:

@@ -3,6 +3,11 @@
 # stage is slow, over five scenarios, every job on fresh builder storage (an ephemeral runner).
 #
 #   bash bench/cache/run.sh            # root; writes $BENCH_OUT (default bench/CACHE-RESULTS.md)
+#   BENCH_ONLY=direct bash bench/cache/run.sh
+#                                      # only what the runner-free measurement needs (gen-pipeline and
+#                                      # keyed, cold then unchanged, then the runner-free runs): ~3 min;
+#                                      # writes $BENCH_OUT (default: the work dir's CACHE-RESULTS.md)
+#   BENCH_DIRECT_RUNS=N                # runner-free unchanged runs per strategy (default 3, alternating)
 #
 # Strategies (each with its own image prefix in one local TLS+auth registry):
 #   naive          every target (deps, app1, app2) built from scratch in its own job, no cache at all
@@ -16,6 +21,12 @@
 #   keyed          the same pipeline with stage input keys (the default): a job whose key has an image
 #                  retags it and builds nothing (issue 11).
 # Apps run in parallel after deps in all three (gitlab-ci-local does this for gen-pipeline).
+#
+# Runner-free (issue 11's unchanged bound): right after the unchanged scenario, the SAME generated
+# .gitlab-ci.yml of gen-pipeline (skip: false) and keyed is run again BENCH_DIRECT_RUNS times each,
+# alternating, by bench/cache/direct.py instead of gitlab-ci-local (the jobs' shell with the same CI_*
+# variables, dotenv digests passed on, apps in parallel after deps, every job on fresh builder storage),
+# then once more each with the job shell traced to time its phases (not counted).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/cache
@@ -26,6 +37,11 @@ gp=$root/target/debug/gen-pipeline
 [ -x "$gp" ] || (cd "$root" && cargo build -q)
 work=$(mktemp -d /tmp/gp-cache-bench.XXXXXX)
 echo "work dir: $work" >&2
+only=${BENCH_ONLY:-}
+case $only in "" | direct) ;; *) echo "BENCH_ONLY: only 'direct' is known, not '$only'" >&2; exit 2 ;; esac
+[ -z "$only" ] || out=${BENCH_OUT:-$work/CACHE-RESULTS.md}
+druns=${BENCH_DIRECT_RUNS:-3}
+case $druns in '' | *[!0-9]* | 0) echo "BENCH_DIRECT_RUNS: a positive count, not '$druns'" >&2; exit 2 ;; esac
 export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot   # what the generated pipeline sets, for all three
 
 "$root/tests/e2e/registry.sh" start "$work/reg" >/dev/null
@@ -45,6 +61,8 @@ echo "base image: $base" >&2
 
 # One git checkout per strategy, from bench/cache/project.
 strategies="naive shared-latest gen-pipeline keyed"
+scenarios="cold unchanged src deps branch"
+[ -z "$only" ] || { strategies="gen-pipeline keyed"; scenarios="cold unchanged"; }
 for s in $strategies; do
   d=$work/repo-$s
   mkdir -p "$d"
@@ -69,7 +87,7 @@ new_builder "$work/b/calib"
 (
   export PATH="$work/b/calib/bin:$PATH" GP_BUILDER_PER_JOB=0
   login
-  cd "$work/repo-naive"
+  cd "$work/repo-${strategies%% *}"   # any checkout: the same Dockerfile and files
   buildah bud --layers --target app1 -t calib/app1 . 2>&1 | $rep stamp > "$work/calib.log"
 )
 $rep steptimes "$work/calib.log" > "$work/calib.times"
@@ -112,12 +130,16 @@ run_shared() {
   wait "$a" || rc=1; wait "$b" || rc=1
   return $rc
 }
-run_gp() {
+gp_vars() { # BRANCH: sets the array `vars`, the CI_* variables of the branch (gitlab-ci-local --variable)
   local branch=$1 slug
   slug=$(printf '%s' "$1" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9' '-')
-  local vars=(CI_REGISTRY="$R" CI_REGISTRY_IMAGE="$R/gp" CI_REGISTRY_USER="$REGISTRY_USER"
+  vars=(CI_REGISTRY="$R" CI_REGISTRY_IMAGE="$R/gp" CI_REGISTRY_USER="$REGISTRY_USER"
     CI_REGISTRY_PASSWORD="$REGISTRY_PASSWORD" CI_COMMIT_REF_NAME="$branch" CI_COMMIT_BRANCH="$branch"
     CI_COMMIT_REF_SLUG="$slug" CI_DEFAULT_BRANCH=main CI_PIPELINE_SOURCE=push)
+}
+run_gp() {
+  local vars
+  gp_vars "$1"
   local args=(--force-shell-executor --ignore-predefined-vars
     CI_REGISTRY,CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD,CI_COMMIT_REF_NAME,CI_COMMIT_BRANCH,CI_COMMIT_REF_SLUG,CI_DEFAULT_BRANCH,CI_PIPELINE_SOURCE)
   for v in "${vars[@]}"; do args+=(--variable "$v"); done
@@ -146,9 +168,45 @@ ideal() { # RUN steps whose inputs changed (sum of their calibrated durations)
 }
 branch_of() { [ "$1" = branch ] && echo feature/new-thing || echo main; }
 
+# --- runner-free: the unchanged run of gen-pipeline and keyed, the same generated jobs without a runner ---
+direct=$work/direct.tsv
+: > "$direct"
+direct_one() { # STRATEGY RUN(number, or "trace"): one runner-free pipeline, a line in $direct
+  local s=$1 n=$2 vars b logs before wall builds skipped reqs ex ca
+  gp_vars main
+  b=$work/b/direct-$s-$n logs=$work/logs/direct-$s-$n
+  new_builder "$b"
+  mkdir -p "$logs"
+  before=$(wc -l < "$REGISTRY_LOG")
+  wall=$(
+    export PATH="$b/bin:$PATH" GP_BUILDER_PER_JOB=1
+    [ "$n" != trace ] || export DIRECT_TRACE=1
+    python3 "$here/direct.py" run "$work/repo-$s/.gitlab-ci.yml" "$work/direct-builds/$s" "$logs" "${vars[@]}"
+  ) || {
+    echo "runner-free $s run $n failed; logs in $logs" >&2
+    printf '%s\t%s\tFAILED\t\t\t\t\t\n' "$s" "$n" >> "$direct"
+    return 0
+  }
+  sleep 1   # let the registry flush its access log
+  builds=$(grep -c '^[^ ]* bud ' "$b/calls.log" 2>/dev/null || true)
+  skipped=$( (grep -l 'tagging it, no build' "$logs"/*.log 2>/dev/null || true) | wc -l)
+  reqs=$($rep requests "$REGISTRY_LOG" "$before")
+  read -r ex ca < <($rep steps "$logs"/*.log)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$n" "$wall" "${builds:-0}" "$skipped" "$reqs" "$ex" "$ca" >> "$direct"
+  echo "runner-free $s run $n: wall ${wall}s, builds ${builds:-0}, skipped $skipped, requests $reqs, RUN executed $ex, cached $ca" >&2
+  if [ "$n" = trace ]; then python3 "$here/direct.py" phases "$logs" > "$work/phases-$s.tsv"; fi
+}
+direct_measure() {
+  local i s
+  for i in $(seq 1 "$druns"); do
+    for s in gen-pipeline keyed; do direct_one "$s" "$i"; done
+  done
+  for s in gen-pipeline keyed; do direct_one "$s" trace; done
+}
+
 results=$work/results.tsv
 : > "$results"
-for sc in cold unchanged src deps branch; do
+for sc in $scenarios; do
   for s in $strategies; do
     logs=$work/logs/$sc-$s
     mkdir -p "$logs"
@@ -189,6 +247,8 @@ for sc in cold unchanged src deps branch; do
     printf '%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%.1f\t%s\n' "$sc" "$s" "$wall" "$ex" "$ca" "$mbin" "$mbout" "$id" "$note" >> "$results"
     echo "$sc $s: wall ${wall}s, RUN executed $ex, cached $ca, pulled ${mbin}MB, pushed ${mbout}MB, ideal ${id}s" >&2
   done
+  # Runner-free, on the registry and history the unchanged runs just used (main, README-only commit).
+  if [ "$sc" = unchanged ]; then direct_measure; fi
 done
 
 # --- gitlab-ci-local's own share: the keyed pipeline's job graph with empty jobs ---
@@ -255,6 +315,22 @@ pulls and pushes, no step executed).
 
 MD
   $rep table "$results" "$work/logs"
+  cat <<MD
+
+## Runner-free unchanged run (issue 11's bound)
+
+The two *unchanged* pipelines again, the same generated \`.gitlab-ci.yml\` files on the same registry and
+history, run without gitlab-ci-local by \`bench/cache/direct.py\`: each job's shell (the \`.gen-pipeline\`
+before_script, the job's script, then its after_script) in \`bash\` with \`set -eo pipefail\`, the same
+\`CI_*\` variables as above plus \`CI_JOB_NAME\`/\`CI_JOB_ID\`/\`CI_COMMIT_SHA\`, the global and job
+\`variables:\`, the dotenv digests of the jobs it needs, app1 and app2 in parallel once deps succeeded,
+every job on fresh builder storage (\`GP_BUILDER_PER_JOB=1\`). Each job's checkout copy is made before the
+clock starts (the runner's rsync is not the job's work). ${druns} runs per strategy, alternating
+(gen-pipeline, keyed, gen-pipeline, ...); *wall* = first job start to last job end. *registry requests*
+= access-log lines of the run (as in the notes above).
+
+MD
+  $rep direct "$direct" "$work/phases-gen-pipeline.tsv" "$work/phases-keyed.tsv"
   cat <<'MD'
 
 ## What this measures, and what it does not
@@ -283,11 +359,11 @@ MD
   cold run was 13.4 s in an earlier run, 18.7 s in this one).
 - Times are single runs on a shared 2-core machine: expect +-1 s noise per row.
 - The keyed *unchanged* target (wall <= 10% of gen-pipeline's unchanged run) cannot be met under
-  gitlab-ci-local here: the same job graph with empty jobs (**empty** above, ${t_empty} s) already
-  costs more than that bound. What a skipped job still does: a registry login, hashing its context
-  paths, one digest probe per external image and one for its key image, and one
-  \`skopeo copy --preserve-digests\` per tag (manifest and config read, layers only HEADed, manifest
-  put): no layer is pulled and no builder is started.
+  gitlab-ci-local here: the same job graph with empty jobs (**empty** above) costs about as much as
+  that bound or more. The runner-free section below measures the jobs' own work instead. What a
+  skipped job still does: a registry login, hashing its context paths, one digest probe per external
+  image and one for its key image, and one `skopeo copy --preserve-digests` per tag (manifest and
+  config read, layers only HEADed, manifest put): no layer is pulled and no builder is started.
 MD
 } > "$out"
 cp "$results" "$work/results.raw.tsv"
