@@ -101,6 +101,10 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
             v.join(", ")
         }
     };
+    // An image's tags as `repository:tag`.
+    let qualified = |repository: &str, tags: &[String]| -> Vec<String> {
+        tags.iter().map(|t| format!("{repository}:{t}")).collect()
+    };
     for j in &p.jobs {
         if j.check {
             let _ = writeln!(
@@ -136,12 +140,11 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
                 c.stage, c.repository, c.job
             );
         }
-        let tags: Vec<String> = j
-            .tags
-            .iter()
-            .map(|t| format!("{}:{t}", j.repository))
-            .collect();
-        let _ = writeln!(out, "    tags:       {}", none(&tags));
+        let _ = writeln!(
+            out,
+            "    tags:       {}",
+            none(&qualified(&j.repository, &j.tags))
+        );
         let _ = writeln!(out, "    cache from: {}", none(&j.cache.from));
         let _ = writeln!(
             out,
@@ -166,12 +169,11 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
                 src.platform, m.repository, src.job
             );
         }
-        let tags: Vec<String> = m
-            .tags
-            .iter()
-            .map(|t| format!("{}:{t}", m.repository))
-            .collect();
-        let _ = writeln!(out, "    tags:       {}", none(&tags));
+        let _ = writeln!(
+            out,
+            "    tags:       {}",
+            none(&qualified(&m.repository, &m.tags))
+        );
     }
     for n in &p.notes {
         let _ = writeln!(out, "note: {n}");

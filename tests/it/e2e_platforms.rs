@@ -134,10 +134,9 @@ fn gitlab_native_runners_build_per_platform_and_merge_indexes() {
     check_registry(&reg, &sha, &run.log, &|k: &str| handed.get(k).cloned());
 }
 
-/// The same pipeline on Drone (the step driver, one builder storage for the pipeline, digests
-/// handed on as files in the workspace): the per-platform steps, then the merge steps.
-#[test]
-fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
+/// A registry with the two-platform base, and the project's pipeline for `ci` generated to `out`,
+/// with the registry secrets the Drone/Woodpecker step drivers pass to the login step.
+fn generated(ci: &str, out: &str) -> (Registry, tempfile::TempDir, BTreeMap<&'static str, String>) {
     let reg = Registry::start();
     let base = push_two_platform_base(&reg);
     let project = project(&reg, &base);
@@ -145,15 +144,32 @@ fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
         "--config",
         "gen-pipeline.yml",
         "--ci",
-        "drone",
+        ci,
         "-o",
-        ".drone.yml",
+        out,
     ]));
     assert!(o.status.success(), "`{desc}` failed");
     let secrets = BTreeMap::from([
         ("registry_username", reg.user().to_string()),
         ("registry_password", reg.password().to_string()),
     ]);
+    (reg, project, secrets)
+}
+
+/// The digest a Drone/Woodpecker step handed on: its file `GP_DIGEST_<JOB ID, upper-cased, `-` as
+/// `_`>` in the pipeline's state folder.
+fn digest_file(state: &std::path::Path, job: &str) -> Option<String> {
+    let var = format!("GP_DIGEST_{}", job.to_uppercase().replace('-', "_"));
+    std::fs::read_to_string(state.join("digests").join(var))
+        .ok()
+        .map(|d| d.trim().to_string())
+}
+
+/// The same pipeline on Drone (the step driver, one builder storage for the pipeline, digests
+/// handed on as files in the workspace): the per-platform steps, then the merge steps.
+#[test]
+fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
+    let (reg, project, secrets) = generated("drone", ".drone.yml");
     let (log, ws) = crate::e2e::run_drone(
         project.path(),
         ".drone.yml",
@@ -168,44 +184,18 @@ fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
         );
     }
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
-    // A job's digest file: GP_DIGEST_<JOB ID, upper-cased, `-` as `_`>.
-    let digest_of = |job: &str| {
-        let var = format!("GP_DIGEST_{}", job.to_uppercase().replace('-', "_"));
-        std::fs::read_to_string(ws.state().join("digests").join(var))
-            .ok()
-            .map(|d| d.trim().to_string())
-    };
+    let digest_of = |job: &str| digest_file(&ws.state(), job);
     check_registry(&reg, &sha, &log, &digest_of);
 }
 
 /// And on Woodpecker (the step driver admits the push steps by their `when:`).
 #[test]
 fn woodpecker_native_runner_steps_build_per_platform_and_merge_indexes() {
-    let reg = Registry::start();
-    let base = push_two_platform_base(&reg);
-    let project = project(&reg, &base);
-    let (desc, o) = run_tool(Command::new(GEN).current_dir(project.path()).args([
-        "--config",
-        "gen-pipeline.yml",
-        "--ci",
-        "woodpecker",
-        "-o",
-        ".woodpecker.yml",
-    ]));
-    assert!(o.status.success(), "`{desc}` failed");
-    let secrets = BTreeMap::from([
-        ("registry_username", reg.user().to_string()),
-        ("registry_password", reg.password().to_string()),
-    ]);
+    let (reg, project, secrets) = generated("woodpecker", ".woodpecker.yml");
     let (run, ws) =
         crate::e2e_woodpecker::run_woodpecker(project.path(), "main", &secrets, &Builder::fresh());
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
-    let digest_of = |job: &str| {
-        let var = format!("GP_DIGEST_{}", job.to_uppercase().replace('-', "_"));
-        std::fs::read_to_string(ws.state().join("digests").join(var))
-            .ok()
-            .map(|d| d.trim().to_string())
-    };
+    let digest_of = |job: &str| digest_file(&ws.state(), job);
     check_registry(&reg, &sha, &run.log, &digest_of);
 }
 
