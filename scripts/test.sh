@@ -11,5 +11,7 @@ if [ ! -d "${GEN_PIPELINE_CONFORMANCE_DIR:-../shared/conformance/buildkit-parser
   echo "missing ../shared/conformance/buildkit-parser: the conformance test will fail" >&2
 fi
 cargo fmt --check
+# Clippy's default lints are an error here, so a warning cannot creep back in.
+cargo clippy --locked --all-targets -- -D warnings
 cargo build --locked --all-targets
 cargo test --locked --all-targets -- --test-threads="${GEN_PIPELINE_TEST_THREADS:-2}"

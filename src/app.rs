@@ -611,6 +611,20 @@ pub fn drift(path: &Path, rendered: &str) -> Drift {
     }
 }
 
+/// The parser's and the graph's warnings, rendered against `file`'s text.
+fn rendered_warnings(
+    df: &crate::dockerfile::Dockerfile,
+    g: &crate::graph::StageGraph,
+    file: &str,
+    source: &str,
+) -> Vec<String> {
+    df.warnings
+        .iter()
+        .chain(g.warnings.iter())
+        .map(|w| w.render("warning", file, source))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,18 +656,4 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
-}
-
-/// The parser's and the graph's warnings, rendered against `file`'s text.
-fn rendered_warnings(
-    df: &crate::dockerfile::Dockerfile,
-    g: &crate::graph::StageGraph,
-    file: &str,
-    source: &str,
-) -> Vec<String> {
-    df.warnings
-        .iter()
-        .chain(g.warnings.iter())
-        .map(|w| w.render("warning", file, source))
-        .collect()
 }

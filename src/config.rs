@@ -454,7 +454,7 @@ pub fn target_span(source: &str, target: &str) -> Option<Span> {
             let at = search + p;
             let end = at + target.len();
             let boundary =
-                |c: Option<char>| c.map_or(true, |c| !(c.is_alphanumeric() || "-_.".contains(c)));
+                |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || "-_.".contains(c)));
             if boundary(text[..at].chars().next_back()) && boundary(text[end..].chars().next()) {
                 let col = line[..sp + from + at].chars().count() + 1;
                 return Some(Span { line: ln + 1, col });

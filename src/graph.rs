@@ -998,7 +998,7 @@ impl Suggester {
             self.work += cost;
             let limit = (la.max(lb) / 3).max(1);
             let d = crate::diag::edit_distance(&lower, c);
-            if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
+            if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
                 best = Some((d, i));
             }
         }
@@ -1398,11 +1398,8 @@ fn find_word(hay: &str, needle: &str) -> Option<usize> {
         let before_ok = hay[..at]
             .chars()
             .next_back()
-            .map_or(true, char::is_whitespace);
-        let after_ok = hay[end..]
-            .chars()
-            .next()
-            .map_or(true, |c| c.is_whitespace());
+            .is_none_or(char::is_whitespace);
+        let after_ok = hay[end..].chars().next().is_none_or(|c| c.is_whitespace());
         if before_ok && after_ok {
             return Some(at);
         }

@@ -1502,9 +1502,8 @@ fn valid_host(h: &str) -> bool {
             None => (h, None),
         }
     };
-    let port_ok = port.map_or(true, |p| {
-        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-    });
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     port_ok
         && name.split('.').all(|l| {
             !l.is_empty()

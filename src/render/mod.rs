@@ -544,7 +544,7 @@ pub fn envsubst_escape(text: &str) -> String {
                     (_, Some('/')) => 2 * n + 1,
                     _ => 2 * n - 1,
                 };
-                out.extend(std::iter::repeat('\\').take(k));
+                out.extend(std::iter::repeat_n('\\', k));
             }
             c => out.push(c),
         }

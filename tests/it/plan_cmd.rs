@@ -490,7 +490,7 @@ mod properties {
                 // No default target is an alternative the ARG values select on no platform.
                 if j.is_target {
                     prop_assert!(
-                        !alts[j.stage_index].as_ref().is_some_and(|a| !a.selected),
+                        alts[j.stage_index].as_ref().is_none_or(|a| a.selected),
                         "target {} is an unselected alternative in\n{src}", j.label
                     );
                 }
