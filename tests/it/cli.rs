@@ -420,6 +420,7 @@ fn every_flag_has_help_text() {
         &["generate", "-h"][..],
         &["check", "-h"],
         &["plan", "-h"],
+        &["gc", "-h"],
         &["init", "-h"],
         &["slug", "-h"],
         &["completions", "-h"],
@@ -445,6 +446,129 @@ fn every_flag_has_help_text() {
             assert!(described, "{cmd:?}: no help text for `{}`\n{help}", t);
         }
         assert!(flags > 0, "{cmd:?}: {help}");
+    }
+}
+
+/// `--help` of a command as `--flag` → its whole entry (short form, value name, help text,
+/// `[default: …]`, `[env: …]`, possible values), in the order shown.
+fn help_entries(args: &[&str]) -> Vec<(String, String)> {
+    let out = gen_pipeline().args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        // `  -f, --dockerfile <PATH>` or `      --config <PATH>`: an entry starts; deeper lines
+        // (help, values, default) belong to it; an unindented line ends the list.
+        if (indent == 2 || indent == 6) && t.starts_with('-') {
+            let long = t
+                .split([' ', ','])
+                .find(|w| w.starts_with("--"))
+                .unwrap_or_else(|| panic!("{args:?}: no long flag in `{t}`"));
+            // The flag's line (short form, value name), then ` | ` and the rest.
+            entries.push((long.to_string(), format!("{t} |")));
+        } else if indent == 0 {
+            continue;
+        } else if let Some((_, text)) = entries.last_mut() {
+            if !t.is_empty() {
+                text.push(' ');
+                text.push_str(t);
+            }
+        }
+    }
+    entries
+}
+
+/// The flags `generate`, `check`, `plan` and `gc` share (main.rs's `SharedArgs`), in their order.
+const SHARED_FLAGS: &[&str] = &[
+    "--config",
+    "--no-config",
+    "--dockerfile",
+    "--image",
+    "--target",
+    "--split",
+    "--build-arg",
+    "--repo",
+    "--branch",
+    "--git-tag",
+    "--sha",
+    "--default-branch",
+    "--pr",
+];
+
+#[test]
+fn shared_flags_are_the_same_in_every_command() {
+    // Every command's flags, pinned: losing or renaming one fails here.
+    let generate_own = [
+        "--ci",
+        "--output",
+        "--force",
+        "--context",
+        "--builder",
+        "--secret",
+        "--platform",
+        "--tag",
+        "--daemon",
+        "--gitlab-mode",
+        "--templates",
+        "--buildkit-syntax",
+        "--provenance",
+    ];
+    let commands: [(&[&str], Vec<&str>); 5] = [
+        (&[], [&generate_own[..], &["--version"]].concat()),
+        (&["generate"], generate_own.to_vec()),
+        (&["check"], generate_own.to_vec()),
+        (&["plan"], vec!["--platform", "--format"]),
+        (
+            &["gc"],
+            vec![
+                "--apply",
+                "--live-ref",
+                "--live-refs-file",
+                "--remote",
+                "--older-than",
+                "--ignore-age",
+                "--ca-file",
+                "--format",
+                "--tag",
+            ],
+        ),
+    ];
+    // Where a command reads a shared flag differently, its help says so (and only there).
+    let own_text = [
+        ("plan", "--build-arg"),
+        ("gc", "--target"),
+        ("gc", "--build-arg"),
+    ];
+    let reference: std::collections::BTreeMap<String, String> =
+        help_entries(&["generate"]).into_iter().collect();
+    for (args, own) in &commands {
+        let entries = help_entries(args);
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        // The command's own flags, then the shared ones in one order, then --help (and --version).
+        let mut want: Vec<&str> = own.iter().copied().filter(|f| *f != "--version").collect();
+        want.extend(SHARED_FLAGS);
+        want.push("--help");
+        if own.contains(&"--version") {
+            want.push("--version");
+        }
+        assert_eq!(names, want, "{args:?}");
+        let command = args.first().copied().unwrap_or("generate");
+        for (name, entry) in &entries {
+            if !SHARED_FLAGS.contains(&name.as_str()) {
+                continue;
+            }
+            let shared = &reference[name];
+            if own_text.contains(&(command, name.as_str())) {
+                // Same short form and value name; only the text differs.
+                let spec = |e: &str| e.split(" |").next().unwrap().to_string();
+                assert_eq!(spec(entry), spec(shared), "{command} {name}");
+                assert_ne!(entry, shared, "{command} {name}: own help text expected");
+            } else {
+                assert_eq!(entry, shared, "{command} {name}");
+            }
+        }
     }
 }
 
