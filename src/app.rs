@@ -230,6 +230,29 @@ pub struct Outputs {
     pub stale: Vec<PathBuf>,
 }
 
+impl Outputs {
+    /// The texts that go to stdout, in order, and the files to write, each with its CI system.
+    pub fn partition(&self) -> (Vec<&str>, Vec<(crate::write::FileWrite, Ci)>) {
+        use crate::settings::Target;
+        let mut stdout = Vec::new();
+        let mut files = Vec::new();
+        for g in &self.files {
+            match &g.target {
+                Target::Stdout => stdout.push(g.text.as_str()),
+                Target::File { path, within } => files.push((
+                    crate::write::FileWrite {
+                        path: path.clone(),
+                        text: g.text.clone(),
+                        within: within.clone(),
+                    },
+                    g.ci,
+                )),
+            }
+        }
+        (stdout, files)
+    }
+}
+
 /// Render every output of a run: each CI's pipeline to its target and, when the plan has a
 /// cleanup job, GitHub's cleanup workflow ([`render::GITHUB_GC_FILE`]) beside the images
 /// workflow file. A GitHub workflow printed to stdout cannot carry a second workflow: the
@@ -586,6 +609,38 @@ pub fn init_choice(e: &ExistingCi, detected: &mut crate::config::Detected) -> Op
     ))
 }
 
+/// `init`: the commented config for the repository around `dir`, from what is found there (the
+/// Dockerfile's stages and default plan, the image and default branch git gives, the CI files
+/// that exist), and a note for each CI system not chosen the plain way ([`init_choice`]).
+pub fn init_config(dir: &Path, env: crate::git::Env) -> (String, Vec<String>) {
+    let mut detected = crate::config::Detected {
+        dockerfile: "Dockerfile".into(),
+        ..Default::default()
+    };
+    if let Ok(source) = std::fs::read_to_string(dir.join("Dockerfile")) {
+        if let Ok(loaded) = load("Dockerfile", &source, &Default::default()) {
+            detected.stages = loaded
+                .graph
+                .stages
+                .iter()
+                .filter_map(|s| s.name.clone())
+                .collect();
+            detected.plan =
+                default_plan(&loaded).map(|p| crate::config::DetectedPlan::from_plan(&p));
+        }
+    }
+    let root = crate::git::work_tree(dir);
+    if let Ok(ctx) = crate::git::discover(dir, env, &crate::git::Overrides::default()) {
+        detected.image = crate::git::default_image(&ctx, env).ok();
+        detected.default_branch = Some(ctx.default_branch.clone());
+    }
+    let notes = detect_existing(root.as_deref().unwrap_or(dir))
+        .iter()
+        .filter_map(|e| init_choice(e, &mut detected))
+        .collect();
+    (crate::config::template(&detected), notes)
+}
+
 /// The result of comparing a rendered pipeline with the file on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
@@ -609,6 +664,46 @@ pub fn drift(path: &Path, rendered: &str) -> Drift {
             Drift::Differs(diff)
         }
     }
+}
+
+/// `check`'s verdict on a run's outputs, for the caller to print.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckReport {
+    /// One line per file: `in sync`, `missing`, `out of date`, or a stale file to delete.
+    pub verdicts: Vec<String>,
+    /// The unified diffs of the files that are out of date, in order.
+    pub diffs: String,
+    /// Some file is missing, out of date or stale (`check` exits 1).
+    pub drifted: bool,
+}
+
+/// Compare every file a run would write with the one on disk ([`drift`]); stdout outputs are
+/// not compared.
+pub fn check(out: &Outputs) -> CheckReport {
+    let mut report = CheckReport::default();
+    for p in &out.stale {
+        report.verdicts.push(format!(
+            "{}: generated with `gc:` on, which is off now: delete it",
+            p.display()
+        ));
+        report.drifted = true;
+    }
+    for g in &out.files {
+        let crate::settings::Target::File { path: p, .. } = &g.target else {
+            continue;
+        };
+        let state = match drift(p, &g.text) {
+            Drift::InSync => "in sync",
+            Drift::Missing => "missing",
+            Drift::Differs(diff) => {
+                report.diffs.push_str(&diff);
+                "out of date"
+            }
+        };
+        report.drifted |= state != "in sync";
+        report.verdicts.push(format!("{}: {state}", p.display()));
+    }
+    report
 }
 
 /// The parser's and the graph's warnings, rendered against `file`'s text.
@@ -640,6 +735,71 @@ mod tests {
         assert!(frontend_warning(&df("# syntax=docker/dockerfile:1.4\nFROM a\n")).is_none());
         assert!(frontend_warning(&df("# syntax=docker/dockerfile:1\nFROM a\n")).is_none());
         assert!(frontend_warning(&df("FROM a\n")).is_none());
+    }
+
+    #[test]
+    fn check_reports_every_file_and_drifts_on_any_change() {
+        use crate::settings::Target;
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| Generated {
+            ci: Ci::Drone,
+            target: Target::File {
+                path: dir.path().join(name),
+                within: None,
+            },
+            text: text.into(),
+        };
+        std::fs::write(dir.path().join("same.yml"), "a\n").unwrap();
+        std::fs::write(dir.path().join("old.yml"), "a\n").unwrap();
+        let stdout = Generated {
+            ci: Ci::Github,
+            target: Target::Stdout,
+            text: "not compared\n".into(),
+        };
+        let mut out = Outputs {
+            files: vec![file("same.yml", "a\n"), stdout],
+            ..Outputs::default()
+        };
+        let r = check(&out);
+        let d = dir.path().display();
+        assert_eq!(r.verdicts, [format!("{d}/same.yml: in sync")]);
+        assert!(!r.drifted && r.diffs.is_empty());
+        out.files.push(file("gone.yml", "b\n"));
+        out.files.push(file("old.yml", "c\n"));
+        out.stale.push(dir.path().join("gc.yml"));
+        let r = check(&out);
+        assert_eq!(
+            r.verdicts,
+            [
+                format!("{d}/gc.yml: generated with `gc:` on, which is off now: delete it"),
+                format!("{d}/same.yml: in sync"),
+                format!("{d}/gone.yml: missing"),
+                format!("{d}/old.yml: out of date"),
+            ]
+        );
+        assert!(r.drifted);
+        assert!(r.diffs.contains("-a\n+c\n"), "{}", r.diffs);
+        // Only the stale file drifts: still exit 1.
+        out.files.truncate(1);
+        assert!(check(&out).drifted);
+        let two = Outputs {
+            files: vec![
+                file("same.yml", "a\n"),
+                Generated {
+                    ci: Ci::Github,
+                    target: Target::Stdout,
+                    text: "x\n".into(),
+                },
+            ],
+            ..Outputs::default()
+        };
+        let (stdout, files) = two.partition();
+        assert_eq!(stdout, ["x\n"]);
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].0.path.clone(), files[0].1),
+            (dir.path().join("same.yml"), Ci::Drone)
+        );
     }
 
     #[test]

@@ -52,6 +52,92 @@ pub fn json(g: &StageGraph) -> String {
     s
 }
 
+/// `plan --format json`: the graph document plus the ref and the planned jobs.
+pub fn plan_json(g: &StageGraph, p: &crate::plan::Plan) -> String {
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        #[serde(flatten)]
+        graph: PlanDoc,
+        #[serde(rename = "ref")]
+        git_ref: &'a crate::refs::RefInfo,
+        jobs: Vec<JobDoc<'a>>,
+        /// What the planner decided and why (limits, unnamed or redefined stages, …).
+        notes: &'a [String],
+        /// Every stage's role (job / check / inline / alternative / unused) and the reason.
+        decisions: &'a [crate::plan::StageDecision],
+        /// With `runners:`: the build platform and the per-image merge jobs.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        build_platform: &'a Option<String>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        merges: &'a [crate::plan::MergeJob],
+    }
+    #[derive(serde::Serialize)]
+    struct JobDoc<'a> {
+        id: &'a str,
+        stage: &'a str,
+        /// Built, never pushed; no digest handed on.
+        check: bool,
+        needs: &'a [String],
+        inline_stages: &'a [String],
+        build_contexts: Vec<String>,
+        tags: Vec<String>,
+        cache_from: &'a [String],
+        cache_to: &'a Option<String>,
+        /// The stage input key's inputs (why a job rebuilt or skipped).
+        key: &'a crate::plan::JobKey,
+        /// With `runners:`: the one platform the job builds, its runner, QEMU or not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        platform: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        runner: &'a Option<crate::plan::Runner>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        emulated: bool,
+    }
+    let doc = Doc {
+        graph: PlanDoc::from_graph(g),
+        git_ref: &p.git_ref,
+        jobs: p
+            .jobs
+            .iter()
+            .map(|j| JobDoc {
+                id: &j.id,
+                stage: &j.label,
+                check: j.check,
+                needs: &j.needs,
+                inline_stages: &j.inline_stages,
+                build_contexts: j
+                    .contexts
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}=docker-image://{}@<digest from {}>",
+                            c.stage, c.repository, c.job
+                        )
+                    })
+                    .collect(),
+                tags: j
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", j.repository))
+                    .collect(),
+                cache_from: &j.cache.from,
+                cache_to: &j.cache.to,
+                key: &j.key,
+                platform: &j.platform,
+                runner: &j.runner,
+                emulated: j.emulated,
+            })
+            .collect(),
+        notes: &p.notes,
+        decisions: &p.stages,
+        build_platform: &p.build_platform,
+        merges: &p.merges,
+    };
+    let mut out = serde_json::to_string_pretty(&doc).expect("the plan document serializes");
+    out.push('\n');
+    out
+}
+
 /// One line per stage: index, name, base, what it needs.
 pub fn text(g: &StageGraph) -> String {
     let mut out = String::new();

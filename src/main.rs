@@ -14,8 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use gen_pipeline::plan::{Builder, Split};
 use gen_pipeline::render::{Ci, Daemon, GitlabMode};
-use gen_pipeline::settings::{self, Flags, GitFlags, Mode, Settings, Target};
-use gen_pipeline::{app, config, format, git, write};
+use gen_pipeline::settings::{self, Flags, GitFlags, Mode, Settings};
+use gen_pipeline::{app, format, git, write};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -492,7 +492,7 @@ fn cmd_plan(args: &PlanArgs) -> Result<(), Failure> {
             let p = app::plan_with(&loaded, &s)?;
             format::plan_text(g, &p)
         }
-        PlanFormat::Json => plan_json(&loaded, &app::plan_with(&loaded, &s)?),
+        PlanFormat::Json => format::plan_json(g, &app::plan_with(&loaded, &s)?),
         PlanFormat::Mermaid => format::mermaid(g),
         PlanFormat::Dot => format::dot(g),
         PlanFormat::None => String::new(),
@@ -549,92 +549,6 @@ fn print_stdout(text: &str) -> Result<(), Failure> {
         .map_err(|e| io_failure("writing to stdout", e))
 }
 
-/// `plan --format json`: the graph document plus the ref and the planned jobs.
-fn plan_json(loaded: &app::Loaded, p: &gen_pipeline::plan::Plan) -> String {
-    #[derive(serde::Serialize)]
-    struct Doc<'a> {
-        #[serde(flatten)]
-        graph: format::PlanDoc,
-        #[serde(rename = "ref")]
-        git_ref: &'a gen_pipeline::refs::RefInfo,
-        jobs: Vec<JobDoc<'a>>,
-        /// What the planner decided and why (limits, unnamed or redefined stages, …).
-        notes: &'a [String],
-        /// Every stage's role (job / check / inline / alternative / unused) and the reason.
-        decisions: &'a [gen_pipeline::plan::StageDecision],
-        /// With `runners:`: the build platform and the per-image merge jobs.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        build_platform: &'a Option<String>,
-        #[serde(skip_serializing_if = "<[_]>::is_empty")]
-        merges: &'a [gen_pipeline::plan::MergeJob],
-    }
-    #[derive(serde::Serialize)]
-    struct JobDoc<'a> {
-        id: &'a str,
-        stage: &'a str,
-        /// Built, never pushed; no digest handed on.
-        check: bool,
-        needs: &'a [String],
-        inline_stages: &'a [String],
-        build_contexts: Vec<String>,
-        tags: Vec<String>,
-        cache_from: &'a [String],
-        cache_to: &'a Option<String>,
-        /// The stage input key's inputs (why a job rebuilt or skipped).
-        key: &'a gen_pipeline::plan::JobKey,
-        /// With `runners:`: the one platform the job builds, its runner, QEMU or not.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        platform: &'a Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        runner: &'a Option<gen_pipeline::plan::Runner>,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        emulated: bool,
-    }
-    let doc = Doc {
-        graph: format::PlanDoc::from_graph(&loaded.graph),
-        git_ref: &p.git_ref,
-        jobs: p
-            .jobs
-            .iter()
-            .map(|j| JobDoc {
-                id: &j.id,
-                stage: &j.label,
-                check: j.check,
-                needs: &j.needs,
-                inline_stages: &j.inline_stages,
-                build_contexts: j
-                    .contexts
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}=docker-image://{}@<digest from {}>",
-                            c.stage, c.repository, c.job
-                        )
-                    })
-                    .collect(),
-                tags: j
-                    .tags
-                    .iter()
-                    .map(|t| format!("{}:{t}", j.repository))
-                    .collect(),
-                cache_from: &j.cache.from,
-                cache_to: &j.cache.to,
-                key: &j.key,
-                platform: &j.platform,
-                runner: &j.runner,
-                emulated: j.emulated,
-            })
-            .collect(),
-        notes: &p.notes,
-        decisions: &p.stages,
-        build_platform: &p.build_platform,
-        merges: &p.merges,
-    };
-    let mut out = serde_json::to_string_pretty(&doc).expect("the plan document serializes");
-    out.push('\n');
-    out
-}
-
 fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
     let (s, loaded) = prepare(&args.into(), mode)?;
     let plan = app::plan_with(&loaded, &s)?;
@@ -662,22 +576,11 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
             p.display()
         );
     }
-    let generated = &out.files;
-    let mut files = Vec::new();
-    let mut cis = Vec::new();
-    for g in generated {
-        match &g.target {
-            Target::Stdout => print_stdout(&g.text)?,
-            Target::File { path, within } => {
-                files.push(write::FileWrite {
-                    path: path.clone(),
-                    text: g.text.clone(),
-                    within: within.clone(),
-                });
-                cis.push(g.ci);
-            }
-        }
+    let (stdout, files) = out.partition();
+    for text in stdout {
+        print_stdout(text)?;
     }
+    let (files, cis): (Vec<_>, Vec<_>) = files.into_iter().unzip();
     for (path, ci) in write::write_all(&files, s.force)?.iter().zip(&cis) {
         eprintln!("wrote {} ({})", path.display(), ci.name());
     }
@@ -687,37 +590,17 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
 /// `check`: the verdict first (each file's state and the command that regenerates, on stderr),
 /// then the diffs (stdout), so a log that is cut short still says what to do.
 fn check_outputs(out: &app::Outputs) -> Result<ExitCode, Failure> {
-    let mut diffs = Vec::new();
-    for p in &out.stale {
-        eprintln!(
-            "{}: generated with `gc:` on, which is off now: delete it",
-            p.display()
-        );
-        diffs.push(String::new());
+    let report = app::check(out);
+    for line in &report.verdicts {
+        eprintln!("{line}");
     }
-    for g in &out.files {
-        let Target::File { path: p, .. } = &g.target else {
-            continue;
-        };
-        match app::drift(p, &g.text) {
-            app::Drift::InSync => eprintln!("{}: in sync", p.display()),
-            app::Drift::Missing => {
-                eprintln!("{}: missing", p.display());
-                diffs.push(String::new());
-            }
-            app::Drift::Differs(diff) => {
-                eprintln!("{}: out of date", p.display());
-                diffs.push(diff);
-            }
-        }
-    }
-    if diffs.is_empty() {
+    if !report.drifted {
         return Ok(ExitCode::SUCCESS);
     }
     let mut regen: Vec<String> = vec!["gen-pipeline".into()];
     regen.extend(std::env::args().skip(1).filter(|a| a != "check"));
     eprintln!("regenerate with: {}", regen.join(" "));
-    print_stdout(&diffs.concat())?;
+    print_stdout(&report.diffs)?;
     Ok(ExitCode::from(1))
 }
 
@@ -728,37 +611,10 @@ fn cmd_init(path: &Path, force: bool) -> Result<(), Failure> {
             path.display()
         )));
     }
-    let mut detected = config::Detected {
-        dockerfile: "Dockerfile".into(),
-        ..Default::default()
-    };
-    if let Ok(source) = std::fs::read_to_string("Dockerfile") {
-        if let Ok(loaded) = app::load("Dockerfile", &source, &Default::default()) {
-            detected.stages = loaded
-                .graph
-                .stages
-                .iter()
-                .filter_map(|s| s.name.clone())
-                .collect();
-            detected.plan = app::default_plan(&loaded).map(|p| config::DetectedPlan::from_plan(&p));
-        }
+    let (text, notes) = app::init_config(Path::new("."), &git::process_env);
+    for note in &notes {
+        eprintln!("note: {note}");
     }
-    let root = git::work_tree(Path::new("."));
-    if let Ok(ctx) = git::discover(
-        Path::new("."),
-        &git::process_env,
-        &git::Overrides::default(),
-    ) {
-        detected.image = git::default_image(&ctx, &git::process_env).ok();
-        detected.default_branch = Some(ctx.default_branch.clone());
-    }
-    let found = app::detect_existing(root.as_deref().unwrap_or(Path::new(".")));
-    for e in &found {
-        if let Some(note) = app::init_choice(e, &mut detected) {
-            eprintln!("note: {note}");
-        }
-    }
-    let text = config::template(&detected);
     write::write_all(
         &[write::FileWrite {
             path: path.to_path_buf(),
