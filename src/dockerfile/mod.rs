@@ -754,44 +754,29 @@ fn word_ranges(rest: &[u8], esc: char) -> Vec<(usize, usize)> {
         while pos < n {
             let (ch, w) = rune(pos);
             match quote {
-                None => {
-                    if gocompat::is_space(ch) {
+                None if gocompat::is_space(ch) => {
+                    end = pos;
+                    pos += w;
+                    break;
+                }
+                None if ch == '\'' || ch == '"' => quote = Some(ch),
+                Some(q) if ch == q => quote = None,
+                // An escape outside single quotes takes the next rune with it; one that ends
+                // the input ends the word without it.
+                _ if ch == esc && quote != Some('\'') => {
+                    if pos + w == n {
                         end = pos;
-                        pos += w;
+                        pos = n;
                         break;
                     }
-                    if ch == '\'' || ch == '"' {
-                        quote = Some(ch);
-                    } else if ch == esc {
-                        if pos + w == n {
-                            end = pos;
-                            pos = n;
-                            break;
-                        }
-                        pos += w;
-                        let (_, w2) = rune(pos);
-                        pos += w2;
-                        continue;
-                    }
                     pos += w;
+                    let (_, w2) = rune(pos);
+                    pos += w2;
+                    continue;
                 }
-                Some(q) => {
-                    if ch == q {
-                        quote = None;
-                    } else if ch == esc && q != '\'' {
-                        if pos + w == n {
-                            end = pos;
-                            pos = n;
-                            break;
-                        }
-                        pos += w;
-                        let (_, w2) = rune(pos);
-                        pos += w2;
-                        continue;
-                    }
-                    pos += w;
-                }
+                _ => {}
             }
+            pos += w;
         }
         if end > start {
             words.push((start, end));
