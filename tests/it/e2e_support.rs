@@ -355,7 +355,8 @@ fn upload_offset(uri: &str) -> Option<u64> {
         .split(['?', '&'])
         .find_map(|p| p.strip_prefix("_state="))?;
     let state = state.replace("%3D", "=").replace("%3d", "=");
-    let raw = base64url_decode(state.trim_end_matches('='))?;
+    // base64url is base64 with `-_` for `+/`: the library's decoder reads it once mapped back.
+    let raw = gen_pipeline::registry::base64_decode(&state.replace('-', "+").replace('_', "/"))?;
     let text = String::from_utf8_lossy(&raw);
     let at = text.find("\"Offset\":")? + "\"Offset\":".len();
     text[at..]
@@ -366,28 +367,23 @@ fn upload_offset(uri: &str) -> Option<u64> {
         .ok()
 }
 
-fn base64url_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0u32);
-    for &c in s.as_bytes() {
-        acc = (acc << 6) | val(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+#[test]
+fn upload_offset_reads_distributions_base64url_state() {
+    // HMAC bytes that encode to `-` and `_` (base64url's own digits), then distribution's JSON.
+    let mut raw = vec![0xfb, 0xef, 0xff, 0xfe];
+    raw.extend_from_slice(
+        br#"{"Name":"a/b","UUID":"u","Offset":1234,"StartedAt":"2024-01-01T00:00:00Z" }"#,
+    );
+    let state = gen_pipeline::registry::base64_encode(&raw)
+        .replace('+', "-")
+        .replace('/', "_")
+        .replace('=', "%3D");
+    assert!(
+        state.starts_with("--__") && state.ends_with("%3D"),
+        "{state}"
+    );
+    let uri = format!("/v2/a/b/blobs/uploads/u?_state={state}&digest=sha256:0");
+    assert_eq!(upload_offset(&uri), Some(1234));
 }
 
 /// An isolated buildah environment, like an ephemeral runner (see `tests/e2e/fresh-builder.sh`):
