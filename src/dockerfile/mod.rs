@@ -854,24 +854,13 @@ fn extract_flags(line: &[u8], esc: u8) -> (usize, Vec<(String, usize)>) {
                 pos += 1;
                 continue;
             }
-            if ch == esc {
-                if pos + 1 == n {
-                    pos += 1;
-                    continue;
-                }
-                pos += 1;
-                ch = line[pos];
-            }
-            sb.push(ch as char);
-            pos += 1;
-            continue;
-        }
-        // Phase::Quote
-        if ch == quote {
+        } else if ch == quote {
             phase = Phase::Word;
             pos += 1;
             continue;
         }
+        // In a word and in quotes alike, an escape takes the next byte; one that ends the line is
+        // dropped (and ends an open quote).
         if ch == esc {
             if pos + 1 == n {
                 phase = Phase::Word;
