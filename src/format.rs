@@ -105,21 +105,8 @@ pub fn plan_json(g: &StageGraph, p: &crate::plan::Plan) -> String {
                 check: j.check,
                 needs: &j.needs,
                 inline_stages: &j.inline_stages,
-                build_contexts: j
-                    .contexts
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}=docker-image://{}@<digest from {}>",
-                            c.stage, c.repository, c.job
-                        )
-                    })
-                    .collect(),
-                tags: j
-                    .tags
-                    .iter()
-                    .map(|t| format!("{}:{t}", j.repository))
-                    .collect(),
+                build_contexts: j.contexts.iter().map(build_context).collect(),
+                tags: qualified(&j.repository, &j.tags),
                 cache_from: &j.cache.from,
                 cache_to: &j.cache.to,
                 key: &j.key,
@@ -136,6 +123,19 @@ pub fn plan_json(g: &StageGraph, p: &crate::plan::Plan) -> String {
     let mut out = serde_json::to_string_pretty(&doc).expect("the plan document serializes");
     out.push('\n');
     out
+}
+
+/// An image's tags as `repository:tag`.
+fn qualified(repository: &str, tags: &[String]) -> Vec<String> {
+    tags.iter().map(|t| format!("{repository}:{t}")).collect()
+}
+
+/// A job's `--build-context` for an upstream stage, with the digest the pipeline hands on.
+fn build_context(c: &crate::plan::ContextInput) -> String {
+    format!(
+        "{}=docker-image://{}@<digest from {}>",
+        c.stage, c.repository, c.job
+    )
 }
 
 /// One line per stage: index, name, base, what it needs.
@@ -187,10 +187,6 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
             v.join(", ")
         }
     };
-    // An image's tags as `repository:tag`.
-    let qualified = |repository: &str, tags: &[String]| -> Vec<String> {
-        tags.iter().map(|t| format!("{repository}:{t}")).collect()
-    };
     for j in &p.jobs {
         if j.check {
             let _ = writeln!(
@@ -220,11 +216,7 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
             let _ = writeln!(out, "    builds in:  {}", j.inline_stages.join(", "));
         }
         for c in &j.contexts {
-            let _ = writeln!(
-                out,
-                "    context:    {}=docker-image://{}@<digest from {}>",
-                c.stage, c.repository, c.job
-            );
+            let _ = writeln!(out, "    context:    {}", build_context(c));
         }
         let _ = writeln!(
             out,

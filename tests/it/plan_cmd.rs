@@ -511,3 +511,45 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn plan_text_and_json_show_the_same_build_contexts_and_tags() {
+    let args = [
+        "--dockerfile",
+        "examples/python-two-apps/Dockerfile",
+        "--image",
+        "reg.example/p",
+        "--branch",
+        "main",
+        "--sha",
+        "abcdef1",
+    ];
+    let context = "base=docker-image://reg.example/p/stages/base@<digest from base>";
+    let tags = [
+        "reg.example/p/app1:main",
+        "reg.example/p/app1:sha-abcdef1",
+        "reg.example/p/app1:latest",
+    ];
+    let text = plan(&args);
+    assert!(text.status.success(), "{}", diagnostics(&text.stderr));
+    let text = String::from_utf8(text.stdout).unwrap();
+    let app1 = &text[text.find("  app1  (stage app1)").expect("app1 job")..];
+    assert!(
+        app1.contains(&format!(
+            "    context:    {context}\n    tags:       {}\n",
+            tags.join(", ")
+        )),
+        "{text}"
+    );
+    let json = plan(&[&args[..], &["--format", "json"]].concat());
+    assert!(json.status.success(), "{}", diagnostics(&json.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let job = doc["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == "app1")
+        .expect("app1 job");
+    assert_eq!(job["build_contexts"], serde_json::json!([context]));
+    assert_eq!(job["tags"], serde_json::json!(tags));
+}
