@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs every third-party checker it needs (idempotent, as root), then
-# runs the unit tests, the BuildKit parser conformance suite, the generated-pipeline checks
-# (schemas, actionlint, zizmor, yamllint, gitlab-ci-local, act, pre-commit) and the end-to-end
-# builds against a real local registry.
+# The whole test suite: installs every third-party checker it needs (idempotent, as root), checks
+# formatting and clippy (warnings are errors), then runs the unit tests, the BuildKit parser
+# conformance suite, the generated-pipeline checks (schemas, actionlint, zizmor, yamllint,
+# gitlab-ci-local, act, pre-commit) and the end-to-end builds against a real local registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-tools.sh

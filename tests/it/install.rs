@@ -94,6 +94,40 @@ fn rust_version_is_honest_for_every_locked_dependency() {
     );
 }
 
+/// Every `[dependencies]` entry is used by the crate's code (`name::` or `use name`): a crate
+/// nothing uses still has to be downloaded, built and audited (`anyhow` was such a leftover).
+#[test]
+fn every_dependency_is_used_by_the_code() {
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    let deps: Vec<String> = manifest
+        .split("\n[dependencies]\n")
+        .nth(1)
+        .expect("Cargo.toml: [dependencies]")
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().replace('-', "_")))
+        .filter(|k| !k.is_empty() && !k.starts_with('#'))
+        .collect();
+    assert!(deps.len() > 5, "{deps:?}");
+    let mut code = String::new();
+    let mut dirs = vec![repo_root().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                code.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let unused: Vec<&String> = deps
+        .iter()
+        .filter(|d| !code.contains(&format!("{d}::")) && !code.contains(&format!("use {d}")))
+        .collect();
+    assert!(unused.is_empty(), "dependencies no code uses: {unused:?}");
+}
+
 #[test]
 fn own_code_uses_no_std_api_newer_than_rust_version() {
     // clippy's incompatible_msrv lint reads rust-version from Cargo.toml and flags std items
