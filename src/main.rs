@@ -702,6 +702,12 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
             p.display()
         );
     }
+    for p in &out.stale_workflows {
+        eprintln!(
+            "note: {} is a Woodpecker workflow gen-pipeline wrote for `runners:` and no longer generates; it still runs: delete it",
+            p.display()
+        );
+    }
     let generated = &out.files;
     let mut files = Vec::new();
     let mut cis = Vec::new();
@@ -731,6 +737,13 @@ fn check_outputs(out: &app::Outputs) -> Result<ExitCode, Failure> {
     for p in &out.stale {
         eprintln!(
             "{}: generated with `gc:` on, which is off now: delete it",
+            p.display()
+        );
+        diffs.push(String::new());
+    }
+    for p in &out.stale_workflows {
+        eprintln!(
+            "{}: a Woodpecker workflow gen-pipeline no longer generates (`runners:` changed): delete it",
             p.display()
         );
         diffs.push(String::new());
