@@ -268,19 +268,26 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
             dependents.entry(n.as_str()).or_default().push((0, w));
         }
     }
+    // A job nothing waits for (a check) goes to its runner's last wave.
+    let mut last_wave: BTreeMap<usize, usize> = BTreeMap::new();
+    for j in &plan.jobs {
+        let e = last_wave.entry(job_group[j.id.as_str()]).or_insert(0);
+        *e = (*e).max(wave[j.id.as_str()]);
+    }
     for j in plan.jobs.iter().rev() {
         let id = j.id.as_str();
         let g = job_group[id];
         if g != 0 {
-            if let Some(ds) = dependents.get(id) {
-                let latest = ds
+            let latest = match dependents.get(id) {
+                Some(ds) => ds
                     .iter()
                     .map(|&(dg, dw)| if dg == g { dw } else { dw.saturating_sub(1) })
                     .min()
-                    .unwrap_or(0);
-                if latest > wave[id] {
-                    wave.insert(id, latest);
-                }
+                    .unwrap_or(0),
+                None => last_wave[&g],
+            };
+            if latest > wave[id] {
+                wave.insert(id, latest);
             }
         }
         let w = wave[id];

@@ -21,6 +21,7 @@ mod graph;
 mod infra;
 mod install;
 mod key_sh;
+mod native_pipelines;
 mod parser;
 mod pipelines;
 mod plan_cmd;
