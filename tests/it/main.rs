@@ -8,6 +8,7 @@ mod drone_woodpecker;
 mod e2e;
 mod e2e_gc;
 mod e2e_github;
+mod e2e_pipelines;
 mod e2e_platforms;
 mod e2e_skip;
 mod e2e_support;
