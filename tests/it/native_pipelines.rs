@@ -452,3 +452,93 @@ fn drone_woodpecker_steps_have_no_blank_line_for_an_empty_block() {
         assert!(!text.contains("\n\n    environment:"), "{ci}:\n{text}");
     }
 }
+
+/// handoff.sh's `gp_handoff` on top of the compact shell, with the registry probe stubbed (it
+/// prints the digest of the ref it is asked for): which tag it resolves for a per-platform job
+/// (`plan::platforms::platform_tag`), for a job built once on a branch (`sha-<full sha>`) and on a
+/// release tag (no `sha-` tag there: the ref's first tag), and that it writes the digest file a
+/// step of the same pipeline would have written; a missing image fails the step. Under dash,
+/// busybox sh and bash.
+#[test]
+fn handoff_shell_resolves_the_producers_tag() {
+    use gen_pipeline::plan::platforms::platform_tag;
+    use gen_pipeline::render::{compact_shell, embedded, shell_parts};
+    let mut parts: Vec<&str> = shell_parts(gen_pipeline::plan::Builder::Buildah)
+        .iter()
+        .map(|n| embedded(n).unwrap())
+        .collect();
+    parts.push(embedded("shared/merge.sh").unwrap());
+    parts.push(embedded("shared/handoff.sh").unwrap());
+    let lib = compact_shell(parts);
+    let sha = "0123456789ABCDEF0123456789ABCDEF01234567";
+    let full = sha.to_lowercase();
+    let repo = "registry.example.com/acme/mp/app1";
+    for (kind, name, platform, want_tag) in [
+        (
+            "branch",
+            "main",
+            "linux/arm64",
+            platform_tag(sha, "linux/arm64"),
+        ),
+        ("branch", "feature/x", "", format!("sha-{full}")),
+        ("tag", "v1.2.3", "", "1.2.3".to_string()),
+        ("tag", "v1.2.3", "linux/386", platform_tag(sha, "linux/386")),
+    ] {
+        for sh in [vec!["dash"], vec!["busybox", "sh"], vec!["bash", "--posix"]] {
+            let state = tempfile::tempdir().unwrap();
+            let script = format!(
+                "{lib}\ngp_digest_of() {{ case $1 in {repo}:{want_tag}) echo sha256:{d} ;; *) echo \"asked for $1\" >&2; return 1 ;; esac; }}\n\
+                 gp_handoff GP_DIGEST_X {repo} '{platform}' && cat \"$GP_STATE/digests/GP_DIGEST_X\"",
+                d = "a".repeat(64)
+            );
+            let o = std::process::Command::new(sh[0])
+                .args(&sh[1..])
+                .arg("-c")
+                .arg(&script)
+                .env("GP_SHA", sha)
+                .env("GP_STATE", state.path())
+                .env("GP_REF_KIND", kind)
+                .env("GP_REF_NAME", name)
+                .env("GP_DEFAULT_BRANCH", "main")
+                .env("GP_EXTRA_TAGS", "stable")
+                .env_remove("GP_REF_SLUG")
+                .env_remove("GP_PLATFORM")
+                .output()
+                .unwrap();
+            let out = String::from_utf8_lossy(&o.stdout);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                o.status.success(),
+                "{sh:?} {kind} {name} {platform:?}: {err}"
+            );
+            let d = format!("sha256:{}", "a".repeat(64));
+            assert_eq!(
+                out,
+                format!("handed GP_DIGEST_X={d} ({repo}:{want_tag})\n{d}\n"),
+                "{sh:?} {kind} {name} {platform:?}"
+            );
+        }
+    }
+    // No image under the tag: the step fails and says which.
+    let o = std::process::Command::new("dash")
+        .arg("-c")
+        .arg(format!(
+            "{lib}\ngp_digest_of() {{ return 1; }}\ngp_handoff GP_DIGEST_X {repo} linux/386"
+        ))
+        .env("GP_SHA", sha)
+        .env("GP_STATE", tempfile::tempdir().unwrap().path())
+        .env("GP_REF_KIND", "branch")
+        .env("GP_REF_NAME", "main")
+        .env("GP_DEFAULT_BRANCH", "main")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "{repo}:{} does not exist",
+            platform_tag(sha, "linux/386")
+        )),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
