@@ -89,6 +89,9 @@ fn clone_workspace(origin: &Path, path_in_volume: &str, branch: &str) -> Workspa
     }
 }
 
+/// The CI's variables for a push in a workspace, at a commit.
+type EnvOf<'a> = dyn Fn(&Workspace, &str) -> Vec<(String, String)> + 'a;
+
 /// Runs `specs` in `depends_on` order; `env_of(ws, sha)` gives the CI's variables for a push in
 /// that workspace, `doc_of(text, spec)` the pipeline's document from the substituted file.
 #[allow(clippy::too_many_arguments)]
@@ -98,7 +101,7 @@ fn run_all(
     branch: &str,
     secrets: &BTreeMap<&str, String>,
     specs: Vec<Spec>,
-    env_of: &dyn Fn(&Workspace, &str) -> Vec<(String, String)>,
+    env_of: &EnvOf,
     step_name_var: &str,
     steps_of: &dyn Fn(&Value) -> Vec<Value>,
     admits: &dyn Fn(&Value) -> bool,

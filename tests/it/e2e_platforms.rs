@@ -330,7 +330,7 @@ fn check_pipelines(
                 .trim_start_matches("GP_DIGEST_")
                 .to_lowercase()
                 .replace('_', "-");
-            let own = r.run.ran.iter().any(|s| *s == job);
+            let own = r.run.ran.contains(&job);
             let handed = r.run.log.contains(&format!("handed {var}="));
             assert!(own || handed, "{}: {f} came from elsewhere\n{log}", r.name);
         }

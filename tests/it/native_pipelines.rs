@@ -107,12 +107,14 @@ fn kv(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 /// The pipelines every split output must have, whatever the CI: `(name, depends_on, labels,
 /// steps other than lib/login/cleanup)`.
-fn expected() -> Vec<(
+type Expected = (
     &'static str,
     Vec<&'static str>,
     BTreeMap<String, String>,
     Vec<&'static str>,
-)> {
+);
+
+fn expected() -> Vec<Expected> {
     vec![
         // Built once on the build platform: what the arm64 runner waits for.
         (
