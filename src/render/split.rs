@@ -86,8 +86,17 @@ pub struct Pipeline<'a> {
     pub depends_on: Vec<String>,
     /// Drone `node:` / Woodpecker `labels:` (empty: the CI's default runner).
     pub labels: BTreeMap<String, String>,
-    /// The platforms whose jobs run here (for the comment; empty for the first pipeline).
+    /// The platforms whose jobs run here (for the comment; empty on the build platform's runner).
     pub platforms: Vec<String>,
+    /// Split only: the runner's platform, `os`/`arch`/`variant` (Drone routes a pipeline to a
+    /// runner of its `platform:` too, linux/amd64 when it has none:
+    /// docs.drone.io/pipeline/docker/syntax/platform, `DRONE_PLATFORM_ARCH` of the runner). `None`
+    /// for a file of one pipeline, which stays as it was.
+    pub platform: Option<BTreeMap<&'static str, String>>,
+    /// Whether its login step registers emulators (several platforms, buildx): the one pipeline
+    /// of an unsplit file, and a pipeline of the build platform's runner that builds another
+    /// platform (no labels of its own for that platform); never a per-runner pipeline.
+    pub emulates: bool,
     pub jobs: Vec<PipelineJob<'a>>,
     pub merges: Vec<PipelineMerge<'a>>,
 }
@@ -155,6 +164,8 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
             depends_on: Vec::new(),
             labels: main_labels,
             platforms: Vec::new(),
+            platform: None,
+            emulates: true,
             jobs: plan
                 .jobs
                 .iter()
@@ -442,7 +453,19 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
                 })
                 .collect();
             deps.remove(&key);
+            let runs_on = if g == 0 {
+                first.clone()
+            } else {
+                group_platforms[g][0].clone()
+            };
+            let emulates = key == (0, 0)
+                || (g == 0
+                    && jobs
+                        .iter()
+                        .any(|j| j.job.platform.as_deref().is_some_and(|p| p != first)));
             Pipeline {
+                platform: Some(platform_parts(&runs_on)),
+                emulates,
                 name: names[&key].clone(),
                 first: key == (0, 0),
                 depends_on: order
@@ -457,4 +480,15 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
             }
         })
         .collect()
+}
+
+/// `linux/arm/v7` -> `{os: linux, arch: arm, variant: v7}` (Drone's `platform:` keys; `variant`
+/// empty when there is none).
+fn platform_parts(p: &str) -> BTreeMap<&'static str, String> {
+    let mut parts = p.split('/');
+    let mut m = BTreeMap::new();
+    for k in ["os", "arch", "variant"] {
+        m.insert(k, parts.next().unwrap_or_default().to_string());
+    }
+    m
 }

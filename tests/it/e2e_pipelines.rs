@@ -22,6 +22,8 @@ pub(crate) struct PipelineRun {
     pub depends_on: Vec<String>,
     /// Drone `node:` / Woodpecker `labels:` (metadata only: every pipeline runs on this machine).
     pub labels: BTreeMap<String, String>,
+    /// Drone's `platform:` (`os`, `arch`; metadata too), empty for Woodpecker.
+    pub platform: BTreeMap<String, String>,
     pub run: StepsRun,
     pub ws: Workspace,
     /// Held so its storage lives as long as the run.
@@ -155,6 +157,7 @@ fn run_all(
         } else {
             &doc["labels"]
         });
+        let platform = label_map(&doc["platform"]);
         let depends_on = strings(&doc["depends_on"]);
         if !admits(&doc) {
             continue;
@@ -174,6 +177,7 @@ fn run_all(
             name: spec.name,
             depends_on,
             labels,
+            platform,
             run,
             ws,
             _builder: builder,

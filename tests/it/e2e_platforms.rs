@@ -264,6 +264,14 @@ fn check_pipelines(
     ] {
         let r = run(name);
         assert_eq!(r.labels, labels(on), "{name}: runner labels\n{log}");
+        if key == "arch" {
+            // Drone routes by the pipeline's platform too.
+            let want = BTreeMap::from([
+                ("os".to_string(), "linux".to_string()),
+                ("arch".to_string(), on.to_string()),
+            ]);
+            assert_eq!(r.platform, want, "{name}: platform");
+        }
         let mut deps_sorted = r.depends_on.clone();
         deps_sorted.sort();
         assert_eq!(deps_sorted, deps as Vec<&str>, "{name}: depends_on");

@@ -179,6 +179,23 @@ fn check_pipeline(doc: &Value, name: &str, ci: &str) {
         })
         .collect();
     assert_eq!(labels(label_doc), want, "{ci} {name}: runner labels");
+    // Drone also routes by the pipeline's platform (linux/amd64 when it has none): each names
+    // its runner's.
+    if ci == "drone" {
+        let arch = want_labels.values().next().unwrap();
+        assert_eq!(
+            labels(&doc["platform"]),
+            kv(&[("os", "linux"), ("arch", arch)]),
+            "{name}: platform"
+        );
+    }
+    // Emulators only where the build platform's runner builds another platform.
+    let login = commands(step(doc, "login"));
+    assert_eq!(
+        login.contains("tonistiigi/binfmt"),
+        name == "images",
+        "{ci} {name}: {login}"
+    );
     assert_eq!(strs(&doc["depends_on"]), deps, "{ci} {name}: depends_on");
     let mut want_steps = vec!["lib", "login"];
     let (builds, fork): (Vec<&str>, Vec<&str>) = steps.iter().partition(|s| **s != "fork-pr");
