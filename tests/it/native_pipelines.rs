@@ -561,3 +561,93 @@ fn handoff_shell_resolves_the_producers_tag() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The split under every flavor: buildah, a dind service, the registry cleanup (`gc:`), build
+/// secrets. Every Drone document and Woodpecker workflow passes every validator; each pipeline has
+/// its own service/volume for the daemon; the cleanup stays in the first Woodpecker workflow and a
+/// Drone pipeline of its own, on cron only.
+#[test]
+fn split_pipelines_pass_every_validator_in_every_flavor() {
+    for (flavor, extra) in [
+        ("buildah", "builder: buildah\n"),
+        ("dind", "daemon: dind\n"),
+        (
+            "host + gc + secret",
+            "gc: {enabled: true}\nsecrets: [{id: npmrc, env: NPM_TOKEN}]\n",
+        ),
+    ] {
+        let p = project(&format!("{CONFIG}{extra}"));
+        gen_ok(
+            p.path(),
+            ["--ci", "drone", "-o", ".drone.yml", "--branch", "main"],
+        );
+        gen_ok(
+            p.path(),
+            [
+                "--ci",
+                "woodpecker",
+                "-o",
+                ".woodpecker/",
+                "--branch",
+                "main",
+            ],
+        );
+        let drone = p.path().join(".drone.yml");
+        check_all("drone", &drone);
+        let text = std::fs::read_to_string(&drone).unwrap();
+        let all = docs(&crate::envsubst::runner_view("drone", &text, &[]));
+        let pipelines: Vec<&Value> = all
+            .iter()
+            .filter(|d| d["name"].as_str() != Some("gen-pipeline-gc"))
+            .collect();
+        assert_eq!(pipelines.len(), 4, "{flavor}");
+        for d in &pipelines {
+            let name = d["name"].as_str().unwrap();
+            match flavor {
+                "dind" => assert_eq!(d["services"][0]["name"].as_str(), Some("docker"), "{name}"),
+                "buildah" => assert!(d["volumes"].is_null() && d["services"].is_null(), "{name}"),
+                _ => assert!(
+                    !d["volumes"].is_null(),
+                    "{flavor} {name}: the socket volume"
+                ),
+            }
+            if flavor.contains("secret") {
+                // Push build steps take the secret; the merge steps build nothing and the pull-request
+                // step gets none without `on-pr`.
+                for st in d["steps"].as_sequence().unwrap() {
+                    let n = st["name"].as_str().unwrap();
+                    let builds = commands(st).contains("export GP_TARGET=");
+                    assert_eq!(
+                        !st["environment"]["NPM_TOKEN"].is_null(),
+                        builds,
+                        "{name} {n}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            all.iter()
+                .any(|d| d["name"].as_str() == Some("gen-pipeline-gc")),
+            flavor.contains("gc"),
+            "{flavor}"
+        );
+        for e in std::fs::read_dir(p.path().join(".woodpecker")).unwrap() {
+            let path = e.unwrap().path();
+            check_all("woodpecker", &path);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let first = path.file_name().unwrap() == "images.yaml";
+            assert_eq!(
+                text.contains("  - name: gen-pipeline-gc\n"),
+                first && flavor.contains("gc"),
+                "{flavor} {}",
+                path.display()
+            );
+            assert_eq!(
+                text.contains("\nservices:\n"),
+                flavor == "dind",
+                "{flavor} {}",
+                path.display()
+            );
+        }
+    }
+}
