@@ -97,6 +97,8 @@ pub struct Pipeline<'a> {
     /// of an unsplit file, and a pipeline of the build platform's runner that builds another
     /// platform (no labels of its own for that platform); never a per-runner pipeline.
     pub emulates: bool,
+    /// The first pipeline of a split: the others, `name (after a, b)`, for its header comment.
+    pub others: Vec<String>,
     pub jobs: Vec<PipelineJob<'a>>,
     pub merges: Vec<PipelineMerge<'a>>,
 }
@@ -166,6 +168,7 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
             platforms: Vec::new(),
             platform: None,
             emulates: true,
+            others: Vec::new(),
             jobs: plan
                 .jobs
                 .iter()
@@ -398,7 +401,7 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
             job: j.id.clone(),
         }
     };
-    order
+    let mut out: Vec<Pipeline<'a>> = order
         .iter()
         .map(|&key| {
             let (g, _) = key;
@@ -466,6 +469,7 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
             Pipeline {
                 platform: Some(platform_parts(&runs_on)),
                 emulates,
+                others: Vec::new(),
                 name: names[&key].clone(),
                 first: key == (0, 0),
                 depends_on: order
@@ -479,7 +483,20 @@ pub fn pipelines<'a>(plan: &'a Plan, ci: Ci, stem: &str) -> Vec<Pipeline<'a>> {
                 merges,
             }
         })
-        .collect()
+        .collect();
+    let others: Vec<String> = out
+        .iter()
+        .skip(1)
+        .map(|p| {
+            if p.depends_on.is_empty() {
+                p.name.clone()
+            } else {
+                format!("{} (after {})", p.name, p.depends_on.join(", "))
+            }
+        })
+        .collect();
+    out[0].others = others;
+    out
 }
 
 /// `linux/arm/v7` -> `{os: linux, arch: arm, variant: v7}` (Drone's `platform:` keys; `variant`
