@@ -509,3 +509,141 @@ fn platform_parts(p: &str) -> BTreeMap<&'static str, String> {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::{options, two_apps};
+    use crate::plan::{Builder, Runner};
+
+    fn plan_with(builder: Builder) -> Plan {
+        let mut o = options();
+        o.builder = builder;
+        o.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+        o.runners.insert(
+            "linux/arm64".into(),
+            Runner {
+                drone: BTreeMap::from([("arch".into(), "arm64".into())]),
+                ..Default::default()
+            },
+        );
+        crate::plan::plan(&two_apps(), &o).unwrap()
+    }
+
+    /// What every split must hold: the first pipeline waits for none; each pipeline waits only
+    /// for earlier ones; every job a step needs runs in its pipeline (a `depends_on` of the step)
+    /// or in a pipeline it waits for, directly or not (then the step resolves it: a handoff);
+    /// every job and merge runs exactly once.
+    fn check_invariants(plan: &Plan, pls: &[Pipeline]) {
+        assert!(pls[0].first && pls[0].depends_on.is_empty());
+        let pos = |n: &str| pls.iter().position(|p| p.name == n).unwrap();
+        let mut upstream: Vec<BTreeSet<usize>> = Vec::new();
+        for (i, p) in pls.iter().enumerate() {
+            let mut up = BTreeSet::new();
+            for d in &p.depends_on {
+                let k = pos(d);
+                assert!(k < i, "{} waits for the later {d}", p.name);
+                up.insert(k);
+                up.extend(upstream[k].iter().copied());
+            }
+            upstream.push(up);
+        }
+        let where_: BTreeMap<&str, usize> = pls
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.jobs.iter().map(move |j| (j.job.id.as_str(), i)))
+            .collect();
+        assert_eq!(where_.len(), plan.jobs.len());
+        let merges: usize = pls.iter().map(|p| p.merges.len()).sum();
+        assert_eq!(merges, plan.merges.len());
+        for (i, p) in pls.iter().enumerate() {
+            for j in &p.jobs {
+                for n in &j.job.needs {
+                    let k = where_[n.as_str()];
+                    if k == i {
+                        assert!(j.step_needs.contains(n), "{}: {n}", j.job.id);
+                    } else {
+                        assert!(
+                            upstream[i].contains(&k),
+                            "{} needs {n} of a later pipeline",
+                            j.job.id
+                        );
+                        assert!(
+                            j.handoffs.iter().any(|h| &h.job == n),
+                            "{}: {n} is not handed over",
+                            j.job.id
+                        );
+                    }
+                }
+            }
+            for m in &p.merges {
+                for n in &m.merge.needs {
+                    let k = where_[n.as_str()];
+                    assert!(
+                        k == i || upstream[i].contains(&k),
+                        "merge {}: {n}",
+                        m.merge.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_is_acyclic_and_hands_over_every_cross_pipeline_need() {
+        for builder in [Builder::Buildx, Builder::Buildah] {
+            let plan = plan_with(builder);
+            assert!(is_split(&plan, Ci::Drone));
+            assert!(!is_split(&plan, Ci::Woodpecker), "no Woodpecker labels");
+            let pls = pipelines(&plan, Ci::Drone, "images");
+            check_invariants(&plan, &pls);
+            let names: Vec<&str> = pls.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(
+                names,
+                ["images", "images-linux-arm64", "images-merge"],
+                "{builder:?}"
+            );
+            assert_eq!(pipelines(&plan, Ci::Woodpecker, "images").len(), 1);
+        }
+    }
+
+    /// A job of the build runner between two jobs of another runner (a stage built on the build
+    /// platform for linux/arm64, as buildah plans it, that needs and feeds linux/arm64 jobs): the
+    /// other runner's jobs split into two pipelines around it, never a cycle.
+    #[test]
+    fn a_build_runner_job_between_two_jobs_of_another_runner() {
+        let mut plan = plan_with(Builder::Buildah);
+        let build_runner = plan.build_runner.clone();
+        let app1 = plan
+            .jobs
+            .iter()
+            .position(|j| j.id == "app1-linux-arm64")
+            .unwrap();
+        plan.jobs[app1].runner = build_runner;
+        let ctx = plan.jobs[app1].clone();
+        let app2 = plan
+            .jobs
+            .iter()
+            .position(|j| j.id == "app2-linux-arm64")
+            .unwrap();
+        plan.jobs[app2].needs.push(ctx.id.clone());
+        plan.jobs[app2].contexts.push(crate::plan::ContextInput {
+            stage: "app1".into(),
+            job: ctx.id.clone(),
+            repository: ctx.repository.clone(),
+            digest_var: ctx.digest_var.clone(),
+        });
+        let pls = pipelines(&plan, Ci::Drone, "images");
+        check_invariants(&plan, &pls);
+        let of = |id: &str| {
+            pls.iter()
+                .find(|p| p.jobs.iter().any(|j| j.job.id == id))
+                .unwrap()
+                .name
+                .clone()
+        };
+        assert_eq!(of("base-linux-arm64"), "images-linux-arm64");
+        assert_eq!(of("app2-linux-arm64"), "images-linux-arm64-2");
+        assert!(!of("app1-linux-arm64").contains("arm64"));
+    }
+}
