@@ -228,6 +228,9 @@ pub struct Outputs {
     /// GitHub's cleanup workflow, generated while `gc:` was on and still there now that it is
     /// off (`check` reports it; gen-pipeline deletes nothing).
     pub stale: Vec<PathBuf>,
+    /// Woodpecker workflows of an earlier per-runner split (`runners:`) that this run no longer
+    /// generates (`check` reports them; gen-pipeline deletes nothing).
+    pub stale_workflows: Vec<PathBuf>,
 }
 
 impl Outputs {
@@ -266,7 +269,14 @@ pub fn render_outputs(
     let mut files = Vec::new();
     let mut notes = Vec::new();
     let mut stale = Vec::new();
+    let mut stale_workflows = Vec::new();
     for o in outputs {
+        if o.ci == Ci::Woodpecker {
+            if let Target::File { path, within } = &o.target {
+                woodpecker_files(plan, opts, path, within, &mut files, &mut stale_workflows)?;
+                continue;
+            }
+        }
         files.push(Generated {
             ci: o.ci,
             target: o.target.clone(),
@@ -322,7 +332,102 @@ pub fn render_outputs(
         files,
         notes,
         stale,
+        stale_workflows,
     })
+}
+
+/// Woodpecker's output file(s) for `path`: a folder (an existing directory, or a path ending in
+/// `/`) gets `<folder>/images.yaml`; a file is the first workflow. With `runners:` labels for a
+/// platform other than the build platform the plan is several workflows (see
+/// [`render::split`]), written beside the first as `<stem>-<suffix>.<ext>` (Woodpecker names a
+/// workflow after its file and reads several only from a folder: `.woodpecker.yml`/`.yaml` are
+/// refused then). Workflows gen-pipeline wrote beside it earlier (`<stem>-*.yml|yaml` with its
+/// header) that this run does not generate are reported as stale.
+fn woodpecker_files(
+    plan: &Plan,
+    opts: &RenderOptions,
+    path: &Path,
+    within: &Option<PathBuf>,
+    files: &mut Vec<Generated>,
+    stale: &mut Vec<PathBuf>,
+) -> Result<(), AppError> {
+    use crate::settings::Target;
+    let is_dir = path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/');
+    let main = if is_dir {
+        path.join(format!("{}.yaml", render::PIPELINE_NAME))
+    } else {
+        path.to_path_buf()
+    };
+    let name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((b, e)) if e == "yml" || e == "yaml" => (b.to_string(), e.to_string()),
+        _ => (name.clone(), "yaml".to_string()),
+    };
+    // As Woodpecker names a workflow: the file name without extension and leading dots.
+    let stem = base.trim_start_matches('.').to_string();
+    let workflows = render::render_workflows(plan, opts, &stem)?;
+    let dir = main.parent().map(Path::to_path_buf).unwrap_or_default();
+    if workflows.len() > 1
+        && !is_dir
+        && matches!(name.as_str(), ".woodpecker.yml" | ".woodpecker.yaml")
+    {
+        return Err(AppError::Usage(format!(
+            "{}: {}",
+            path.display(),
+            render::RenderError::SeveralWorkflows {
+                names: workflows.iter().map(|(n, _)| n.clone()).collect(),
+                platforms: render::split::pipelines(plan, Ci::Woodpecker, &stem)
+                    .iter()
+                    .flat_map(|p| p.platforms.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        )));
+    }
+    let mut written = Vec::new();
+    for (i, (wf, text)) in workflows.into_iter().enumerate() {
+        let p = if i == 0 {
+            main.clone()
+        } else {
+            dir.join(format!("{wf}.{ext}"))
+        };
+        written.push(p.clone());
+        files.push(Generated {
+            ci: Ci::Woodpecker,
+            target: Target::File {
+                path: p,
+                within: within.clone(),
+            },
+            text,
+        });
+    }
+    // Workflows of an earlier split that this run no longer writes keep running until removed.
+    let prefix = format!("{base}-");
+    if let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir.as_path()
+    }) {
+        let mut old: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(&prefix) && (n.ends_with(".yml") || n.ends_with(".yaml")))
+            .map(|n| dir.join(n))
+            .filter(|p| !written.contains(p))
+            .filter(|p| {
+                std::fs::read_to_string(p).is_ok_and(|t| {
+                    t.lines().take(5).any(|l| l.contains(crate::write::MARKER))
+                        && t.contains("\n# Workflow ")
+                })
+            })
+            .collect();
+        old.sort();
+        stale.extend(old);
+    }
+    Ok(())
 }
 
 /// Build the plan for a loaded Dockerfile (every platform it was loaded for).
@@ -684,6 +789,13 @@ pub fn check(out: &Outputs) -> CheckReport {
     for p in &out.stale {
         report.verdicts.push(format!(
             "{}: generated with `gc:` on, which is off now: delete it",
+            p.display()
+        ));
+        report.drifted = true;
+    }
+    for p in &out.stale_workflows {
+        report.verdicts.push(format!(
+            "{}: a Woodpecker workflow gen-pipeline no longer generates (`runners:` changed): delete it",
             p.display()
         ));
         report.drifted = true;

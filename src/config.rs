@@ -142,7 +142,8 @@ pub struct CacheConfig {
 
 /// One platform's runner, per CI: GitHub `runs-on` labels, GitLab runner tags, Drone node
 /// labels and Woodpecker labels (`key=value` each). A CI left out runs that platform's jobs on its
-/// default runner.
+/// default runner. Drone and Woodpecker choose a runner per pipeline: their labels for a platform
+/// other than the build platform give that platform pipelines of its own (`render::split`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RunnerEntry {

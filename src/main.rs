@@ -576,6 +576,12 @@ fn cmd_generate(args: &GenArgs, mode: Mode) -> Result<ExitCode, Failure> {
             p.display()
         );
     }
+    for p in &out.stale_workflows {
+        eprintln!(
+            "note: {} is a Woodpecker workflow gen-pipeline wrote for `runners:` and no longer generates; it still runs: delete it",
+            p.display()
+        );
+    }
     let (stdout, files) = out.partition();
     for text in stdout {
         print_stdout(text)?;

@@ -217,7 +217,7 @@ pub struct Plan {
     /// With `runners:`: one job per published image that merges its per-platform images.
     pub merges: Vec<MergeJob>,
     /// With `runners:`: the build platform's runner (Drone and Woodpecker run every step of a
-    /// pipeline on one runner: this one).
+    /// pipeline on one runner: this one runs the first pipeline; see `render::split`).
     pub build_runner: Option<Runner>,
     /// The generated registry cleanup job, when the config enables one.
     #[serde(skip_serializing_if = "Option::is_none")]

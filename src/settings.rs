@@ -286,20 +286,9 @@ pub fn resolve_runners(
                 }
             }
         }
-        // Drone and Woodpecker pick a runner per pipeline (workflow), not per step: the one
-        // pipeline gen-pipeline writes runs on the build platform's runner.
-        for (ci, labels) in [("drone", &entry.drone), ("woodpecker", &entry.woodpecker)] {
-            if !labels.is_empty() && platforms.first() != Some(p) {
-                return Err(fail(
-                    p,
-                    format!("`runners:` {p} {ci}: {ci} runs every step of a pipeline on one runner, and gen-pipeline writes one pipeline"),
-                    format!(
-                        "give {ci} labels to the build platform `{}` only (the first of `platforms:`); the other platforms' steps run on its runner, under QEMU",
-                        platforms.first().map(String::as_str).unwrap_or_default()
-                    ),
-                ));
-            }
-        }
+        // Drone and Woodpecker pick a runner per pipeline (workflow), not per step: labels for a
+        // platform other than the build platform split the output into one pipeline per runner
+        // (src/render/split.rs).
         out.insert(
             p.clone(),
             plan::Runner {

@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::plan::Plan;
 
+pub mod split;
+
 /// The CI systems gen-pipeline writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +161,12 @@ pub enum RenderError {
     Unsafe(#[from] crate::plan::PlanError),
     #[error("no image repository is known: pass --image or set `image:` in gen-pipeline.yml")]
     NoImage,
+    /// Woodpecker runs one workflow per file: a split plan cannot go to one file.
+    #[error("with `runners:` labels for Woodpecker on {platforms}, gen-pipeline writes {} Woodpecker workflows ({}), one per file, and Woodpecker reads several workflows only from a folder (.woodpecker/ by default): write the Woodpecker output into one (-o .woodpecker/, or `output: {{woodpecker: .woodpecker/}}` in gen-pipeline.yml); stdout and a single .woodpecker.yml hold one workflow", .names.len(), .names.join(", "))]
+    SeveralWorkflows {
+        names: Vec<String>,
+        platforms: String,
+    },
     #[error("the rendered {ci} pipeline is not valid YAML: {source}\n{text}")]
     Yaml {
         ci: &'static str,
@@ -264,6 +272,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/merge.sh",
         include_str!("../../templates/shared/merge.sh"),
     ),
+    (
+        "shared/handoff.sh",
+        include_str!("../../templates/shared/handoff.sh"),
+    ),
 ];
 
 /// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
@@ -340,6 +352,9 @@ struct Context<'a> {
     /// The image shell-based steps run in (Drone, Woodpecker): docker CLI or buildah.
     step_image: &'static str,
     images: std::collections::BTreeMap<&'static str, &'static str>,
+    /// Drone/Woodpecker: the pipelines this file holds (one unless `runners:` splits them, see
+    /// [`split`]); empty for GitHub and GitLab.
+    pipelines: Vec<split::Pipeline<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -378,9 +393,69 @@ pub fn registry_host(image: &str) -> String {
 /// config enables `gc:` (GitHub runs each workflow file on its own triggers).
 pub const GITHUB_GC_FILE: &str = "gen-pipeline-gc.yml";
 
-/// Render `plan` for `ci`.
+/// The name of the first (or only) Drone pipeline and the default Woodpecker workflow file stem.
+pub const PIPELINE_NAME: &str = "images";
+
+/// Render `plan` for `ci` as one file. A Woodpecker plan split into several workflows
+/// ([`split::is_split`]) is [`RenderError::SeveralWorkflows`]: see [`render_workflows`].
 pub fn render(plan: &Plan, ci: Ci, opts: &RenderOptions) -> Result<String, RenderError> {
-    render_template(plan, ci, opts, &format!("{}/pipeline.yml.j2", ci.name()))
+    if ci == Ci::Woodpecker {
+        let pls = split::pipelines(plan, ci, PIPELINE_NAME);
+        if pls.len() > 1 {
+            return Err(several_workflows(&pls));
+        }
+        return render_template(plan, ci, opts, "woodpecker/pipeline.yml.j2", pls);
+    }
+    let pls = match ci {
+        Ci::Drone | Ci::Woodpecker => split::pipelines(plan, ci, PIPELINE_NAME),
+        Ci::Github | Ci::Gitlab => Vec::new(),
+    };
+    render_template(
+        plan,
+        ci,
+        opts,
+        &format!("{}/pipeline.yml.j2", ci.name()),
+        pls,
+    )
+}
+
+fn several_workflows(pls: &[split::Pipeline]) -> RenderError {
+    let mut platforms: Vec<String> = Vec::new();
+    for pl in pls {
+        for p in &pl.platforms {
+            if !platforms.contains(p) {
+                platforms.push(p.clone());
+            }
+        }
+    }
+    RenderError::SeveralWorkflows {
+        names: pls.iter().map(|p| p.name.clone()).collect(),
+        platforms: platforms.join(", "),
+    }
+}
+
+/// Woodpecker's workflows, one file each: `(workflow name, text)`, the first named `stem` (the
+/// file's name without extension and leading dots, as Woodpecker names a workflow), the others
+/// `<stem>-<suffix>`; one workflow unless `runners:` splits the plan ([`split`]).
+pub fn render_workflows(
+    plan: &Plan,
+    opts: &RenderOptions,
+    stem: &str,
+) -> Result<Vec<(String, String)>, RenderError> {
+    split::pipelines(plan, Ci::Woodpecker, stem)
+        .into_iter()
+        .map(|pl| {
+            let name = pl.name.clone();
+            let text = render_template(
+                plan,
+                Ci::Woodpecker,
+                opts,
+                "woodpecker/pipeline.yml.j2",
+                vec![pl],
+            )?;
+            Ok((name, text))
+        })
+        .collect()
 }
 
 /// GitHub's cleanup workflow ([`GITHUB_GC_FILE`]) when the plan has a cleanup job; `None`
@@ -389,7 +464,7 @@ pub fn render_github_gc(plan: &Plan, opts: &RenderOptions) -> Result<Option<Stri
     if plan.gc.is_none() {
         return Ok(None);
     }
-    render_template(plan, Ci::Github, opts, "github/gc.yml.j2").map(Some)
+    render_template(plan, Ci::Github, opts, "github/gc.yml.j2", Vec::new()).map(Some)
 }
 
 fn render_template(
@@ -397,6 +472,7 @@ fn render_template(
     ci: Ci,
     opts: &RenderOptions,
     name: &str,
+    pipelines: Vec<split::Pipeline>,
 ) -> Result<String, RenderError> {
     // The plan's validation guarantees these; re-checked because a `Plan` is a plain struct.
     if plan.image == crate::plan::UNKNOWN_IMAGE {
@@ -420,6 +496,11 @@ fn render_template(
         parts.push("shared/merge.sh");
         github_parts.push("shared/merge.sh");
     }
+    // Several pipelines (Drone/Woodpecker with `runners:` labels): digests cross them through
+    // the registry.
+    if matches!(ci, Ci::Drone | Ci::Woodpecker) && split::is_split(plan, ci) {
+        parts.push("shared/handoff.sh");
+    }
     let shell = compact_shell(load_all(&parts)?.iter().map(|s| s.as_str()));
     let shell_github = compact_shell(load_all(&github_parts)?.iter().map(|s| s.as_str()));
     let mut env = Environment::new();
@@ -431,6 +512,16 @@ fn render_template(
     env.add_filter("sh", shell_quote);
     // A macro's output without its final line break, so a call on its own line adds no blank line.
     env.add_filter("chomp", |s: String| s.trim_end_matches('\n').to_string());
+    // A macro's output for the end of the previous line (`{{- m() | nl }}`): nothing when empty,
+    // else a line break and the output, so an empty macro leaves no blank line.
+    env.add_filter("nl", |s: String| {
+        let t = s.trim_end_matches('\n');
+        if t.is_empty() {
+            String::new()
+        } else {
+            format!("\n{t}")
+        }
+    });
     // A GitHub expression, `${{ … }}`, without fighting the template syntax.
     env.add_function("gh", |expr: String| format!("${{{{ {expr} }}}}"));
     env.add_template_owned(name.clone(), source)
@@ -473,6 +564,7 @@ fn render_template(
         ]
         .into_iter()
         .collect(),
+        pipelines,
     };
     let tmpl = env
         .get_template(&name)

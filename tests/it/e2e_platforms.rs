@@ -71,7 +71,8 @@ fn project(reg: &Registry, base: &str) -> tempfile::TempDir {
         format!(
             "ci: gitlab\nbuilder: buildah\nimage: {}\nbuild-args: {{BASE: \"{base}\"}}\n\
              platforms: [linux/amd64, linux/386]\n\
-             runners:\n  linux/386: {{gitlab: [i386], github: [self-hosted, i386]}}\n",
+             runners:\n  linux/amd64: {{drone: [arch=amd64], woodpecker: [platform=linux/amd64]}}\n  \
+             linux/386: {{gitlab: [i386], github: [self-hosted, i386], drone: [arch=386], woodpecker: [platform=linux/386]}}\n",
             reg.image("group/project")
         ),
     )
@@ -165,38 +166,195 @@ fn digest_file(state: &std::path::Path, job: &str) -> Option<String> {
         .map(|d| d.trim().to_string())
 }
 
-/// The same pipeline on Drone (the step driver, one builder storage for the pipeline, digests
-/// handed on as files in the workspace): the per-platform steps, then the merge steps.
+/// The same pipeline on Drone, whose runner is chosen per pipeline: `runners:` gives linux/386 a
+/// Drone runner of its own, so the file holds one pipeline per runner (src/render/split.rs). The
+/// driver runs each in its own fresh workspace and builder (`e2e_pipelines`), in `depends_on`
+/// order: the per-platform pipelines, then the merge pipeline; digests cross pipelines only
+/// through the registry.
 #[test]
 fn drone_native_runner_steps_build_per_platform_and_merge_indexes() {
     let (reg, project, secrets) = generated("drone", ".drone.yml");
-    let (log, ws) = crate::e2e::run_drone(
-        project.path(),
-        ".drone.yml",
-        "main",
-        &secrets,
-        &Builder::fresh(),
-    );
-    for step in ["base-linux-amd64", "base-linux-386", "app1", "app2"] {
-        assert!(
-            log.contains(&format!("==> step {step} ")),
-            "no step {step}:\n{log}"
-        );
-    }
-    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
-    let digest_of = |job: &str| digest_file(&ws.state(), job);
-    check_registry(&reg, &sha, &log, &digest_of);
+    let runs =
+        crate::e2e_pipelines::run_drone_pipelines(project.path(), ".drone.yml", "main", &secrets);
+    check_pipelines(&reg, &runs, "arch", "amd64", "386");
 }
 
-/// And on Woodpecker (the step driver admits the push steps by their `when:`).
+/// And on Woodpecker: one workflow per file in `.woodpecker/`, each on its own agent.
 #[test]
 fn woodpecker_native_runner_steps_build_per_platform_and_merge_indexes() {
-    let (reg, project, secrets) = generated("woodpecker", ".woodpecker.yml");
-    let (run, ws) =
-        crate::e2e_woodpecker::run_woodpecker(project.path(), "main", &secrets, &Builder::fresh());
-    let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
-    let digest_of = |job: &str| digest_file(&ws.state(), job);
-    check_registry(&reg, &sha, &run.log, &digest_of);
+    let (reg, project, secrets) = generated("woodpecker", ".woodpecker/");
+    let runs = crate::e2e_pipelines::run_woodpecker_workflows(
+        project.path(),
+        ".woodpecker",
+        "main",
+        &secrets,
+    );
+    check_pipelines(&reg, &runs, "platform", "linux/amd64", "linux/386");
+}
+
+/// What a per-runner run of Drone or Woodpecker must show: the four pipelines in `depends_on`
+/// order, each on the runner labels the config gives its platform, the per-platform steps in
+/// their platform's pipeline, every digest received from another pipeline resolved from the
+/// registry (`handed …`) and equal to the digest its producer wrote in ITS workspace, no state of
+/// one workspace in another; then the registry checks every CI passes.
+fn check_pipelines(
+    reg: &Registry,
+    runs: &[crate::e2e_pipelines::PipelineRun],
+    key: &str,
+    amd64: &str,
+    i386: &str,
+) {
+    let log: String = runs
+        .iter()
+        .map(|r| format!("=== pipeline {}\n{}", r.name, r.run.log))
+        .collect();
+    // Every pipeline ran, each after the pipelines it depends on.
+    let mut names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    for (i, r) in runs.iter().enumerate() {
+        for d in &r.depends_on {
+            assert!(
+                runs[..i].iter().any(|e| &e.name == d),
+                "{} ran before {d}\n{log}",
+                r.name
+            );
+        }
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "images",
+            "images-linux-386",
+            "images-linux-amd64",
+            "images-merge"
+        ],
+        "{log}"
+    );
+    let labels = |v: &str| BTreeMap::from([(key.to_string(), v.to_string())]);
+    let run = |n: &str| runs.iter().find(|r| r.name == n).unwrap();
+    for (name, deps, on, steps) in [
+        // buildah builds `tools` per platform, both on the build platform's runner: the first
+        // pipeline holds the one the linux/386 runner waits for ...
+        ("images", vec![], amd64, vec!["tools-linux-386"]),
+        // ... the build platform's own jobs run beside the linux/386 pipeline ...
+        (
+            "images-linux-amd64",
+            vec![],
+            amd64,
+            vec![
+                "tools-linux-amd64",
+                "base-linux-amd64",
+                "app1-linux-amd64",
+                "app2-linux-amd64",
+            ],
+        ),
+        (
+            "images-linux-386",
+            vec!["images"],
+            i386,
+            vec!["base-linux-386", "app1-linux-386", "app2-linux-386"],
+        ),
+        // ... and the merges wait for both.
+        (
+            "images-merge",
+            vec!["images-linux-386", "images-linux-amd64"],
+            amd64,
+            vec!["app1", "app2"],
+        ),
+    ] {
+        let r = run(name);
+        assert_eq!(r.labels, labels(on), "{name}: runner labels\n{log}");
+        if key == "arch" {
+            // Drone routes by the pipeline's platform too.
+            let want = BTreeMap::from([
+                ("os".to_string(), "linux".to_string()),
+                ("arch".to_string(), on.to_string()),
+            ]);
+            assert_eq!(r.platform, want, "{name}: platform");
+        }
+        let mut deps_sorted = r.depends_on.clone();
+        deps_sorted.sort();
+        assert_eq!(deps_sorted, deps as Vec<&str>, "{name}: depends_on");
+        let built: Vec<&str> = r
+            .run
+            .ran
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !["lib", "login", "cleanup"].contains(s))
+            .collect();
+        assert_eq!(built, steps, "{name}: steps\n{log}");
+        assert!(r.run.skipped.iter().all(|s| s == "fork-pr"), "{name}");
+    }
+    // Which pipeline wrote (or resolved) each digest, and no workspace holds another's files.
+    let sha = crate::e2e_woodpecker::git_head(&runs[0].ws.checkout);
+    let producer = |job: &str| -> &crate::e2e_pipelines::PipelineRun {
+        runs.iter()
+            .find(|r| r.run.ran.iter().any(|s| s == job))
+            .unwrap_or_else(|| panic!("no pipeline ran {job}\n{log}"))
+    };
+    for (consumer, var, job) in [
+        (
+            "images-linux-386",
+            "GP_DIGEST_TOOLS_LINUX_386",
+            "tools-linux-386",
+        ),
+        (
+            "images-merge",
+            "GP_DIGEST_APP1_LINUX_AMD64",
+            "app1-linux-amd64",
+        ),
+        ("images-merge", "GP_DIGEST_APP1_LINUX_386", "app1-linux-386"),
+        (
+            "images-merge",
+            "GP_DIGEST_APP2_LINUX_AMD64",
+            "app2-linux-amd64",
+        ),
+    ] {
+        let theirs = digest_file(&producer(job).ws.state(), job).unwrap();
+        let ours = digest_file(&run(consumer).ws.state(), job)
+            .unwrap_or_else(|| panic!("{consumer} has no {var}\n{log}"));
+        assert_eq!(ours, theirs, "{consumer}: {var}");
+        assert!(
+            run(consumer)
+                .run
+                .log
+                .contains(&format!("handed {var}={theirs} (")),
+            "{consumer} resolved {var} from the registry\n{log}"
+        );
+    }
+    for r in runs {
+        // Only its own jobs' digests and the ones it resolved: nothing else crossed over.
+        let mut files: Vec<String> = std::fs::read_dir(r.ws.state().join("digests"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        for f in &files {
+            // `GP_DIGEST_<JOB>` and the builder's side files (`GP_DIGEST_<JOB>.iid`).
+            let var = f.split('.').next().unwrap();
+            let job = var
+                .trim_start_matches("GP_DIGEST_")
+                .to_lowercase()
+                .replace('_', "-");
+            let own = r.run.ran.contains(&job);
+            let handed = r.run.log.contains(&format!("handed {var}="));
+            assert!(own || handed, "{}: {f} came from elsewhere\n{log}", r.name);
+        }
+        for other in runs.iter().filter(|o| o.name != r.name) {
+            assert!(
+                !r.ws
+                    .checkout
+                    .starts_with(other.ws.checkout.parent().unwrap()),
+                "{} and {} share a workspace",
+                r.name,
+                other.name
+            );
+        }
+    }
+    let digest_of = |job: &str| digest_file(&producer(job).ws.state(), job);
+    check_registry(reg, &sha, &log, &digest_of);
 }
 
 /// What every CI must have left in the registry: `digest_of(job)` is the digest the job handed on.

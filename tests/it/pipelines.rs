@@ -28,6 +28,22 @@ fn example_file(ex: &str, rel: &str) -> PathBuf {
     repo_root().join("examples").join(ex).join(rel)
 }
 
+/// The committed files of `ci` in example `ex`: its file, or for Woodpecker split into one
+/// workflow per runner (`runners:`, src/render/split.rs) every workflow of the folder
+/// `pipelines/woodpecker/`, the first (`images.yaml`) first.
+fn example_files(ex: &str, ci: &str, rel: &str) -> Vec<PathBuf> {
+    let dir = example_file(ex, "pipelines/woodpecker");
+    if ci != "woodpecker" || !dir.is_dir() {
+        return vec![example_file(ex, rel)];
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort_by_key(|p| (p.file_name().unwrap() != "images.yaml", p.clone()));
+    files
+}
+
 fn docs(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
     serde_yaml::Deserializer::from_str(&text)
@@ -61,7 +77,9 @@ fn committed_example_pipelines_are_current() {
 fn example_pipelines_pass_every_checker() {
     for ex in EXAMPLES {
         for (ci, rel) in CIS {
-            check_all(ci, example_file(ex, rel));
+            for f in example_files(ex, ci, rel) {
+                check_all(ci, f);
+            }
         }
     }
 }
@@ -69,7 +87,40 @@ fn example_pipelines_pass_every_checker() {
 #[test]
 fn snapshots() {
     for ex in EXAMPLES {
-        for (ci, _) in CIS {
+        for (ci, rel) in CIS {
+            // Woodpecker split into one workflow per file: generated into a folder, one snapshot
+            // per workflow (`<ex>-woodpecker` the first, `<ex>-woodpecker-<workflow>` the others).
+            if example_files(ex, ci, rel).len() > 1 {
+                let tmp = tempfile::tempdir().unwrap();
+                let dir = format!("{}/", tmp.path().display());
+                gen_ok(
+                    repo_root(),
+                    [
+                        "--config",
+                        &format!("examples/{ex}/gen-pipeline.yml"),
+                        "--ci",
+                        ci,
+                        "-o",
+                        &dir,
+                    ],
+                );
+                let mut files: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .collect();
+                files.sort();
+                for f in files {
+                    let text = std::fs::read_to_string(&f).unwrap();
+                    crate::envsubst::runner_view(&format!("{ex} {ci}"), &text, &[]);
+                    let stem = f.file_stem().unwrap().to_string_lossy().to_string();
+                    let name = match stem.as_str() {
+                        "images" => format!("{ex}-{ci}"),
+                        other => format!("{ex}-{ci}-{other}"),
+                    };
+                    insta::assert_snapshot!(name, text);
+                }
+                continue;
+            }
             let out = gen_ok(
                 repo_root(),
                 [
@@ -346,65 +397,142 @@ fn gitlab_wiring() {
     }
 }
 
-/// Drone and Woodpecker: every digest file a step reads is written by a step it depends on.
+/// Drone and Woodpecker: every digest file a step reads is written by a step of its pipeline it
+/// depends on, or resolved earlier in the same step from the registry (`gp_handoff`) for a job of a
+/// pipeline this one depends on (directly or not); every pipeline-level `depends_on` names a
+/// pipeline of the output (Drone documents, Woodpecker workflow files).
 #[test]
 fn drone_and_woodpecker_wiring() {
     for ex in EXAMPLES {
         for (ci, rel) in &CIS[2..] {
-            // What the runner parses: the file after its variable substitution.
-            let raw = std::fs::read_to_string(example_file(ex, rel)).unwrap();
-            let text = crate::envsubst::runner_view(&format!("{ex} {ci}"), &raw, &[]);
-            let all: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-                .map(|d| serde::Deserialize::deserialize(d).unwrap())
-                .filter(|v: &Value| !v.is_null())
-                .collect();
-            let steps = all[0]["steps"].as_sequence().unwrap();
-            let names: BTreeSet<String> = steps.iter().map(|st| s(&st["name"])).collect();
-            // A step's digest file: its `GP_DIGEST_FILE="…"` assignment (commands), unquoted.
-            let writes: BTreeMap<String, String> = steps
-                .iter()
-                .filter_map(|st| {
-                    let cmds: String = st["commands"].as_sequence()?.iter().map(s).collect();
-                    let (_, rest) = cmds.split_once("GP_DIGEST_FILE=\"")?;
-                    let file = rest.split_once('"')?.0.to_string();
-                    Some((file, s(&st["name"])))
-                })
-                .collect();
-            for st in steps {
-                let deps = seq(&st["depends_on"]);
-                for d in &deps {
+            // What the runner parses: the file(s) after its variable substitution.
+            let mut all: Vec<(String, Value)> = Vec::new();
+            for f in example_files(ex, ci, rel) {
+                let raw = std::fs::read_to_string(&f).unwrap();
+                let text = crate::envsubst::runner_view(&format!("{ex} {ci}"), &raw, &[]);
+                let stem = f.file_stem().unwrap().to_string_lossy().to_string();
+                for d in serde_yaml::Deserializer::from_str(&text)
+                    .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                    .filter(|v: &Value| !v.is_null())
+                {
+                    // The registry cleanup pipeline (Drone, `gc:`) hands no digest.
+                    if d["name"].as_str() == Some("gen-pipeline-gc") {
+                        continue;
+                    }
+                    let name = d["name"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or(stem.clone());
+                    all.push((name, d));
+                }
+            }
+            let pipeline_names: BTreeSet<String> = all.iter().map(|(n, _)| n.clone()).collect();
+            // Which pipeline's step writes which digest file, and each pipeline's dependencies.
+            let mut writer: BTreeMap<String, String> = BTreeMap::new();
+            let mut deps_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (name, d) in &all {
+                let deps = seq(&d["depends_on"]);
+                for dep in &deps {
                     assert!(
-                        names.contains(d),
-                        "{ex} {ci}: {} depends on missing step {d}",
-                        s(&st["name"])
+                        pipeline_names.contains(dep),
+                        "{ex} {ci}: pipeline {name} depends on missing pipeline {dep}"
                     );
                 }
-                let cmds = st["commands"]
-                    .as_sequence()
-                    .unwrap()
+                deps_of.insert(name.clone(), deps);
+                for st in d["steps"].as_sequence().unwrap() {
+                    let cmds: String = st["commands"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .map(s)
+                        .collect();
+                    if let Some((_, rest)) = cmds.split_once("GP_DIGEST_FILE=\"") {
+                        let file = rest.split_once('"').unwrap().0.to_string();
+                        writer.insert(file, name.clone());
+                    }
+                }
+            }
+            let upstream = |p: &str| -> BTreeSet<String> {
+                let mut seen = BTreeSet::new();
+                let mut todo = vec![p.to_string()];
+                while let Some(x) = todo.pop() {
+                    for d in &deps_of[&x] {
+                        if seen.insert(d.clone()) {
+                            todo.push(d.clone());
+                        }
+                    }
+                }
+                seen
+            };
+            for (pipeline, d) in &all {
+                let steps = d["steps"].as_sequence().unwrap();
+                let names: BTreeSet<String> = steps.iter().map(|st| s(&st["name"])).collect();
+                // A step's digest file: its `GP_DIGEST_FILE="…"` assignment (commands), unquoted.
+                let writes: BTreeMap<String, String> = steps
                     .iter()
-                    .map(s)
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                // Every digest file read: build contexts and a merge step's per-platform sources.
-                for part in cmds.split("@$(cat ").skip(1) {
-                    let ctx = format!("@$(cat {}", part.lines().next().unwrap());
-                    let ctx = ctx.as_str();
-                    let file = ctx
-                        .split_once("@$(cat \"")
-                        .and_then(|(_, f)| f.split_once("\")"))
-                        .map(|(f, _)| f)
-                        .unwrap_or_else(|| {
-                            panic!("{ex} {ci}: {ctx} is not pinned by a digest file")
+                    .filter_map(|st| {
+                        let cmds: String = st["commands"].as_sequence()?.iter().map(s).collect();
+                        let (_, rest) = cmds.split_once("GP_DIGEST_FILE=\"")?;
+                        let file = rest.split_once('"')?.0.to_string();
+                        Some((file, s(&st["name"])))
+                    })
+                    .collect();
+                for st in steps {
+                    let deps = seq(&st["depends_on"]);
+                    for dep in &deps {
+                        assert!(
+                            names.contains(dep),
+                            "{ex} {ci} {pipeline}: {} depends on missing step {dep}",
+                            s(&st["name"])
+                        );
+                    }
+                    let cmds = st["commands"]
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .map(s)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    // Digests resolved from the registry in this step, before the build/merge.
+                    let handed: BTreeSet<String> = cmds
+                        .lines()
+                        .filter_map(|l| l.trim().strip_prefix("gp_handoff "))
+                        .map(|l| {
+                            let var = l.split_whitespace().next().unwrap();
+                            let file = format!("$GP_STATE/digests/{var}");
+                            let from = writer.get(&file).unwrap_or_else(|| {
+                                panic!("{ex} {ci}: nothing writes {file}")
+                            });
+                            assert!(
+                                from != pipeline && upstream(pipeline).contains(from),
+                                "{ex} {ci}: {pipeline} resolves {var}, written by {from}, which it does not depend on"
+                            );
+                            file
+                        })
+                        .collect();
+                    // Every digest file read: build contexts and a merge step's per-platform sources.
+                    for part in cmds.split("@$(cat ").skip(1) {
+                        let ctx = format!("@$(cat {}", part.lines().next().unwrap());
+                        let ctx = ctx.as_str();
+                        let file = ctx
+                            .split_once("@$(cat \"")
+                            .and_then(|(_, f)| f.split_once("\")"))
+                            .map(|(f, _)| f)
+                            .unwrap_or_else(|| {
+                                panic!("{ex} {ci}: {ctx} is not pinned by a digest file")
+                            });
+                        if handed.contains(file) {
+                            continue;
+                        }
+                        let producer = writes.get(file).unwrap_or_else(|| {
+                            panic!("{ex} {ci} {pipeline}: nothing in this pipeline writes {file}")
                         });
-                    let producer = writes
-                        .get(file)
-                        .unwrap_or_else(|| panic!("{ex} {ci}: nothing writes {file}"));
-                    assert!(
-                        deps.contains(producer),
-                        "{ex} {ci}: {} reads {file} without depending on {producer}",
-                        s(&st["name"])
-                    );
+                        assert!(
+                            deps.contains(producer),
+                            "{ex} {ci}: {} reads {file} without depending on {producer}",
+                            s(&st["name"])
+                        );
+                    }
                 }
             }
         }
@@ -1117,8 +1245,21 @@ fn shell_is_written_once_per_generated_file() {
     };
     for ex in EXAMPLES {
         for (ci, rel) in CIS {
-            let text = std::fs::read_to_string(example_file(ex, rel)).unwrap();
-            count(&format!("{ex} {ci}"), &text);
+            for f in example_files(ex, ci, rel) {
+                let text = std::fs::read_to_string(&f).unwrap();
+                // A Drone file of several pipelines (`runners:`, src/render/split.rs) carries the
+                // shell once per pipeline document: each runs on its own machine, in its own
+                // workspace, and YAML anchors do not cross documents (templates/shared/README.md).
+                let pipelines = text.matches("\nkind: pipeline\n").count()
+                    + usize::from(text.starts_with("kind: pipeline\n"))
+                    - usize::from(text.contains("\nname: gen-pipeline-gc\n"));
+                if ci == "drone" && pipelines > 1 {
+                    let n = text.lines().filter(|l| l.trim() == marker).count();
+                    assert_eq!(n, pipelines, "{ex} {ci}: once per pipeline");
+                    continue;
+                }
+                count(&format!("{ex} {ci}"), &text);
+            }
         }
     }
     for (ci, extra) in [
