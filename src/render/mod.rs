@@ -264,6 +264,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/merge.sh",
         include_str!("../../templates/shared/merge.sh"),
     ),
+    (
+        "shared/index.sh",
+        include_str!("../../templates/shared/index.sh"),
+    ),
 ];
 
 /// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
@@ -291,6 +295,10 @@ pub const GITHUB_SHELL_PARTS: [&str; 4] = [
     "shared/buildx.sh",
     "shared/github.sh",
 ];
+
+/// The shell files of GitHub's merge steps (`runners:`): buildx's registry part and the index
+/// (templates/shared/index.sh: reuse the index of the same images, else create it).
+pub const GITHUB_MERGE_SHELL_PARTS: [&str; 2] = ["shared/buildx.sh", "shared/index.sh"];
 
 /// The run-time shell as a pipeline carries it: the `parts`' texts joined under one header line,
 /// without their full-line comments (they document the sources, templates/shared/*.sh and its
@@ -336,6 +344,8 @@ struct Context<'a> {
     shell: String,
     /// GitHub's first job: policy, keys, registry probes and retag, per-job JSON decisions.
     shell_github: String,
+    /// GitHub's merge steps (`runners:`): registry probes and retag, the index (empty without).
+    shell_github_merge: String,
     actions: std::collections::BTreeMap<&'static str, ActionPin>,
     /// The image shell-based steps run in (Drone, Woodpecker): docker CLI or buildah.
     step_image: &'static str,
@@ -418,10 +428,20 @@ fn render_template(
     let mut github_parts = GITHUB_SHELL_PARTS.to_vec();
     if multi {
         parts.push("shared/merge.sh");
+        parts.push("shared/index.sh");
         github_parts.push("shared/merge.sh");
     }
     let shell = compact_shell(load_all(&parts)?.iter().map(|s| s.as_str()));
     let shell_github = compact_shell(load_all(&github_parts)?.iter().map(|s| s.as_str()));
+    let shell_github_merge = if multi {
+        compact_shell(
+            load_all(&GITHUB_MERGE_SHELL_PARTS)?
+                .iter()
+                .map(|s| s.as_str()),
+        )
+    } else {
+        String::new()
+    };
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -450,6 +470,7 @@ fn render_template(
         registry: registry_host(&plan.image),
         shell,
         shell_github,
+        shell_github_merge,
         actions: ACTIONS
             .iter()
             .map(|(key, repo, sha, version)| {

@@ -285,3 +285,159 @@ fn check_registry(
         );
     }
 }
+
+/// One GitLab run of `project` on main with fresh builder storage per job: the digests each job
+/// handed on, the buildah calls per job, the commit and the log.
+struct GitlabRun {
+    handed: BTreeMap<String, String>,
+    calls: Vec<(String, String)>,
+    builds: Vec<String>,
+    sha: String,
+    log: String,
+}
+
+fn gitlab_run(reg: &Registry, project: &std::path::Path) -> GitlabRun {
+    let b = Builder::fresh_per_job();
+    let run = GitlabCiLocal::for_registry(reg, "main").run(project, &b);
+    assert!(!run.log.contains("Job failed"), "{}", run.log);
+    GitlabRun {
+        handed: handed(&run.log),
+        calls: b.calls(),
+        builds: b.builds(),
+        sha: crate::e2e_woodpecker::git_head(run.checkout.path()),
+        log: run.log,
+    }
+}
+
+impl GitlabRun {
+    /// `buildah manifest <sub>` calls job `job` made, with their arguments.
+    fn manifest_calls(&self, job: &str, sub: &str) -> Vec<String> {
+        self.calls
+            .iter()
+            .filter(|(j, a)| j == job && a.starts_with(&format!("manifest {sub} ")))
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+}
+
+/// The published images: merge job, repository.
+const APPS: [(&str, &str); 2] = [("app1", "group/project/app1"), ("app2", "group/project")];
+
+/// Issue 13, "the index is reused when every platform is": a cold run pushes each index under
+/// `key-<index key>` (the digests it merges, in platform order); an unchanged rerun on fresh
+/// builder storage builds nothing, and its merge jobs create no index (no `manifest create` or
+/// `push`): they tag the same index, whose digest they hand on. When one platform's job rebuilds
+/// (its key tag and cache gone, as after a retention policy), its image gets a new digest and only
+/// that image's merge creates a new index. Also issue 13's buildah merge: one `manifest push --all`,
+/// the other tags get the index alone, with the same digest.
+#[test]
+fn gitlab_merge_reuses_the_index_when_every_platform_reused_its_key_image() {
+    use gen_pipeline::plan::platforms::index_key;
+    let reg = Registry::start();
+    let base = push_two_platform_base(&reg);
+    let project = project(&reg, &base);
+    let index_key_of = |run: &GitlabRun, app: &str| {
+        let d = |p: &str| run.handed[&format!("{app}-{p}")].clone();
+        index_key(&[&d("linux-amd64"), &d("linux-386")])
+    };
+
+    // Cold: every job builds; each merge creates its index once and tags it.
+    let cold = gitlab_run(&reg, project.path());
+    check_registry(&reg, &cold.sha, &cold.log, &|k: &str| {
+        cold.handed.get(k).cloned()
+    });
+    for (app, repo) in APPS {
+        let index = &cold.handed[app];
+        assert_eq!(cold.manifest_calls(app, "create").len(), 1, "{app}");
+        let pushes = cold.manifest_calls(app, "push");
+        // main, latest, sha-<sha> and the key tag: the images go with the first push only.
+        assert_eq!(pushes.len(), 4, "{app}: {pushes:?}");
+        assert_eq!(
+            pushes.iter().filter(|a| a.contains("--all")).count(),
+            1,
+            "{app}: {pushes:?}"
+        );
+        let key_tag = format!("key-{}", index_key_of(&cold, app));
+        assert_eq!(
+            reg.manifest_digest(repo, &key_tag),
+            *index,
+            "{repo}:{key_tag} is not the index\n{}",
+            cold.log
+        );
+    }
+
+    // Unchanged, fresh storage for every job: no build, no new index, the same digests.
+    let again = gitlab_run(&reg, project.path());
+    assert!(again.builds.is_empty(), "built: {:?}", again.builds);
+    assert_eq!(again.handed, cold.handed, "{}", again.log);
+    for (app, _) in APPS {
+        for sub in ["create", "add", "push"] {
+            assert!(
+                again.manifest_calls(app, sub).is_empty(),
+                "{app} ran `buildah manifest {sub}` on an unchanged run:\n{}",
+                again.log
+            );
+        }
+    }
+    assert_eq!(
+        again
+            .log
+            .matches("an index of the same images: tagging it, no new index")
+            .count(),
+        2,
+        "{}",
+        again.log
+    );
+    // The ref's tags of this run (a new commit: new sha- tags) point at the same indexes.
+    check_registry(&reg, &again.sha, &again.log, &|k: &str| {
+        again.handed.get(k).cloned()
+    });
+
+    // app1's linux/386 image loses its key tag and its cache: that job alone rebuilds, to a new
+    // digest, and app1's merge creates a new index; app2's index is reused.
+    let job = "app1-linux-386";
+    let old = &cold.handed[job];
+    let repos = reg.storage_dir().join("docker/registry/v2/repositories");
+    let key_tag = reg
+        .tags("group/project/app1")
+        .into_iter()
+        .filter(|t| t.starts_with("key-"))
+        .find(|t| reg.manifest_digest("group/project/app1", t) == *old)
+        .expect("no key tag for app1's 386 image");
+    std::fs::remove_dir_all(
+        repos
+            .join("group/project/app1/_manifests/tags")
+            .join(&key_tag),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(
+        repos
+            .join("group/project/cache")
+            .join(format!("{job}.main")),
+    )
+    .unwrap();
+    let changed = gitlab_run(&reg, project.path());
+    assert_eq!(changed.builds, [job], "{}", changed.log);
+    assert_ne!(changed.handed[job], *old, "the rebuild kept its digest");
+    for (j, d) in &cold.handed {
+        if j != job && j != "app1" {
+            assert_eq!(changed.handed[j], *d, "{j}");
+        }
+    }
+    assert_ne!(
+        changed.handed["app1"], cold.handed["app1"],
+        "app1 reused its index"
+    );
+    assert_eq!(changed.manifest_calls("app1", "create").len(), 1);
+    assert!(changed.manifest_calls("app2", "create").is_empty());
+    check_registry(&reg, &changed.sha, &changed.log, &|k: &str| {
+        changed.handed.get(k).cloned()
+    });
+    assert_eq!(
+        reg.manifest_digest(
+            "group/project/app1",
+            &format!("key-{}", index_key_of(&changed, "app1"))
+        ),
+        changed.handed["app1"]
+    );
+}

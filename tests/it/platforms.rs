@@ -348,6 +348,95 @@ fn runners_shell_platform_tags_match_the_planned_platform_tag() {
     }
 }
 
+/// index.sh's `gp_index_key` (issue 13, the index is reused when every platform is) is
+/// `plan::platforms::index_key` of the digests it merges, in their order, under dash, busybox sh
+/// and bash; none with `GP_SKIP=false`, nor with buildah when no skopeo is on PATH.
+#[test]
+fn runners_shell_index_key_matches_the_planned_index_key() {
+    use gen_pipeline::plan::platforms::index_key;
+    use gen_pipeline::render::{compact_shell, embedded};
+    let lib = compact_shell([embedded("shared/index.sh").unwrap()]);
+    let a = format!("sha256:{}", "0a".repeat(32));
+    let b = format!("sha256:{}", "b1".repeat(32));
+    let args = format!("r.example/x@{a} r.example/x@{b}");
+    let script = format!("{lib}\ngp_index_key {args}; printf '%s\\n' \"$gp_ikey\"");
+    let shells: Vec<Vec<&str>> = vec![vec!["dash"], vec!["busybox", "sh"], vec!["bash", "--posix"]];
+    // PATH without skopeo: a directory holding only the tools the key needs.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["sha256sum", "cut"] {
+        let path = crate::tools::which(tool).unwrap();
+        std::os::unix::fs::symlink(path, bin.path().join(tool)).unwrap();
+    }
+    let run = |sh: &[&str], builder: &str, skip: &str, path: Option<&std::path::Path>| {
+        let mut c = std::process::Command::new(crate::tools::which(sh[0]).unwrap());
+        c.args(&sh[1..])
+            .arg("-c")
+            .arg(&script)
+            .env("GP_BUILDER", builder)
+            .env("GP_SKIP", skip);
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{sh:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let want = index_key(&[&a, &b]);
+    for sh in &shells {
+        assert_eq!(run(sh, "buildx", "true", None), want, "{sh:?}");
+        assert_eq!(run(sh, "buildx", "false", None), "", "{sh:?} skip: false");
+        assert_eq!(
+            run(sh, "buildx", "true", Some(bin.path())),
+            want,
+            "{sh:?} buildx, no skopeo"
+        );
+        assert_eq!(
+            run(sh, "buildah", "true", Some(bin.path())),
+            "",
+            "{sh:?} buildah, no skopeo"
+        );
+    }
+    // With skopeo (the e2e machines have it), buildah has a key too.
+    if crate::tools::which("skopeo").is_ok() {
+        assert_eq!(run(&shells[0], "buildah", "true", None), want);
+    }
+}
+
+/// A per-platform job without `GP_PLATFORM` stops with a clear message (merge.sh reads it as a
+/// required input, `${GP_PLATFORM:?…}`, which is also what keeps shellcheck's SC2153 away) instead
+/// of tagging `sha-<sha>-` and building every platform.
+#[test]
+fn runners_shell_platform_tags_require_gp_platform() {
+    use gen_pipeline::render::{compact_shell, embedded, shell_parts};
+    let mut parts: Vec<&str> = shell_parts(gen_pipeline::plan::Builder::Buildah)
+        .iter()
+        .map(|n| embedded(n).unwrap())
+        .collect();
+    parts.push(embedded("shared/merge.sh").unwrap());
+    let lib = compact_shell(parts);
+    let o = std::process::Command::new("dash")
+        .arg("-c")
+        .arg(format!("{lib}\ngp_platform_tags; echo \"tagged $gp_tagl\""))
+        .env("GP_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("GP_REF_KIND", "branch")
+        .env("GP_REF_NAME", "main")
+        .env("GP_DEFAULT_BRANCH", "main")
+        .env_remove("GP_PLATFORM")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("tagged"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a per-platform job needs GP_PLATFORM"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// `runners:` with `gc:` (both merged into the integration branch): the merge jobs and the cleanup
 /// job side by side pass every validator, and GitLab's merge jobs extend `.gen-pipeline`, whose
 /// rules keep them out of the cleanup schedule's pipeline.
