@@ -296,10 +296,6 @@ pub const GITHUB_SHELL_PARTS: [&str; 4] = [
     "shared/github.sh",
 ];
 
-/// The shell files of GitHub's merge steps (`runners:`): buildx's registry part and the index
-/// (templates/shared/index.sh: reuse the index of the same images, else create it).
-pub const GITHUB_MERGE_SHELL_PARTS: [&str; 2] = ["shared/buildx.sh", "shared/index.sh"];
-
 /// The run-time shell as a pipeline carries it: the `parts`' texts joined under one header line,
 /// without their full-line comments (they document the sources, templates/shared/*.sh and its
 /// README.md; `# shellcheck` directives stay). End-of-line comments stay.
@@ -344,8 +340,6 @@ struct Context<'a> {
     shell: String,
     /// GitHub's first job: policy, keys, registry probes and retag, per-job JSON decisions.
     shell_github: String,
-    /// GitHub's merge steps (`runners:`): registry probes and retag, the index (empty without).
-    shell_github_merge: String,
     actions: std::collections::BTreeMap<&'static str, ActionPin>,
     /// The image shell-based steps run in (Drone, Woodpecker): docker CLI or buildah.
     step_image: &'static str,
@@ -433,15 +427,6 @@ fn render_template(
     }
     let shell = compact_shell(load_all(&parts)?.iter().map(|s| s.as_str()));
     let shell_github = compact_shell(load_all(&github_parts)?.iter().map(|s| s.as_str()));
-    let shell_github_merge = if multi {
-        compact_shell(
-            load_all(&GITHUB_MERGE_SHELL_PARTS)?
-                .iter()
-                .map(|s| s.as_str()),
-        )
-    } else {
-        String::new()
-    };
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -470,7 +455,6 @@ fn render_template(
         registry: registry_host(&plan.image),
         shell,
         shell_github,
-        shell_github_merge,
         actions: ACTIONS
             .iter()
             .map(|(key, repo, sha, version)| {

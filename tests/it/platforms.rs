@@ -406,6 +406,41 @@ fn runners_shell_index_key_matches_the_planned_index_key() {
     }
 }
 
+/// GitHub's merge steps inline the index key (they carry no shared shell): the `gp_kr=` line of
+/// the committed multi-platform workflow, run under bash with two sources, names
+/// `key-<plan::platforms::index_key of their digests>`, exactly as index.sh's `gp_index_key`.
+#[test]
+fn runners_github_merge_step_index_key_matches_the_planned_index_key() {
+    use gen_pipeline::plan::platforms::index_key;
+    let wf = std::fs::read_to_string(
+        crate::tools::repo_root().join("examples/multi-platform/pipelines/github-images.yml"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = wf
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("gp_kr="))
+        .collect();
+    assert_eq!(lines.len(), 2, "one per merge job:\n{wf}");
+    let a = format!("sha256:{}", "0a".repeat(32));
+    let b = format!("sha256:{}", "b1".repeat(32));
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -euo pipefail; {}; printf '%s' \"$gp_kr\"",
+            lines[0]
+        ))
+        .env("GP_REPOSITORY", "r.example/x")
+        .env("GP_SOURCES", format!("r.example/x@{a}\n  r.example/x@{b}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("r.example/x:key-{}", index_key(&[&a, &b]))
+    );
+}
+
 /// A per-platform job without `GP_PLATFORM` stops with a clear message (merge.sh reads it as a
 /// required input, `${GP_PLATFORM:?…}`, which is also what keeps shellcheck's SC2153 away) instead
 /// of tagging `sha-<sha>-` and building every platform.
