@@ -159,6 +159,49 @@ fn runners_fan_out_per_platform_and_merge_each_published_image() {
     );
 }
 
+/// Issue 13, "the index is reused when every platform is": the plan shows each merge job's index
+/// key inputs (format version, the per-platform jobs whose digests it covers, in platform order,
+/// and whether it is looked up: not with `skip: false`), in JSON and text.
+#[test]
+fn runners_plan_shows_each_merge_jobs_index_key_inputs() {
+    let p = project(CONFIG);
+    let plan = plan_json(p.path(), &[]);
+    let m = &plan["merges"][0];
+    assert_eq!(m["id"], "app1");
+    assert_eq!(
+        m["key"],
+        serde_json::json!({
+            "version": gen_pipeline::plan::platforms::INDEX_KEY_VERSION,
+            "manifests": ["app1-linux-amd64", "app1-linux-arm64"],
+            "reuse": true
+        })
+    );
+    let text = String::from_utf8(
+        gen_ok(p.path(), ["plan", "--format", "text", "--branch", "main"]).stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("    index key:  version 1, the digests from app1-linux-amd64, app1-linux-arm64 in this order; registry.example.com/acme/mp/app1:key-<index key> is tagged, not created, when it exists\n"),
+        "{text}"
+    );
+    // skip: false: every merge creates a new index, and the plan says so.
+    let p = project(&format!("{CONFIG}skip: false\n"));
+    let plan = plan_json(p.path(), &[]);
+    assert_eq!(plan["merges"][1]["key"]["reuse"], false);
+    let text = String::from_utf8(
+        gen_ok(p.path(), ["plan", "--format", "text", "--branch", "main"]).stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("    index key:  - (skip: false: a new index every run)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(skip: false: a new index every run): app1, app2"),
+        "{text}"
+    );
+}
+
 #[test]
 fn runners_platform_without_runner_is_emulated_and_buildah_fans_out_build_platform_stages() {
     let p = project(
