@@ -1,7 +1,8 @@
 # gen-pipeline, the index of a multi-platform image (POSIX sh; only in pipelines with `runners:`:
 # the merge jobs of GitLab, Drone and Woodpecker (GitHub's merge steps inline the same few lines);
-# the builder's registry part, buildx.sh or buildah.sh, is above). Mirrors plan::platforms::index_key. Inputs: GP_BUILDER, GP_REPOSITORY, GP_SKIP, GP_DIGEST_FILE, and
-# gp_refs (the refs the index gets: the ref's tags).
+# the builder's registry part, buildx.sh or buildah.sh, is above). Mirrors plan::platforms::index_key.
+# Inputs: GP_BUILDER, GP_REPOSITORY, GP_SKIP, GP_DIGEST_FILE, and gp_refs (the refs the index gets:
+# the ref's tags).
 # gp_index_key REPOSITORY@DIGEST...: gp_ikey, the index key of these per-platform images in this
 # order: sha256 of the lines `gen-pipeline index key 1` and `manifest <digest>` per image. An
 # index is a function of its manifests (their platforms come from their configs; which tool wrote
