@@ -252,6 +252,20 @@ pub fn jobs_text(p: &crate::plan::Plan) -> String {
             "    tags:       {}",
             none(&qualified(&m.repository, &m.tags))
         );
+        if m.key.reuse {
+            let _ = writeln!(
+                out,
+                "    index key:  version {}, the digests from {} in this order; {}:key-<index key> is tagged, not created, when it exists",
+                m.key.version,
+                m.key.manifests.join(", "),
+                m.repository
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "    index key:  - (skip: false: a new index every run)"
+            );
+        }
     }
     for n in &p.notes {
         let _ = writeln!(out, "note: {n}");

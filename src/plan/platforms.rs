@@ -28,8 +28,20 @@
 //!   push --all`), pushes it under the ref's tags and hands on the index digest. A stage only
 //!   handed on between jobs gets no index: its per-platform tags keep each digest referenced.
 //!
-//! What is left: the merge job always runs (it reads and writes manifests only, no layers); when
-//! every per-platform job reused its key image it writes the same index again.
+//! - **Index keys**: the index is reused when every platform is. A merge job's index key
+//!   ([`index_key`], run time: `gp_index_key` in templates/shared/index.sh) is a SHA-256 over a
+//!   format version and the per-platform digests it merges, in platform order. An index is a
+//!   function of its manifests, so when every per-platform job reused its key image (the same
+//!   digests as the run that pushed the index) the key names an index of exactly these images,
+//!   pushed under `<repository>:key-<index key>` by the merge that created it: the merge tags that
+//!   index (its digest unchanged) and creates none. A platform that rebuilt hands on a new digest,
+//!   so a new key and a new index. Keyed by digests rather than by the per-platform input keys, so
+//!   no new value travels between jobs and a key can never name an index of other images (a key
+//!   image deleted by a retention policy and rebuilt may get a new digest). No index key with
+//!   `skip: false`, nor with buildah without skopeo on the runner (buildah 1.28 cannot read an
+//!   index's own digest).
+//!
+//! What is left: the merge job always runs (it reads and writes manifests only, no layers).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,6 +93,35 @@ pub struct MergeJob {
     pub tags: Vec<String>,
     /// The runner of the build platform.
     pub runner: Option<Runner>,
+    /// What its index key covers (see [`index_key`]).
+    pub key: IndexKeyInputs,
+}
+
+/// The inputs of a merge job's index key, as the plan shows them (`plan --format json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexKeyInputs {
+    /// The key format's version ([`INDEX_KEY_VERSION`]).
+    pub version: u32,
+    /// The per-platform jobs whose digests (at run time, in this order) the key covers.
+    pub manifests: Vec<String>,
+    /// Whether the merge looks its index key up: false with `skip: false` (a new index every
+    /// run). At run time also none with buildah when the runner has no skopeo.
+    pub reuse: bool,
+}
+
+/// The version of the index key's format (its first line).
+pub const INDEX_KEY_VERSION: u32 = 1;
+
+/// The index key of the per-platform images `digests` (`sha256:…`, in platform order): the
+/// SHA-256 (hex) of `gen-pipeline index key <version>` and one `manifest <digest>` line per
+/// image. Mirrors `gp_index_key` in templates/shared/index.sh; the index is pushed under, and
+/// looked up as, `<repository>:key-<index key>`.
+pub fn index_key(digests: &[&str]) -> String {
+    let mut text = format!("gen-pipeline index key {INDEX_KEY_VERSION}\n");
+    for d in digests {
+        text.push_str(&format!("manifest {d}\n"));
+    }
+    key::sha256_hex(text.as_bytes())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -237,6 +278,7 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
         fanned.push(j.id.clone());
         fanned_keys.insert(j.cache_key.clone());
         if j.is_target && !j.check {
+            let manifests = sources.iter().map(|s| s.job.clone()).collect();
             merges.push(MergeJob {
                 id: j.id.clone(),
                 stage: j.stage.clone(),
@@ -247,6 +289,11 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
                 sources,
                 tags: j.tags.clone(),
                 runner: runner_of(&first),
+                key: IndexKeyInputs {
+                    version: INDEX_KEY_VERSION,
+                    manifests,
+                    reuse: opts.skip,
+                },
             });
         }
     }
@@ -317,7 +364,12 @@ pub fn fan_out(plan: &mut Plan, opts: &PlanOptions, job_stages: &[Vec<usize>], o
     }
     if !plan.merges.is_empty() {
         plan.notes.push(format!(
-            "merge jobs create each published image's index from its per-platform digests and tag it per ref: {}",
+            "merge jobs create each published image's index from its per-platform digests and tag it per ref{}: {}",
+            if opts.skip {
+                "; an index of the same digests (index key: the digests in platform order) is tagged again, not created"
+            } else {
+                " (skip: false: a new index every run)"
+            },
             plan.merges
                 .iter()
                 .map(|m| m.id.as_str())
@@ -372,6 +424,22 @@ mod tests {
             format!("sha-{}-linux-386", "a".repeat(40))
         );
         assert_eq!(platform_tag("", "linux/386"), "sha-unknown-linux-386");
+    }
+
+    #[test]
+    fn index_key_composition_covers_version_and_digests_in_order() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        // The documented composition, byte for byte.
+        let text = format!("gen-pipeline index key 1\nmanifest {a}\nmanifest {b}\n");
+        assert_eq!(index_key(&[&a, &b]), key::sha256_hex(text.as_bytes()));
+        assert_eq!(index_key(&[&a, &b]).len(), 64);
+        // Platform order matters (an index lists its manifests in order); so does every digest.
+        assert_ne!(index_key(&[&a, &b]), index_key(&[&b, &a]));
+        assert_ne!(index_key(&[&a, &b]), index_key(&[&a, &a]));
+        assert_ne!(index_key(&[&a]), index_key(&[&a, &b]));
+        // Never a stage input key's preimage: those start `gen-pipeline key `.
+        assert!(!text.starts_with("gen-pipeline key "));
     }
 
     #[test]

@@ -276,6 +276,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "shared/handoff.sh",
         include_str!("../../templates/shared/handoff.sh"),
     ),
+    (
+        "shared/index.sh",
+        include_str!("../../templates/shared/index.sh"),
+    ),
 ];
 
 /// The shared shell files a pipeline of `builder` carries, in order (Drone/Woodpecker write them,
@@ -494,6 +498,7 @@ fn render_template(
     let mut github_parts = GITHUB_SHELL_PARTS.to_vec();
     if multi {
         parts.push("shared/merge.sh");
+        parts.push("shared/index.sh");
         github_parts.push("shared/merge.sh");
     }
     // Several pipelines (Drone/Woodpecker with `runners:` labels): digests cross them through

@@ -13,12 +13,16 @@ use std::process::Command;
 use std::time::Instant;
 
 /// The lines act printed for one job (`[<workflow>/<job name>] ...`).
-fn job_log<'a>(log: &'a str, job_name: &str) -> Vec<&'a str> {
+pub(crate) fn job_log<'a>(log: &'a str, job_name: &str) -> Vec<&'a str> {
     log.lines()
         .filter(|l| {
             l.strip_prefix('[')
                 .and_then(|r| r.split_once(']'))
-                .map(|(label, _)| label.trim().rsplit('/').next().unwrap_or("").trim() == job_name)
+                .map(|(label, _)| {
+                    // `<workflow>/<job name>`; a job name may hold a `/` (`build app linux/386`).
+                    let label = label.trim();
+                    label.split_once('/').map_or(label, |(_, n)| n).trim() == job_name
+                })
                 .unwrap_or(false)
         })
         .collect()
@@ -26,7 +30,7 @@ fn job_log<'a>(log: &'a str, job_name: &str) -> Vec<&'a str> {
 
 /// The `--build-context NAME=docker-image://REPO@DIGEST` values a job's build-push step passed to buildah
 /// (the stand-in echoes its full command line), as NAME -> (REPO, DIGEST).
-fn build_contexts(lines: &[&str]) -> BTreeMap<String, (String, String)> {
+pub(crate) fn build_contexts(lines: &[&str]) -> BTreeMap<String, (String, String)> {
     let mut m = BTreeMap::new();
     for l in lines.iter().filter(|l| l.contains("stand-in: buildah bud")) {
         let words: Vec<&str> = l.split_whitespace().collect();

@@ -667,11 +667,11 @@ pub fn act_outputs(log: &str) -> BTreeMap<String, BTreeMap<String, String>> {
         let Some((k, v)) = kv.split_once('=') else {
             continue;
         };
+        // `<workflow>/<job name>`: the job name may hold a `/` itself (`build app linux/386`).
+        let label = label.trim();
         let job = label
-            .trim()
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
+            .split_once('/')
+            .map_or(label, |(_, name)| name)
             .trim()
             .to_string();
         jobs.entry(job)

@@ -159,6 +159,49 @@ fn runners_fan_out_per_platform_and_merge_each_published_image() {
     );
 }
 
+/// Issue 13, "the index is reused when every platform is": the plan shows each merge job's index
+/// key inputs (format version, the per-platform jobs whose digests it covers, in platform order,
+/// and whether it is looked up: not with `skip: false`), in JSON and text.
+#[test]
+fn runners_plan_shows_each_merge_jobs_index_key_inputs() {
+    let p = project(CONFIG);
+    let plan = plan_json(p.path(), &[]);
+    let m = &plan["merges"][0];
+    assert_eq!(m["id"], "app1");
+    assert_eq!(
+        m["key"],
+        serde_json::json!({
+            "version": gen_pipeline::plan::platforms::INDEX_KEY_VERSION,
+            "manifests": ["app1-linux-amd64", "app1-linux-arm64"],
+            "reuse": true
+        })
+    );
+    let text = String::from_utf8(
+        gen_ok(p.path(), ["plan", "--format", "text", "--branch", "main"]).stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("    index key:  version 1, the digests from app1-linux-amd64, app1-linux-arm64 in this order; registry.example.com/acme/mp/app1:key-<index key> is tagged, not created, when it exists\n"),
+        "{text}"
+    );
+    // skip: false: every merge creates a new index, and the plan says so.
+    let p = project(&format!("{CONFIG}skip: false\n"));
+    let plan = plan_json(p.path(), &[]);
+    assert_eq!(plan["merges"][1]["key"]["reuse"], false);
+    let text = String::from_utf8(
+        gen_ok(p.path(), ["plan", "--format", "text", "--branch", "main"]).stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("    index key:  - (skip: false: a new index every run)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(skip: false: a new index every run): app1, app2"),
+        "{text}"
+    );
+}
+
 #[test]
 fn runners_platform_without_runner_is_emulated_and_buildah_fans_out_build_platform_stages() {
     let p = project(
@@ -351,6 +394,130 @@ fn runners_shell_platform_tags_match_the_planned_platform_tag() {
             }
         }
     }
+}
+
+/// index.sh's `gp_index_key` (issue 13, the index is reused when every platform is) is
+/// `plan::platforms::index_key` of the digests it merges, in their order, under dash, busybox sh
+/// and bash; none with `GP_SKIP=false`, nor with buildah when no skopeo is on PATH.
+#[test]
+fn runners_shell_index_key_matches_the_planned_index_key() {
+    use gen_pipeline::plan::platforms::index_key;
+    use gen_pipeline::render::{compact_shell, embedded};
+    let lib = compact_shell([embedded("shared/index.sh").unwrap()]);
+    let a = format!("sha256:{}", "0a".repeat(32));
+    let b = format!("sha256:{}", "b1".repeat(32));
+    let args = format!("r.example/x@{a} r.example/x@{b}");
+    let script = format!("{lib}\ngp_index_key {args}; printf '%s\\n' \"$gp_ikey\"");
+    let shells: Vec<Vec<&str>> = vec![vec!["dash"], vec!["busybox", "sh"], vec!["bash", "--posix"]];
+    // PATH without skopeo: a directory holding only the tools the key needs.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["sha256sum", "cut"] {
+        let path = crate::tools::which(tool).unwrap();
+        std::os::unix::fs::symlink(path, bin.path().join(tool)).unwrap();
+    }
+    let run = |sh: &[&str], builder: &str, skip: &str, path: Option<&std::path::Path>| {
+        let mut c = std::process::Command::new(crate::tools::which(sh[0]).unwrap());
+        c.args(&sh[1..])
+            .arg("-c")
+            .arg(&script)
+            .env("GP_BUILDER", builder)
+            .env("GP_SKIP", skip);
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{sh:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let want = index_key(&[&a, &b]);
+    for sh in &shells {
+        assert_eq!(run(sh, "buildx", "true", None), want, "{sh:?}");
+        assert_eq!(run(sh, "buildx", "false", None), "", "{sh:?} skip: false");
+        assert_eq!(
+            run(sh, "buildx", "true", Some(bin.path())),
+            want,
+            "{sh:?} buildx, no skopeo"
+        );
+        assert_eq!(
+            run(sh, "buildah", "true", Some(bin.path())),
+            "",
+            "{sh:?} buildah, no skopeo"
+        );
+    }
+    // With skopeo (the e2e machines have it), buildah has a key too.
+    if crate::tools::which("skopeo").is_ok() {
+        assert_eq!(run(&shells[0], "buildah", "true", None), want);
+    }
+}
+
+/// GitHub's merge steps inline the index key (they carry no shared shell): the `gp_kr=` line of
+/// the committed multi-platform workflow, run under bash with two sources, names
+/// `key-<plan::platforms::index_key of their digests>`, exactly as index.sh's `gp_index_key`.
+#[test]
+fn runners_github_merge_step_index_key_matches_the_planned_index_key() {
+    use gen_pipeline::plan::platforms::index_key;
+    let wf = std::fs::read_to_string(
+        crate::tools::repo_root().join("examples/multi-platform/pipelines/github-images.yml"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = wf
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("gp_kr="))
+        .collect();
+    assert_eq!(lines.len(), 2, "one per merge job:\n{wf}");
+    let a = format!("sha256:{}", "0a".repeat(32));
+    let b = format!("sha256:{}", "b1".repeat(32));
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -euo pipefail; {}; printf '%s' \"$gp_kr\"",
+            lines[0]
+        ))
+        .env("GP_REPOSITORY", "r.example/x")
+        .env("GP_SOURCES", format!("r.example/x@{a}\n  r.example/x@{b}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("r.example/x:key-{}", index_key(&[&a, &b]))
+    );
+}
+
+/// A per-platform job without `GP_PLATFORM` stops with a clear message (merge.sh reads it as a
+/// required input, `${GP_PLATFORM:?…}`, which is also what keeps shellcheck's SC2153 away) instead
+/// of tagging `sha-<sha>-` and building every platform.
+#[test]
+fn runners_shell_platform_tags_require_gp_platform() {
+    use gen_pipeline::render::{compact_shell, embedded, shell_parts};
+    let mut parts: Vec<&str> = shell_parts(gen_pipeline::plan::Builder::Buildah)
+        .iter()
+        .map(|n| embedded(n).unwrap())
+        .collect();
+    parts.push(embedded("shared/merge.sh").unwrap());
+    let lib = compact_shell(parts);
+    let o = std::process::Command::new("dash")
+        .arg("-c")
+        .arg(format!("{lib}\ngp_platform_tags; echo \"tagged $gp_tagl\""))
+        .env("GP_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("GP_REF_KIND", "branch")
+        .env("GP_REF_NAME", "main")
+        .env("GP_DEFAULT_BRANCH", "main")
+        .env_remove("GP_PLATFORM")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("tagged"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a per-platform job needs GP_PLATFORM"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// `runners:` with `gc:` (both merged into the integration branch): the merge jobs and the cleanup
