@@ -1,16 +1,104 @@
-# gen-pipeline registry probe and retag, buildah flavor (POSIX sh): skopeo when present, else buildah alone.
-gp_digest_of() { # the manifest digest $1 names in its registry; status 1 when none
-  gp_dg=; if command -v skopeo >/dev/null 2>&1; then # one manifest GET; skopeo hashes it
+# gen-pipeline registry probe and retag, buildah flavor (POSIX sh): the registry's HTTP API through curl when the
+# job image has curl, else skopeo when present, else buildah alone. See templates/shared/README.md ("Registry API").
+gp_login() { # GitLab: the job's `buildah login`, once, before the first buildah/skopeo command (a skipped job runs none)
+  [ -n "${GP_REGISTRY:-}" ] && [ -z "${_gp_in:-}" ] || return 0
+  printf '%s' "${GP_LOGIN_PASSWORD:-}" | buildah login --username "${GP_LOGIN_USER:-}" --password-stdin "$GP_REGISTRY" || return 1; _gp_in=1
+}
+# The API session: a private temp dir (_gp_td) holding the auth config curl reads (-K, never a command line) for
+# the host and scope in _gp_ak, the last manifest read (m, its media type in _gp_mt, its digest in _gp_md).
+_gp_open() { [ -n "${_gp_td:-}" ] || { _gp_td=$(mktemp -d) && : > "$_gp_td/auth"; } || { _gp_td=; return 1; }; }
+_gp_close() { [ -z "${_gp_td:-}" ] || rm -rf "$_gp_td"; _gp_td=; _gp_ak=; _gp_md=; }
+_gp_ref() { # $1 (host/repo[:tag][@digest]) -> _gp_rh (registry), _gp_api (API host), _gp_rn (repository), _gp_rr (reference)
+  _gp_rn=${1%%@*}; _gp_rr=${1#"$_gp_rn"}; _gp_rr=${_gp_rr#@}
+  case ${_gp_rn##*/} in *:*) _gp_rr=${_gp_rr:-${_gp_rn##*:}}; _gp_rn=${_gp_rn%:*} ;; esac; _gp_rr=${_gp_rr:-latest}
+  _gp_rh=${_gp_rn%%/*}; case $_gp_rh in *.* | *:* | localhost) [ "$_gp_rh" = "$_gp_rn" ] || _gp_rn=${_gp_rn#*/} ;; *) _gp_rh=docker.io ;; esac
+  _gp_api=$_gp_rh; case $_gp_rh in docker.io | index.docker.io) _gp_api=registry-1.docker.io; case $_gp_rn in */*) ;; *) _gp_rn=library/$_gp_rn ;; esac ;; esac
+}
+_gp_ca() { # $1 host -> _gp_ca, its CA as containers tools find it (else the system's); status 1 with client certs (tools only)
+  _gp_ca=; for _gp_cd in /etc/containers/certs.d /etc/docker/certs.d; do
+    for _gp_cf in "$_gp_cd/$1"/*.cert "$_gp_cd/$1"/*.key; do [ ! -e "$_gp_cf" ] || return 1; done
+    if [ -z "$_gp_ca" ] && [ -f "$_gp_cd/$1/ca.crt" ]; then _gp_ca=$_gp_cd/$1/ca.crt; fi
+  done
+}
+_gp_cred() { # base64(user:password) for registry $1: GitLab's job credentials for GP_REGISTRY, else the auth file's entry
+  if [ "$1" = "${GP_REGISTRY:-}" ] && [ -n "${GP_LOGIN_USER:-}" ]; then # a here-document: no trace (set -x) shows it
+    tr -d '\n' <<GP_CRED | base64 | tr -d '\n'
+$GP_LOGIN_USER:${GP_LOGIN_PASSWORD:-}
+GP_CRED
+  elif [ -f "${REGISTRY_AUTH_FILE:-}" ]; then # containers-auth.json: {"auths": {"HOST": {"auth": "base64(user:password)"}}}
+    tr -d ' \t\r\n' < "$REGISTRY_AUTH_FILE" | sed -n "s/.*\"$(printf '%s' "$1" | sed 's/\./\\./g')\":{\([^}]*\)}.*/\1/p" | sed -n 's/.*"auth":"\([^"]*\)".*/\1/p'
+  fi
+}
+_gp_auth() { # answer the challenge in $_gp_td/h for _gp_rh and scope _gp_sc: Basic, or a Bearer token (anonymous without credentials)
+  _gp_cred "$_gp_rh" > "$_gp_td/c" || return 1
+  _gp_wa=$(sed -n 's/^[Ww][Ww][Ww]-[Aa][Uu][Tt][Hh][Ee][Nn][Tt][Ii][Cc][Aa][Tt][Ee]: *//p' "$_gp_td/h" | tr -d '\r' | head -n 1)
+  case $_gp_wa in
+  [Bb][Aa][Ss][Ii][Cc]*) [ -s "$_gp_td/c" ] || return 1; { printf 'header = "Authorization: Basic '; cat "$_gp_td/c"; printf '"\n'; } > "$_gp_td/auth" ;;
+  [Bb][Ee][Aa][Rr][Ee][Rr]*) _gp_wr=$(printf '%s' "$_gp_wa" | sed -n 's/.*[Rr][Ee][Aa][Ll][Mm]="\([^"]*\)".*/\1/p')
+    _gp_ws=$(printf '%s' "$_gp_wa" | sed -n 's/.*[Ss][Ee][Rr][Vv][Ii][Cc][Ee]="\([^"]*\)".*/\1/p'); [ -n "$_gp_wr" ] || return 1
+    case $_gp_wr in *\?*) _gp_wr="$_gp_wr&" ;; *) _gp_wr="$_gp_wr?" ;; esac; _gp_wr="$_gp_wr${_gp_ws:+service=$_gp_ws&}scope=$_gp_sc"
+    _gp_ws=${_gp_wr#*://}; _gp_ca "${_gp_ws%%/*}" || return 1
+    if [ -s "$_gp_td/c" ]; then { printf 'header = "Authorization: Basic '; cat "$_gp_td/c"; printf '"\n'; } > "$_gp_td/ta"; else : > "$_gp_td/ta"; fi
+    _gp_ws=$(curl -sS -K "$_gp_td/ta" -o "$_gp_td/t" -w '%{http_code}' ${_gp_ca:+--cacert "$_gp_ca"} "$_gp_wr" 2>/dev/null) || return 1
+    [ "$_gp_ws" = 200 ] || return 1; tr -d '\r\n' < "$_gp_td/t" > "$_gp_td/t1" # the token: "token", else "access_token"
+    sed -n 's/.*"token" *: *"\([^"]*\)".*/header = "Authorization: Bearer \1"/p' "$_gp_td/t1" > "$_gp_td/auth"
+    [ -s "$_gp_td/auth" ] || sed -n 's/.*"access_token" *: *"\([^"]*\)".*/header = "Authorization: Bearer \1"/p' "$_gp_td/t1" > "$_gp_td/auth" ;;
+  *) return 1 ;;
+  esac; rm -f "$_gp_td/c" "$_gp_td/ta" "$_gp_td/t" "$_gp_td/t1"; [ -s "$_gp_td/auth" ]
+}
+_gp_req() { # METHOD PATH OUT [curl args…] on _gp_api: one request, the auth challenge answered once; _gp_rc = HTTP status, 000 for none
+  _gp_qm=$1; _gp_qu="https://$_gp_api/v2/$_gp_rn/$2"; _gp_qo=$3; shift 3
+  case $_gp_qm in HEAD) set -- -I "$@" ;; *) set -- -X "$_gp_qm" "$@" ;; esac
+  if [ "${_gp_ak:-}" != "$_gp_rh $_gp_sc" ]; then _gp_ak="$_gp_rh $_gp_sc"; : > "$_gp_td/auth"; fi # a token is per host and scope
+  _gp_ca "$_gp_api" || { _gp_rc=000; return 0; }; _gp_qc=$_gp_ca
+  for _gp_qz in 1 2; do
+    _gp_rc=$(curl -sS -K "$_gp_td/auth" -D "$_gp_td/h" -o "$_gp_qo" -w '%{http_code}' ${_gp_qc:+--cacert "$_gp_qc"} "$@" "$_gp_qu" 2>/dev/null) || _gp_rc=000
+    [ "$_gp_rc" = 401 ] && [ "$_gp_qz" = 1 ] && _gp_auth || break
+  done; return 0
+}
+_gp_hdr() { grep -i "^$1:" "$_gp_td/h" | tail -n 1 | sed 's/^[^:]*: *//;s/[;[:space:]].*//' || :; } # a response header's value
+_gp_api_probe() { # REF [push]: the manifest digest (gp_dg) by the API; status 1: no such image, 2: any other answer
+  command -v curl >/dev/null 2>&1 && _gp_open || return 2; _gp_ref "$1"; _gp_sc="repository:$_gp_rn:pull${2:+,push}"
+  set -- "$1" "${2:-}" "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
+  if [ -z "$2" ]; then _gp_req HEAD "manifests/$_gp_rr" /dev/null -H "$3"; gp_dg=$(_gp_hdr docker-content-digest); fi # HEAD: the digest header
+  if [ -n "$2" ] || { [ "$_gp_rc" = 200 ] && [ -z "$gp_dg" ]; }; then # GET: the bytes, their sha256 is the digest
+    _gp_md=; _gp_req GET "manifests/$_gp_rr" "$_gp_td/m" -H "$3"; _gp_mt=$(_gp_hdr content-type); _gp_pd=$(_gp_hdr docker-content-digest)
+    gp_dg=; [ "$_gp_rc" != 200 ] || gp_dg=sha256:$(sha256sum < "$_gp_td/m" | cut -c1-64)
+    if [ -n "$_gp_pd" ] && [ "$_gp_pd" != "$gp_dg" ]; then _gp_rc=000; fi; [ -n "$_gp_mt" ] || _gp_rc=000
+  fi
+  case $_gp_rc in
+  200) case $gp_dg in sha256:????????????????????????????????????????????????????????????????) ;; *) return 2 ;; esac
+    case $_gp_rr in sha256:*) [ "$_gp_rr" = "$gp_dg" ] || return 2 ;; esac; _gp_md=$gp_dg ;;
+  404) return 1 ;;
+  *) return 2 ;;
+  esac
+}
+gp_probe() { # REF [push]: its manifest digest in gp_dg, status 1 when none; with push the API session stays open for gp_retag
+  gp_dg=; _gp_api_probe "$@" && _gp_s=0 || _gp_s=$?; [ "$_gp_s" = 0 ] && [ -n "${2:-}" ] || _gp_close
+  [ "$_gp_s" = 2 ] || return "$_gp_s"; gp_dg=; gp_login || return 1 # the API failed: the tools decide
+  if command -v skopeo >/dev/null 2>&1; then # one manifest GET; skopeo hashes it
     gp_dp=$(mktemp) && skopeo inspect --raw "docker://$1" > "$gp_dp" 2>/dev/null && gp_dg=$(skopeo manifest-digest "$gp_dp"); rm -f "$gp_dp"
   else # buildah 1.28 cannot inspect docker://: add it to a local list (reads the manifest only)
     gp_dp=gp-digest-probe-$$; buildah manifest rm "$gp_dp" >/dev/null 2>&1 || true
     if buildah manifest create "$gp_dp" >/dev/null 2>&1 && buildah manifest add "$gp_dp" "docker://$1" >/dev/null 2>&1; then
       gp_dg=$(buildah manifest inspect "$gp_dp" | sed -n 's/.*"digest": *"\(sha256:[0-9a-f]\{64\}\)".*/\1/p' | head -n 1)
     fi; buildah manifest rm "$gp_dp" >/dev/null 2>&1 || true
-  fi; case $gp_dg in sha256:*) printf '%s\n' "$gp_dg" ;; *) return 1 ;; esac
+  fi; case $gp_dg in sha256:*) ;; *) gp_dg=; return 1 ;; esac
+}
+gp_digest_of() { gp_probe "$1" && printf '%s\n' "$gp_dg"; } # the manifest digest $1 names in its registry; status 1 when none
+_gp_api_retag() { # REPO@DIGEST: its manifest PUT under each ref of gp_refs, the registry's digest checked; status 1 on any failure
+  command -v curl >/dev/null 2>&1 || return 1
+  if [ "${_gp_md:-}" != "${1#*@}" ]; then _gp_close; _gp_api_probe "$1" push || return 1; fi
+  for gp_r in $gp_refs; do
+    _gp_ref "$gp_r"; _gp_sc="repository:$_gp_rn:pull,push"
+    _gp_req PUT "manifests/$_gp_rr" "$_gp_td/o" -H "Content-Type: $_gp_mt" -H 'Expect:' --data-binary "@$_gp_td/m"
+    [ "$_gp_rc" = 201 ] && [ "$(_gp_hdr docker-content-digest)" = "${1#*@}" ] || return 1
+    echo "gen-pipeline: $gp_r -> ${1#*@}"
+  done
 }
 gp_retag() { # the refs gp_refs name image $1 (REPO@DIGEST), its digest unchanged
-  gp_src=$1; if command -v skopeo >/dev/null 2>&1; then # copies no layer the registry has
+  gp_src=$1; _gp_api_retag "$1" && _gp_s=0 || _gp_s=$?; _gp_close; [ "$_gp_s" != 0 ] || return 0
+  gp_login || return 1; if command -v skopeo >/dev/null 2>&1; then # copies no layer the registry has
     for gp_r in $gp_refs; do skopeo copy -q --preserve-digests "docker://$gp_src" "docker://$gp_r" || return 1; done; return 0
   fi # else pull it (layers only, nothing runs) and push it per tag: the blob-info cache keeps SRC's digest
   gp_iid=$(buildah pull -q "docker://$gp_src") || return 1

@@ -25,7 +25,7 @@ gp_key() { # gp_key: this job's key (64 hex), or nothing when the job must build
 }
 gp_reuse() { # [LABEL] the key has an image: gp_kd, its digest, gets the tags gp_refs (or exit 1); else push the key tag too
   [ -n "$gp_key" ] || return 1; echo "key=$gp_key"
-  if ! gp_kd=$(gp_digest_of "$GP_REPOSITORY:key-$gp_key"); then gp_refs="$gp_refs $GP_REPOSITORY:key-$gp_key"; return 1; fi
+  if ! gp_probe "$GP_REPOSITORY:key-$gp_key" push; then gp_refs="$gp_refs $GP_REPOSITORY:key-$gp_key"; return 1; fi; gp_kd=$gp_dg
   echo "gen-pipeline: ${1:-}$GP_REPOSITORY:key-$gp_key is $gp_kd: tagging it, no build"
   gp_retag "$GP_REPOSITORY@$gp_kd" || exit 1
 }

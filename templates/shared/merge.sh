@@ -21,7 +21,7 @@ gp_merge() {
   gp_init; mkdir -p "$(dirname "$GP_DIGEST_FILE")"
   if [ "${GP_PUSH:-true}" != true ]; then echo "gen-pipeline: nothing pushed, no index"; return 0; fi
   if [ "$GP_BUILDER" = buildah ]; then
-    gp_ml="gp-merge-$$"; buildah manifest rm "$gp_ml" >/dev/null 2>&1 || true; buildah manifest create "$gp_ml" >/dev/null || return 1
+    gp_login || return 1; gp_ml="gp-merge-$$"; buildah manifest rm "$gp_ml" >/dev/null 2>&1 || true; buildah manifest create "$gp_ml" >/dev/null || return 1
     for gp_s; do buildah manifest add "$gp_ml" "docker://$gp_s" >/dev/null || return 1; done
     for gp_r in $gp_refs; do buildah manifest push --all --digestfile "$GP_DIGEST_FILE" "$gp_ml" "docker://$gp_r" || return 1; done
     buildah manifest rm "$gp_ml" >/dev/null 2>&1 || true
