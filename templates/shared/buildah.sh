@@ -29,47 +29,48 @@ GP_CRED
     tr -d ' \t\r\n' < "$REGISTRY_AUTH_FILE" | sed -n "s/.*\"$(printf '%s' "$1" | sed 's/\./\\./g')\":{\([^}]*\)}.*/\1/p" | sed -n 's/.*"auth":"\([^"]*\)".*/\1/p'
   fi
 }
+_gp_basic() { # the curl config line for Basic auth with _gp_rh's credentials into $1; status 1 when there are none
+  _gp_cred "$_gp_rh" > "$_gp_td/c" && [ -s "$_gp_td/c" ] || { : > "$1"; return 1; }
+  { printf 'header = "Authorization: Basic '; cat "$_gp_td/c"; printf '"\n'; } > "$1"
+}
 _gp_auth() { # answer the challenge in $_gp_td/h for _gp_rh and scope _gp_sc: Basic, or a Bearer token (anonymous without credentials)
-  _gp_cred "$_gp_rh" > "$_gp_td/c" || return 1
   _gp_wa=$(sed -n 's/^[Ww][Ww][Ww]-[Aa][Uu][Tt][Hh][Ee][Nn][Tt][Ii][Cc][Aa][Tt][Ee]: *//p' "$_gp_td/h" | tr -d '\r' | head -n 1)
   case $_gp_wa in
-  [Bb][Aa][Ss][Ii][Cc]*) [ -s "$_gp_td/c" ] || return 1; { printf 'header = "Authorization: Basic '; cat "$_gp_td/c"; printf '"\n'; } > "$_gp_td/auth" ;;
+  [Bb][Aa][Ss][Ii][Cc]*) _gp_basic "$_gp_td/auth" ;;
   [Bb][Ee][Aa][Rr][Ee][Rr]*) _gp_wr=$(printf '%s' "$_gp_wa" | sed -n 's/.*[Rr][Ee][Aa][Ll][Mm]="\([^"]*\)".*/\1/p')
     _gp_ws=$(printf '%s' "$_gp_wa" | sed -n 's/.*[Ss][Ee][Rr][Vv][Ii][Cc][Ee]="\([^"]*\)".*/\1/p'); [ -n "$_gp_wr" ] || return 1
     case $_gp_wr in *\?*) _gp_wr="$_gp_wr&" ;; *) _gp_wr="$_gp_wr?" ;; esac; _gp_wr="$_gp_wr${_gp_ws:+service=$_gp_ws&}scope=$_gp_sc"
-    _gp_ws=${_gp_wr#*://}; _gp_ca "${_gp_ws%%/*}" || return 1
-    if [ -s "$_gp_td/c" ]; then { printf 'header = "Authorization: Basic '; cat "$_gp_td/c"; printf '"\n'; } > "$_gp_td/ta"; else : > "$_gp_td/ta"; fi
+    _gp_ws=${_gp_wr#*://}; _gp_ca "${_gp_ws%%/*}" || return 1; _gp_basic "$_gp_td/ta" || : # no credentials: an anonymous token
     _gp_ws=$(curl -sS -K "$_gp_td/ta" -o "$_gp_td/t" -w '%{http_code}' ${_gp_ca:+--cacert "$_gp_ca"} "$_gp_wr" 2>/dev/null) || return 1
     [ "$_gp_ws" = 200 ] || return 1; tr -d '\r\n' < "$_gp_td/t" > "$_gp_td/t1" # the token: "token", else "access_token"
     sed -n 's/.*"token" *: *"\([^"]*\)".*/header = "Authorization: Bearer \1"/p' "$_gp_td/t1" > "$_gp_td/auth"
     [ -s "$_gp_td/auth" ] || sed -n 's/.*"access_token" *: *"\([^"]*\)".*/header = "Authorization: Bearer \1"/p' "$_gp_td/t1" > "$_gp_td/auth" ;;
   *) return 1 ;;
-  esac; rm -f "$_gp_td/c" "$_gp_td/ta" "$_gp_td/t" "$_gp_td/t1"; [ -s "$_gp_td/auth" ]
+  esac; rm -f "$_gp_td/ta" "$_gp_td/t" "$_gp_td/t1"; [ -s "$_gp_td/auth" ]
 }
-_gp_req() { # METHOD PATH OUT [curl args…] on _gp_api: one request, the auth challenge answered once; _gp_rc = HTTP status, 000 for none
-  _gp_qm=$1; _gp_qu="https://$_gp_api/v2/$_gp_rn/$2"; _gp_qo=$3; shift 3
-  case $_gp_qm in HEAD) set -- -I "$@" ;; *) set -- -X "$_gp_qm" "$@" ;; esac
-  if [ "${_gp_ak:-}" != "$_gp_rh $_gp_sc" ]; then _gp_ak="$_gp_rh $_gp_sc"; : > "$_gp_td/auth"; fi # a token is per host and scope
-  _gp_ca "$_gp_api" || { _gp_rc=000; return 0; }; _gp_qc=$_gp_ca
+_gp_req() { # METHOD [curl args…, URLs on _gp_api]: one curl, the auth challenge answered once; _gp_w: STATUS|TYPE|DIGEST a transfer
+  case $1 in HEAD) shift; set -- -I "$@" ;; *) set -- -X "$@" ;; esac # the first credentials: Basic if the host has some
+  if [ "${_gp_ak:-}" != "$_gp_rh $_gp_sc" ]; then _gp_ak="$_gp_rh $_gp_sc"; _gp_basic "$_gp_td/auth" || :; fi # a token is per host and scope
+  _gp_ca "$_gp_api" || { _gp_w=000; return 0; }; _gp_qc=$_gp_ca
   for _gp_qz in 1 2; do
-    _gp_rc=$(curl -sS -K "$_gp_td/auth" -D "$_gp_td/h" -o "$_gp_qo" -w '%{http_code}' ${_gp_qc:+--cacert "$_gp_qc"} "$@" "$_gp_qu" 2>/dev/null) || _gp_rc=000
-    [ "$_gp_rc" = 401 ] && [ "$_gp_qz" = 1 ] && _gp_auth || break
+    _gp_w=$(curl -sS -K "$_gp_td/auth" -D "$_gp_td/h" -w '%{http_code}|%{content_type}|%header{docker-content-digest}\n' ${_gp_qc:+--cacert "$_gp_qc"} "$@" 2>/dev/null) || _gp_w=000
+    case $_gp_w in 401*) [ "$_gp_qz" = 1 ] && _gp_auth || break ;; *) break ;; esac
   done; return 0
 }
-_gp_hdr() { grep -i "^$1:" "$_gp_td/h" | tail -n 1 | sed 's/^[^:]*: *//;s/[;[:space:]].*//' || :; } # a response header's value
 _gp_api_probe() { # REF [push]: the manifest digest (gp_dg) by the API; status 1: no such image, 2: any other answer
   command -v curl >/dev/null 2>&1 && _gp_open || return 2; _gp_ref "$1"; _gp_sc="repository:$_gp_rn:pull${2:+,push}"
-  set -- "$1" "${2:-}" "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
-  if [ -z "$2" ]; then _gp_req HEAD "manifests/$_gp_rr" /dev/null -H "$3"; gp_dg=$(_gp_hdr docker-content-digest); fi # HEAD: the digest header
-  if [ -n "$2" ] || { [ "$_gp_rc" = 200 ] && [ -z "$gp_dg" ]; }; then # GET: the bytes, their sha256 is the digest
-    _gp_md=; _gp_req GET "manifests/$_gp_rr" "$_gp_td/m" -H "$3"; _gp_mt=$(_gp_hdr content-type); _gp_pd=$(_gp_hdr docker-content-digest)
-    gp_dg=; [ "$_gp_rc" != 200 ] || gp_dg=sha256:$(sha256sum < "$_gp_td/m" | cut -c1-64)
-    if [ -n "$_gp_pd" ] && [ "$_gp_pd" != "$gp_dg" ]; then _gp_rc=000; fi; [ -n "$_gp_mt" ] || _gp_rc=000
+  set -- "$1" "${2:-}" "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json" "https://$_gp_api/v2/$_gp_rn/manifests/$_gp_rr"
+  if [ -z "$2" ]; then _gp_req HEAD -o /dev/null -H "$3" "$4"; gp_dg=${_gp_w##*|}; fi # HEAD: the digest header
+  case $_gp_w in 200*) case $gp_dg in sha256:*) ;; *) set -- "$1" push "$3" "$4" ;; esac ;; esac # no digest header: GET
+  if [ -n "$2" ]; then # GET: the bytes, their sha256 is the digest (the header, when sent, must agree)
+    _gp_md=; _gp_req GET -o "$_gp_td/m" -H "$3" "$4"; _gp_mt=${_gp_w#*|}; _gp_mt=${_gp_mt%%|*}; _gp_mt=${_gp_mt%%;*}
+    gp_dg=; case $_gp_w in 200*) gp_dg=$(sha256sum "$_gp_td/m") && gp_dg=sha256:${gp_dg%% *} || _gp_w=000 ;; esac
+    case ${_gp_w##*|} in sha256:*) [ "${_gp_w##*|}" = "$gp_dg" ] || _gp_w=000 ;; esac; [ -n "$_gp_mt" ] || _gp_w=000
   fi
-  case $_gp_rc in
-  200) case $gp_dg in sha256:????????????????????????????????????????????????????????????????) ;; *) return 2 ;; esac
+  case $_gp_w in
+  200*) case $gp_dg in sha256:????????????????????????????????????????????????????????????????) ;; *) return 2 ;; esac
     case $_gp_rr in sha256:*) [ "$_gp_rr" = "$gp_dg" ] || return 2 ;; esac; _gp_md=$gp_dg ;;
-  404) return 1 ;;
+  404*) return 1 ;;
   *) return 2 ;;
   esac
 }
@@ -86,15 +87,15 @@ gp_probe() { # REF [push]: its manifest digest in gp_dg, status 1 when none; wit
   fi; case $gp_dg in sha256:*) ;; *) gp_dg=; return 1 ;; esac
 }
 gp_digest_of() { gp_probe "$1" && printf '%s\n' "$gp_dg"; } # the manifest digest $1 names in its registry; status 1 when none
-_gp_api_retag() { # REPO@DIGEST: its manifest PUT under each ref of gp_refs, the registry's digest checked; status 1 on any failure
+_gp_api_retag() { # REPO@DIGEST: its manifest PUT under each ref of gp_refs (one curl, in parallel), each digest checked; else status 1
   command -v curl >/dev/null 2>&1 || return 1
   if [ "${_gp_md:-}" != "${1#*@}" ]; then _gp_close; _gp_api_probe "$1" push || return 1; fi
-  for gp_r in $gp_refs; do
-    _gp_ref "$gp_r"; _gp_sc="repository:$_gp_rn:pull,push"
-    _gp_req PUT "manifests/$_gp_rr" "$_gp_td/o" -H "Content-Type: $_gp_mt" -H 'Expect:' --data-binary "@$_gp_td/m"
-    [ "$_gp_rc" = 201 ] && [ "$(_gp_hdr docker-content-digest)" = "${1#*@}" ] || return 1
-    echo "gen-pipeline: $gp_r -> ${1#*@}"
-  done
+  _gp_ref "$1"; _gp_qs="$_gp_api/v2/$_gp_rn"; set -- "${1#*@}" -Z -H "Content-Type: $_gp_mt" -H 'Expect:' --data-binary "@$_gp_td/m"; _gp_qn=0
+  for gp_r in $gp_refs; do _gp_ref "$gp_r" # the source's repository only: a copy to another is the tools' job (blobs)
+    [ "$_gp_api/v2/$_gp_rn" = "$_gp_qs" ] || return 1; set -- "$@" -o "$_gp_td/o" "https://$_gp_qs/manifests/$_gp_rr"; _gp_qn=$((_gp_qn + 1))
+  done; [ "$_gp_qn" -gt 0 ] || return 0; _gp_sc="repository:$_gp_rn:pull,push"; _gp_qd=$1; shift; _gp_req PUT "$@"
+  for _gp_x in $_gp_w; do case $_gp_x in "201|"*"|$_gp_qd") _gp_qn=$((_gp_qn - 1)) ;; *) return 1 ;; esac; done
+  [ "$_gp_qn" = 0 ] || return 1; for gp_r in $gp_refs; do echo "gen-pipeline: $gp_r -> $_gp_qd"; done
 }
 gp_retag() { # the refs gp_refs name image $1 (REPO@DIGEST), its digest unchanged
   gp_src=$1; _gp_api_retag "$1" && _gp_s=0 || _gp_s=$?; _gp_close; [ "$_gp_s" != 0 ] || return 0
