@@ -29,7 +29,12 @@ GP_CRED
     tr -d ' \t\r\n' < "$REGISTRY_AUTH_FILE" | sed -n "s/.*\"$(printf '%s' "$1" | sed 's/\./\\./g')\":{\([^}]*\)}.*/\1/p" | sed -n 's/.*"auth":"\([^"]*\)".*/\1/p'
   fi
 }
-_gp_basic() { # the curl config line for Basic auth with _gp_rh's credentials into $1; status 1 when there are none
+_gp_basic() { # the curl config for Basic auth with _gp_rh's credentials into $1; status 1 when there are none
+  case $_gp_rh:${GP_LOGIN_USER:-}${GP_LOGIN_PASSWORD:-} in "${GP_REGISTRY:-}:"*[\"\\"$_gp_nl"]* | "${GP_REGISTRY:-}:") ;; "${GP_REGISTRY:-}:"*)
+    cat > "$1" <<GP_USER
+user = "$GP_LOGIN_USER:${GP_LOGIN_PASSWORD:-}"
+GP_USER
+    return 0 ;; esac # the job's credentials as they are (a here-document: no trace shows them), else base64 from _gp_cred
   _gp_cred "$_gp_rh" > "$_gp_td/c" && [ -s "$_gp_td/c" ] || { : > "$1"; return 1; }
   { printf 'header = "Authorization: Basic '; cat "$_gp_td/c"; printf '"\n'; } > "$1"
 }

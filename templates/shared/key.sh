@@ -9,8 +9,8 @@ gp_key_files() ( cd "$1" || exit 1 # the content lines of GP_KEY_PATHS under $1,
 gp_key() { # gp_key: this job's key (64 hex), or nothing when the job must build
   gp_key=; gp_st=; if [ "${GP_SKIP:-true}" != true ] || [ "${GP_PUSH:-true}" != true ] || [ "${GP_CHECK:-false}" = true ] || [ -z "${GP_KEY_STATIC:-}" ]; then return 0; fi
   if [ "${GP_KEY_ALWAYS:-false}" = true ]; then echo "gen-pipeline: the key cannot see every input of $GP_REPOSITORY: building"; return 0; fi
-  if command -v git >/dev/null 2>&1 && (cd "$GP_CONTEXT" && git rev-parse --is-inside-work-tree) >/dev/null 2>&1; then
-    gp_st=$(cd "$GP_CONTEXT" && printf '%s\n' "$GP_KEY_PATHS" | while IFS= read -r gp_p; do [ -z "$gp_p" ] || git status --porcelain --untracked-files=all -- "$gp_p"; done)
+  if command -v git >/dev/null 2>&1; then # one git call for every path; outside a work tree git fails: no check
+    gp_st=$(cd "$GP_CONTEXT" && set -f && IFS=$_gp_nl && set -- $GP_KEY_PATHS && [ $# -gt 0 ] && git status --porcelain --untracked-files=all -- "$@" 2>/dev/null) || gp_st=
   fi
   if [ -n "$gp_st" ]; then echo "gen-pipeline: uncommitted changes in the build context: building, no key"; printf '%s\n' "$gp_st" | head -n 5; return 0; fi
   gp_kt=$(mktemp -d) || return 0; if ! gp_key_files "$GP_CONTEXT" > "$gp_kt/files"; then echo "gen-pipeline: cannot hash the build context: building"; rm -rf "$gp_kt"; return 0; fi
@@ -21,7 +21,7 @@ gp_key() { # gp_key: this job's key (64 hex), or nothing when the job must build
     printf 'image %s %s\n' "$gp_i" "$gp_d" >> "$gp_kt/key"
   done
   [ "${GP_KEY_TRACE:-false}" != true ] || sed 's/^/key input: /' "$gp_kt/key" # why a job rebuilt
-  gp_key=$(sha256sum < "$gp_kt/key" | cut -c1-64); rm -rf "$gp_kt"
+  gp_key=$(sha256sum < "$gp_kt/key") && gp_key=${gp_key%% *}; rm -rf "$gp_kt"
 }
 gp_reuse() { # [LABEL] the key has an image: gp_kd, its digest, gets the tags gp_refs (or exit 1); else push the key tag too
   [ -n "$gp_key" ] || return 1; echo "key=$gp_key"
