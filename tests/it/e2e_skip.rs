@@ -97,20 +97,23 @@ fn gitlab_jobs(
     (built, handed, log)
 }
 
-/// [`gitlab_jobs`], also returning every `buildah` and `skopeo` call of the run as
-/// `(job, "buildah ARGS" | "skopeo ARGS")`.
+/// The jobs that built, the digests handed on, the log, and every `buildah` and `skopeo` call of
+/// the run as `(job, "buildah ARGS" | "skopeo ARGS")`.
+type GitlabRunCalls = (
+    BTreeSet<String>,
+    BTreeMap<String, String>,
+    String,
+    Vec<(String, String)>,
+);
+
+/// [`gitlab_jobs`], also returning every `buildah` and `skopeo` call of the run.
 fn gitlab_jobs_calls(
     reg: &Registry,
     project: &Path,
     branch: &str,
     jobs: &[&str],
     variables: &[(&str, &str)],
-) -> (
-    BTreeSet<String>,
-    BTreeMap<String, String>,
-    String,
-    Vec<(String, String)>,
-) {
+) -> GitlabRunCalls {
     let b = Builder::fresh_per_job();
     let mut gcl = GitlabCiLocal::for_registry(reg, branch);
     gcl.variables
