@@ -10,7 +10,7 @@ gp_key() { # gp_key: this job's key (64 hex), or nothing when the job must build
   gp_key=; gp_st=; if [ "${GP_SKIP:-true}" != true ] || [ "${GP_PUSH:-true}" != true ] || [ "${GP_CHECK:-false}" = true ] || [ -z "${GP_KEY_STATIC:-}" ]; then return 0; fi
   if [ "${GP_KEY_ALWAYS:-false}" = true ]; then echo "gen-pipeline: the key cannot see every input of $GP_REPOSITORY: building"; return 0; fi
   if command -v git >/dev/null 2>&1; then # one git call for every path; outside a work tree git fails: no check
-    gp_st=$(cd "$GP_CONTEXT" && set -f && IFS=$_gp_nl && set -- $GP_KEY_PATHS && [ $# -gt 0 ] && git status --porcelain --untracked-files=all -- "$@" 2>/dev/null) || gp_st=
+    gp_st=$(cd "$GP_CONTEXT" && set -f && IFS=$_gp_nl && set -- && for gp_p in $GP_KEY_PATHS; do set -- "$@" "$gp_p"; done && [ $# -gt 0 ] && git status --porcelain --untracked-files=all -- "$@" 2>/dev/null) || gp_st=
   fi
   if [ -n "$gp_st" ]; then echo "gen-pipeline: uncommitted changes in the build context: building, no key"; printf '%s\n' "$gp_st" | head -n 5; return 0; fi
   gp_kt=$(mktemp -d) || return 0; if ! gp_key_files "$GP_CONTEXT" > "$gp_kt/files"; then echo "gen-pipeline: cannot hash the build context: building"; rm -rf "$gp_kt"; return 0; fi
