@@ -4,10 +4,14 @@ gp_login() { # GitLab: the job's `buildah login`, once, before the first buildah
   [ -n "${GP_REGISTRY:-}" ] && [ -z "${_gp_in:-}" ] || return 0
   printf '%s' "${GP_LOGIN_PASSWORD:-}" | buildah login --username "${GP_LOGIN_USER:-}" --password-stdin "$GP_REGISTRY" || return 1; _gp_in=1
 }
-# The API session: a private temp dir (_gp_td) holding the auth config curl reads (-K, never a command line) for
-# the host and scope in _gp_ak, the last manifest read (m, its media type in _gp_mt, its digest in _gp_md).
-_gp_open() { [ -n "${_gp_td:-}" ] || { _gp_td=$(mktemp -d) && : > "$_gp_td/auth"; } || { _gp_td=; return 1; }; }
-_gp_close() { [ -z "${_gp_td:-}" ] || rm -rf "$_gp_td"; _gp_td=; _gp_ak=; _gp_md=; }
+# The API session: a private directory (_gp_td, key.sh's _gp_mkd: the job's GP_DIGEST_FILE.d, else a temp dir)
+# holding the auth config curl reads (-K, never a command line) for the host and scope in _gp_ak, the last
+# manifest read (m, its media type in _gp_mt, its digest in _gp_md). Closing empties the files with credentials.
+_gp_open() { [ -n "${_gp_td:-}" ] || { _gp_mkd _gp_td && : > "$_gp_td/auth"; } || { _gp_td=; return 1; }; }
+_gp_close() { [ -z "${_gp_td:-}" ] || { : > "$_gp_td/auth"; _gp_forget_token; _gp_rmd "$_gp_td"; }; _gp_td=; _gp_ak=; _gp_md=; }
+_gp_forget_token() { : > "$_gp_td/ta"; : > "$_gp_td/t"; } # built-ins: no process
+# _gp_quiet: no trace (set -x) from here (credentials), until _gp_loud
+_gp_quiet() { case $- in *x*) set +x; _gp_xq=1 ;; *) _gp_xq= ;; esac; }; _gp_loud() { [ -z "${_gp_xq:-}" ] || set -x; }
 _gp_ref() { # $1 (host/repo[:tag][@digest]) -> _gp_rh (registry), _gp_api (API host), _gp_rn (repository), _gp_rr (reference)
   _gp_rn=${1%%@*}; _gp_rr=${1#"$_gp_rn"}; _gp_rr=${_gp_rr#@}
   case ${_gp_rn##*/} in *:*) _gp_rr=${_gp_rr:-${_gp_rn##*:}}; _gp_rn=${_gp_rn%:*} ;; esac; _gp_rr=${_gp_rr:-latest}
@@ -26,32 +30,40 @@ _gp_cred() { # base64(user:password) for registry $1: GitLab's job credentials f
 $GP_LOGIN_USER:${GP_LOGIN_PASSWORD:-}
 GP_CRED
   elif [ -f "${REGISTRY_AUTH_FILE:-}" ]; then # containers-auth.json: {"auths": {"HOST": {"auth": "base64(user:password)"}}}
-    tr -d ' \t\r\n' < "$REGISTRY_AUTH_FILE" | sed -n "s/.*\"$(printf '%s' "$1" | sed 's/\./\\./g')\":{\([^}]*\)}.*/\1/p" | sed -n 's/.*"auth":"\([^"]*\)".*/\1/p'
+    _gp_ce=; _gp_cr=$1; while :; do case $_gp_cr in *.*) _gp_ce="$_gp_ce${_gp_cr%%.*}\."; _gp_cr=${_gp_cr#*.} ;; *) break ;; esac; done
+    tr -d ' \t\r\n' < "$REGISTRY_AUTH_FILE" | sed -n "s/.*\"$_gp_ce$_gp_cr\":{[^}]*\"auth\":\"\([^\"]*\)\".*/\1/p" # the host's dots escaped
   fi
 }
-_gp_basic() { # the curl config for Basic auth with _gp_rh's credentials into $1; status 1 when there are none
+_gp_basic() { # the curl config for Basic auth with _gp_rh's credentials into $1; status 1 when there are none. Built-ins
+  _gp_quiet # (echo), untraced, write them: on no command line, in no trace
   case $_gp_rh:${GP_LOGIN_USER:-}${GP_LOGIN_PASSWORD:-} in "${GP_REGISTRY:-}:"*[\"\\"$_gp_nl"]* | "${GP_REGISTRY:-}:") ;; "${GP_REGISTRY:-}:"*)
-    cat > "$1" <<GP_USER
-user = "$GP_LOGIN_USER:${GP_LOGIN_PASSWORD:-}"
-GP_USER
-    return 0 ;; esac # the job's credentials as they are (a here-document: no trace shows them), else base64 from _gp_cred
-  _gp_cred "$_gp_rh" > "$_gp_td/c" && [ -s "$_gp_td/c" ] || { : > "$1"; return 1; }
-  { printf 'header = "Authorization: Basic '; cat "$_gp_td/c"; printf '"\n'; } > "$1"
+    echo "user = \"$GP_LOGIN_USER:${GP_LOGIN_PASSWORD:-}\"" > "$1"; _gp_loud; return 0 ;; # the job's credentials as they are (no \ nor ")
+  esac; _gp_cv=$(_gp_cred "$_gp_rh") && [ -n "$_gp_cv" ] || { _gp_cv=; : > "$1"; _gp_loud; return 1; } # else base64 from _gp_cred
+  echo "header = \"Authorization: Basic $_gp_cv\"" > "$1"; _gp_cv=; _gp_loud
+}
+# _gp_line FILE: its lines, joined, in _gp_hl (the WWW-Authenticate one, from its value, when FILE has headers); built-ins
+_gp_line() { _gp_ret=${_gp_ret:-$(printf '\r')}; _gp_tj=; while IFS= read -r _gp_hl || [ -n "$_gp_hl" ]; do _gp_hl=${_gp_hl%"$_gp_ret"}
+  case ${2:-j}/$_gp_hl in h/[Ww][Ww][Ww]-[Aa][Uu][Tt][Hh][Ee][Nn][Tt][Ii][Cc][Aa][Tt][Ee]:*) _gp_tj=${_gp_hl#*:}; break ;; h/*) ;; *) _gp_tj=$_gp_tj$_gp_hl ;; esac
+  done < "$1"; _gp_hl=$_gp_tj; _gp_tj=; while :; do case $_gp_hl in ' '*) _gp_hl=${_gp_hl# } ;; *) return 0 ;; esac; done; }
+_gp_jstr() { # $1: the JSON string member "$1" of _gp_hl (the first), in _gp_jv; status 1 when none
+  case $_gp_hl in *\""$1"\"*) _gp_jv=${_gp_hl#*\""$1"\"} ;; *) return 1 ;; esac; _gp_jv=${_gp_jv#"${_gp_jv%%[! ]*}"}
+  case $_gp_jv in :*) _gp_jv=${_gp_jv#:}; _gp_jv=${_gp_jv#"${_gp_jv%%[! ]*}"} ;; *) return 1 ;; esac
+  case $_gp_jv in \"*) _gp_jv=${_gp_jv#\"}; _gp_jv=${_gp_jv%%\"*} ;; *) return 1 ;; esac
 }
 _gp_auth() { # answer the challenge in $_gp_td/h for _gp_rh and scope _gp_sc: Basic, or a Bearer token (anonymous without credentials)
-  _gp_wa=$(sed -n 's/^[Ww][Ww][Ww]-[Aa][Uu][Tt][Hh][Ee][Nn][Tt][Ii][Cc][Aa][Tt][Ee]: *//p' "$_gp_td/h" | tr -d '\r' | head -n 1)
+  _gp_line "$_gp_td/h" h; _gp_wa=$_gp_hl; _gp_wr=; _gp_ws= # built-ins but the token's curl; the token never traced
   case $_gp_wa in
   [Bb][Aa][Ss][Ii][Cc]*) _gp_basic "$_gp_td/auth" ;;
-  [Bb][Ee][Aa][Rr][Ee][Rr]*) _gp_wr=$(printf '%s' "$_gp_wa" | sed -n 's/.*[Rr][Ee][Aa][Ll][Mm]="\([^"]*\)".*/\1/p')
-    _gp_ws=$(printf '%s' "$_gp_wa" | sed -n 's/.*[Ss][Ee][Rr][Vv][Ii][Cc][Ee]="\([^"]*\)".*/\1/p'); [ -n "$_gp_wr" ] || return 1
+  [Bb][Ee][Aa][Rr][Ee][Rr]*) case $_gp_wa in *[Rr][Ee][Aa][Ll][Mm]=\"*) _gp_wr=${_gp_wa#*[Rr][Ee][Aa][Ll][Mm]=\"}; _gp_wr=${_gp_wr%%\"*} ;; esac
+    case $_gp_wa in *[Ss][Ee][Rr][Vv][Ii][Cc][Ee]=\"*) _gp_ws=${_gp_wa#*[Ss][Ee][Rr][Vv][Ii][Cc][Ee]=\"}; _gp_ws=${_gp_ws%%\"*} ;; esac; [ -n "$_gp_wr" ] || return 1
     case $_gp_wr in *\?*) _gp_wr="$_gp_wr&" ;; *) _gp_wr="$_gp_wr?" ;; esac; _gp_wr="$_gp_wr${_gp_ws:+service=$_gp_ws&}scope=$_gp_sc"
     _gp_ws=${_gp_wr#*://}; _gp_ca "${_gp_ws%%/*}" || return 1; _gp_basic "$_gp_td/ta" || : # no credentials: an anonymous token
     _gp_ws=$(curl -sS -K "$_gp_td/ta" -o "$_gp_td/t" -w '%{http_code}' ${_gp_ca:+--cacert "$_gp_ca"} "$_gp_wr" 2>/dev/null) || return 1
-    [ "$_gp_ws" = 200 ] || return 1; tr -d '\r\n' < "$_gp_td/t" > "$_gp_td/t1" # the token: "token", else "access_token"
-    sed -n 's/.*"token" *: *"\([^"]*\)".*/header = "Authorization: Bearer \1"/p' "$_gp_td/t1" > "$_gp_td/auth"
-    [ -s "$_gp_td/auth" ] || sed -n 's/.*"access_token" *: *"\([^"]*\)".*/header = "Authorization: Bearer \1"/p' "$_gp_td/t1" > "$_gp_td/auth" ;;
+    [ "$_gp_ws" = 200 ] || return 1; _gp_quiet; _gp_line "$_gp_td/t"; : > "$_gp_td/auth" # the token: "token", else "access_token"
+    if _gp_jstr token || _gp_jstr access_token; then [ -z "$_gp_jv" ] || echo "header = \"Authorization: Bearer $_gp_jv\"" > "$_gp_td/auth"; fi
+    _gp_hl=; _gp_jv=; _gp_loud ;;
   *) return 1 ;;
-  esac; rm -f "$_gp_td/ta" "$_gp_td/t" "$_gp_td/t1"; [ -s "$_gp_td/auth" ]
+  esac; _gp_forget_token; [ -s "$_gp_td/auth" ]
 }
 _gp_req() { # METHOD [curl args…, URLs on _gp_api]: one curl, the auth challenge answered once; _gp_w: STATUS|TYPE|DIGEST a transfer
   case $1 in HEAD) shift; set -- -I "$@" ;; *) set -- -X "$@" ;; esac # the first credentials: Basic if the host has some

@@ -1419,11 +1419,184 @@ fn buildah_registry_api_bearer_token_flow() {
     assert!(ok && out.contains("retag failed 1"), "{out}\n{trace}");
     assert!(stub_log().contains("skopeo copy"), "{}", stub_log());
 
-    // Every API session's temp dir is gone.
+    // No API session left a temp dir; the job's scratch directory (GP_DIGEST_FILE.d, which the
+    // sessions used instead of temp dirs) is private and holds no credential nor token once
+    // they closed.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("tmp."))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    let scratch = dir.path().join("digest.d");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&scratch).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let basic = b64(format!("{}:{}", TokenRegistry::USER, TokenRegistry::PASSWORD).as_bytes());
+    for f in std::fs::read_dir(&scratch).unwrap() {
+        let f = f.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(
+            !text.contains("SECRET-") && !text.contains(&basic),
+            "{}: {text}",
+            f.display()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11's unchanged bound (≤ 10 % of an unchanged run that builds): what a skipped job still
+// costs is process starts, so the processes a skipped GitLab job starts are counted and pinned.
+
+/// The external commands a skipped GitLab job (buildah flavour) may start, and how many in all.
+///
+/// A job whose key has an image starts, in its before_script, script and after_script:
+/// `mkdir` (the job's private state with its scratch `digest.d`), `git` (one `git status` for
+/// every key path: a dirty context never skips), `find` (one for every key path) with one
+/// `printf` (the directories' lines) and one `sha256sum` (the files'), `sort` (the content lines),
+/// `sha256sum` (the key), `curl` three times (the external base image's digest: a HEAD; the key
+/// manifest: a GET; its PUT under every tag: one process, in parallel), `sha256sum` (the key
+/// manifest's bytes: the digest handed on is the one of the bytes PUT, whatever the registry
+/// says), and `rm` (after_script: the state); its dotenv line reads the digest with `read`. 12;
+/// a context with executables adds one `printf`, one with symbolic links one `sh` and a
+/// `readlink` per link (none here). Before this bound the same job started 27: a `mktemp`/`rm`
+/// pair for the key and for each of its two API sessions, two `find` per key path, `cat` for the
+/// credentials' curl config and for the dotenv line, `rm` and `mkdir` for the state.
+const SKIPPED_JOB_PROCESSES: usize = 12;
+
+/// Issue 11 (a skipped job's cost): the generated GitLab job of a one-stage project (an unpinned
+/// base image, two key paths), run without a runner by `bench/cache/direct.py` (the job's
+/// before_script, script and after_script in bash, as the cache benchmark runs it): the cold
+/// run builds and pushes its key tag; the unchanged run, with every external command on PATH a
+/// wrapper that logs its name, skips and starts at most [`SKIPPED_JOB_PROCESSES`] processes,
+/// three of them curl, none of them buildah or skopeo.
+#[test]
+fn gitlab_skipped_job_starts_at_most_12_processes() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let project = tempfile::Builder::new()
+        .prefix("gp-e2e-count-")
+        .tempdir()
+        .unwrap();
+    let p = project.path();
+    std::fs::create_dir_all(p.join("src/lib")).unwrap();
+    std::fs::write(p.join("app.txt"), "app\n").unwrap();
+    std::fs::write(p.join("src/main.txt"), "main\n").unwrap();
+    std::fs::write(p.join("src/lib/util.txt"), "util\n").unwrap();
+    std::fs::write(
+        p.join("Dockerfile"),
+        format!(
+            "FROM {} AS app\nCOPY app.txt /app.txt\nCOPY src/ /src/\n",
+            base.reference
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+        .current_dir(p)
+        .args(["--ci", "gitlab", "--builder", "buildah", "-f", "Dockerfile"])
+        .args(["-o", ".gitlab-ci.yml", "--image"])
+        .arg(reg.image("group/count"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::tools::git_init_commit(p, "main");
+    let work = tempfile::tempdir().unwrap();
+    let b = Builder::fresh_per_job();
+    let vars: Vec<String> = GitlabCiLocal::for_registry(&reg, "main")
+        .variables
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let direct = |run: &str, extra: &[String]| {
+        let logs = work.path().join(format!("logs-{run}"));
+        let o = b
+            .command("python3")
+            .arg(crate::tools::repo_root().join("bench/cache/direct.py"))
+            .arg("run")
+            .arg(p.join(".gitlab-ci.yml"))
+            .arg(work.path().join(format!("builds-{run}")))
+            .arg(&logs)
+            .args(&vars)
+            .args(extra)
+            .output()
+            .unwrap();
+        let log = std::fs::read_to_string(logs.join("app.log")).unwrap_or_default();
+        assert!(
+            o.status.success(),
+            "{run}: {}{}\n{log}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        log
+    };
+    let cold = direct("cold", &[]);
+    assert_eq!(b.builds(), ["app"], "{cold}");
+    // The unchanged run: PATH holds only wrappers that log their name, then exec the tool.
+    let bin = work.path().join("counted");
+    std::fs::create_dir_all(&bin).unwrap();
+    let started = work.path().join("started.log");
+    std::os::unix::fs::symlink(crate::tools::which("bash").unwrap(), bin.join("bash")).unwrap();
+    for tool in [
+        "rm",
+        "mkdir",
+        "mktemp",
+        "cat",
+        "sed",
+        "tr",
+        "head",
+        "tail",
+        "cut",
+        "grep",
+        "find",
+        "sort",
+        "sha256sum",
+        "base64",
+        "readlink",
+        "printf",
+        "sh",
+        "dirname",
+        "tee",
+        "cp",
+        "git",
+        "curl",
+        "buildah",
+        "skopeo",
+    ] {
+        let real = match tool {
+            "buildah" | "skopeo" => b.bin_dir().join(tool),
+            _ => crate::tools::which(tool).unwrap(),
+        };
+        let text = format!(
+            "#!/bin/sh\necho {tool} >> '{}'\nexec '{}' \"$@\"\n",
+            started.display(),
+            real.display()
+        );
+        std::fs::write(bin.join(tool), text).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let log = direct("unchanged", &[format!("PATH={}", bin.display())]);
+    assert!(log.contains("tagging it, no build"), "{log}");
+    assert_eq!(b.builds(), ["app"], "{log}");
+    let names = std::fs::read_to_string(&started).unwrap_or_default();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in names.lines() {
+        *count.entry(n).or_default() += 1;
+    }
+    eprintln!(
+        "a skipped job started {} processes: {count:?}",
+        names.lines().count()
+    );
+    assert!(
+        !count.contains_key("buildah") && !count.contains_key("skopeo"),
+        "{count:?}\n{log}"
+    );
+    assert_eq!(count.get("curl"), Some(&3), "{count:?}\n{log}");
+    assert!(
+        names.lines().count() <= SKIPPED_JOB_PROCESSES,
+        "a skipped job started {} processes (at most {SKIPPED_JOB_PROCESSES}): {count:?}\n{log}",
+        names.lines().count()
+    );
 }
