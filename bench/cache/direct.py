@@ -141,6 +141,8 @@ def phase(cmd):
     if not words:
         return "other (shell builtins, assignments, function calls)"
     w = words[0]
+    if w == "curl":
+        return "curl (registry API)"
     if w == "skopeo":
         return "skopeo " + (words[1] if len(words) > 1 else "")
     if w == "tee" or words[:2] == ["buildah", "bud"]:  # `buildah bud ... | tee`: xtrace prints tee last
@@ -151,7 +153,8 @@ def phase(cmd):
         return "context hashing (find/sha256sum/sort)"
     if w == "git":
         return "git (rev-parse, status)"
-    if w in ("mktemp", "rm", "mkdir", "cat", "cut", "sed", "head", "dirname", "tr", "readlink"):
+    if w in ("mktemp", "rm", "mkdir", "cat", "cut", "sed", "head", "dirname", "tr", "readlink",
+             "grep", "tail", "base64"):
         return "small utilities (mktemp, rm, mkdir, cut...)"
     return "other (shell builtins, assignments, function calls)"
 

@@ -295,8 +295,10 @@ Strategies, one run of the script, same registry, each with its own repositories
 - **keyed**: the same generated pipeline with stage input keys (the default, issue 11): a job whose
   \`<repository>:key-<key>\` exists retags that image and runs no build; the notes give the builds, the
   skipped jobs and the registry requests of the run (logins, key and base-digest probes, retags included).
-  skopeo is on PATH (\`tests/e2e/fresh-builder.sh\` wraps it like buildah), so a skipped job probes
-  digests with one manifest GET and retags with \`skopeo copy --preserve-digests\`: no layer is pulled.
+  curl is on PATH, so a skipped job does its registry work through the registry's HTTP API
+  (\`templates/shared/buildah.sh\`): one manifest GET for its key (Basic auth sent at once), one
+  manifest PUT per tag; no login, no blob request, no layer pulled (skopeo, also on PATH and wrapped
+  like buildah by \`tests/e2e/fresh-builder.sh\`, is only the fallback).
 - **empty**: gitlab-ci-local alone, the same three-job graph (app1 and app2 \`needs: [deps]\`) with
   \`script: [":"]\` jobs and the same variables: ${t_empty} s, the floor of any gitlab-ci-local run here.
 
@@ -361,9 +363,9 @@ MD
 - The keyed *unchanged* target (wall <= 10% of gen-pipeline's unchanged run) cannot be met under
   gitlab-ci-local here: the same job graph with empty jobs (**empty** above) costs about as much as
   that bound or more. The runner-free section below measures the jobs' own work instead. What a
-  skipped job still does: a registry login, hashing its context paths, one digest probe per external
-  image and one for its key image, and one `skopeo copy --preserve-digests` per tag (manifest and
-  config read, layers only HEADed, manifest put): no layer is pulled and no builder is started.
+  skipped job still does: hashing its context paths (and one `git status`), one HEAD per unpinned
+  external image, one GET of its key manifest and one PUT of it per tag through the registry API
+  (curl): no login, no blob request, no builder.
 MD
 } > "$out"
 cp "$results" "$work/results.raw.tsv"

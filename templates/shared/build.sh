@@ -1,6 +1,6 @@
 # gen-pipeline: gp_build [builder args…] builds one planned job, or tags its key's image when that exists.
 gp_build() {
-  gp_init; gp_key; mkdir -p "$(dirname "$GP_DIGEST_FILE")"
+  gp_init; case $GP_DIGEST_FILE in */*) [ -d "${GP_DIGEST_FILE%/*}" ] || mkdir -p "${GP_DIGEST_FILE%/*}" ;; esac; gp_key
   if gp_reuse ""; then printf '%s\n' "$gp_kd" > "$GP_DIGEST_FILE"; echo "digest=$gp_kd"; return 0; fi
   gp_builder_up || return 1
   set -- "$@" --file "$GP_DOCKERFILE"; [ -z "${GP_TARGET:-}" ] || set -- "$@" --target "$GP_TARGET"

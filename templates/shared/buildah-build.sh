@@ -1,5 +1,5 @@
 # gen-pipeline builder, buildah flavor (POSIX sh): nothing to start.
-gp_builder_up() { :; }
+gp_builder_up() { gp_login; } # GitLab logs in here, the first build command: a skipped job never does
 gp_run() { # build with "$@" and push; the digest goes to GP_DIGEST_FILE
   # buildah takes a cache REPOSITORY (one tag per step) and reads one only: `repo:key.slug` -> `repo/key.slug`,
   # the first whose `latest` marker exists, else the last (the default branch's)

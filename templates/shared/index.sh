@@ -21,6 +21,7 @@ gp_index_key() {
 # copy (gp_retag); buildah: skopeo copies the index only (`--multi-arch index-only`).
 gp_index_tag() {
   if [ "$GP_BUILDER" != buildah ]; then gp_retag "$1"; return; fi
+  gp_login || return 1
   for gp_r in $gp_refs; do skopeo copy -q --multi-arch index-only --preserve-digests "docker://$1" "docker://$gp_r" || return 1; done
 }
 # gp_index REPOSITORY@DIGEST...: when `<repository>:key-<index key>` exists, that index gets the
@@ -37,7 +38,7 @@ gp_index() {
   fi
   [ -z "$gp_ikey" ] || { echo "index key=$gp_ikey"; gp_refs="$gp_refs $GP_REPOSITORY:key-$gp_ikey"; }
   if [ "$GP_BUILDER" = buildah ]; then
-    gp_ml="gp-merge-$$"; buildah manifest rm "$gp_ml" >/dev/null 2>&1 || true; buildah manifest create "$gp_ml" >/dev/null || return 1
+    gp_login || return 1; gp_ml="gp-merge-$$"; buildah manifest rm "$gp_ml" >/dev/null 2>&1 || true; buildah manifest create "$gp_ml" >/dev/null || return 1
     for gp_s; do buildah manifest add "$gp_ml" "docker://$gp_s" >/dev/null || return 1; done
     gp_all=--all; : > "$GP_DIGEST_FILE"
     for gp_r in $gp_refs; do

@@ -5,9 +5,9 @@ _gp_sha() { # $1 -> _gp_f (full sha, lower case) and _gp_h (sha-<short>, else re
   case $1 in *[ABCDEF]*) _gp_f=$(printf '%s\n' "$1" | LC_ALL=C tr ABCDEF abcdef) ;; *) _gp_f=$1 ;; esac
   case $_gp_f in ???????*) _gp_h=sha-${_gp_f%"${_gp_f#???????}"} ;; *) _gp_h=sha-$_gp_f ;; esac
 }
-_gp_ki=$(printf 's/\342\204\252/k/g;s/\304\260/i-/g') # Ruby's downcase: KELVIN SIGN -> k, I WITH DOT -> i + a mark
 _gp_slug() { # $1 -> _gp_s, GitLab's CI_COMMIT_REF_SLUG; with $2 (a sha), empty -> _gp_h
-  case $1 in *[!abcdefghijklmnopqrstuvwxyz0123456789-]* | -* | *-) _gp_s=$(printf '%s' "$1" | LC_ALL=C sed "$_gp_ki;y/ABCDEFGHIJKLMNOPQRSTUVWXYZ/abcdefghijklmnopqrstuvwxyz/" \
+  case $1 in *[!abcdefghijklmnopqrstuvwxyz0123456789-]* | -* | *-) # Ruby's downcase: KELVIN SIGN -> k, I WITH DOT -> i + a mark
+    _gp_ki=${_gp_ki:-$(printf 's/\342\204\252/k/g;s/\304\260/i-/g')}; _gp_s=$(printf '%s' "$1" | LC_ALL=C sed "$_gp_ki;y/ABCDEFGHIJKLMNOPQRSTUVWXYZ/abcdefghijklmnopqrstuvwxyz/" \
     | LC_ALL=C tr -d '\200-\277' | LC_ALL=C tr -c 'a-z0-9' '-') ;; *) _gp_s=$1 ;; esac
   _gp_pre '' "$_gp_s"; _gp_s=$_gp_p; while :; do case $_gp_s in -*) _gp_s=${_gp_s#-} ;; *) break ;; esac; done
   if [ -z "$_gp_s" ] && [ $# -gt 1 ]; then _gp_sha "$2"; _gp_s=$_gp_h; fi

@@ -93,6 +93,27 @@ fn gitlab_jobs(
     jobs: &[&str],
     variables: &[(&str, &str)],
 ) -> (BTreeSet<String>, BTreeMap<String, String>, String) {
+    let (built, handed, log, _) = gitlab_jobs_calls(reg, project, branch, jobs, variables);
+    (built, handed, log)
+}
+
+/// The jobs that built, the digests handed on, the log, and every `buildah` and `skopeo` call of
+/// the run as `(job, "buildah ARGS" | "skopeo ARGS")`.
+type GitlabRunCalls = (
+    BTreeSet<String>,
+    BTreeMap<String, String>,
+    String,
+    Vec<(String, String)>,
+);
+
+/// [`gitlab_jobs`], also returning every `buildah` and `skopeo` call of the run.
+fn gitlab_jobs_calls(
+    reg: &Registry,
+    project: &Path,
+    branch: &str,
+    jobs: &[&str],
+    variables: &[(&str, &str)],
+) -> GitlabRunCalls {
     let b = Builder::fresh_per_job();
     let mut gcl = GitlabCiLocal::for_registry(reg, branch);
     gcl.variables
@@ -112,7 +133,31 @@ fn gitlab_jobs(
         "{}",
         run.log
     );
-    (built, handed, run.log)
+    let mut calls: Vec<(String, String)> = b
+        .calls()
+        .into_iter()
+        .map(|(j, a)| (j, format!("buildah {a}")))
+        .collect();
+    let skopeo = std::fs::read_to_string(b.dir().join("skopeo-calls.log")).unwrap_or_default();
+    calls.extend(skopeo.lines().map(|l| {
+        let (j, a) = l.split_once(' ').unwrap_or((l, ""));
+        (j.to_string(), format!("skopeo {a}"))
+    }));
+    (built, handed, run.log, calls)
+}
+
+/// An access-log line's method, URI, status and user agent.
+fn access(line: &str) -> (String, String, u16, String) {
+    let q: Vec<&str> = line.split('"').collect();
+    let mut req = q.get(1).copied().unwrap_or("").split_whitespace();
+    let (m, u) = (req.next().unwrap_or(""), req.next().unwrap_or(""));
+    let status = q
+        .get(2)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let ua = q.get(q.len().saturating_sub(2)).copied().unwrap_or("");
+    (m.to_string(), u.to_string(), status, ua.to_string())
 }
 
 /// A new image under the base's tag: same busybox, one more label, so a new digest.
@@ -159,10 +204,60 @@ fn gitlab_unchanged_inputs_skip_and_changed_ones_rebuild_only_their_jobs() {
     }
     // Unchanged, fresh storage for every job: no job builds; the same digests are handed on and
     // tagged for this run (a new commit, so new sha- tags).
-    let (built, again, log) = gitlab(&reg, project.path(), "main");
+    let before = reg.access_log().len();
+    let (built, again, log, calls) = gitlab_jobs_calls(&reg, project.path(), "main", &STAGES, &[]);
     assert!(
         built == built_with_check(&[]),
         "jobs built on an unchanged run: {built:?}\n{log}"
+    );
+    // ... through the registry API (curl): a skipped job runs no buildah (not even `buildah
+    // login`) and no skopeo; its requests are one HEAD for the base image's digest, one GET of
+    // its key manifest and one manifest PUT per tag (main, sha-<commit>, latest), Basic auth sent
+    // with the first request (no 401), no blob read. The check job (built on every run) adds one
+    // HEAD through the API, for its cache source.
+    let skipped_calls: Vec<_> = calls.iter().filter(|(j, _)| j != CHECK).collect();
+    assert!(skipped_calls.is_empty(), "{skipped_calls:#?}\n{log}");
+    let reqs: Vec<_> = reg.access_log()[before..]
+        .iter()
+        .map(|l| access(l))
+        .filter(|(_, _, _, ua)| ua.starts_with("curl/"))
+        .collect();
+    let count = |m: &str, uri: &str, status: u16| {
+        reqs.iter()
+            .filter(|(rm, ru, rs, _)| rm == m && ru.contains(uri) && *rs == status)
+            .count()
+    };
+    let tags = 3;
+    assert_eq!(
+        count("PUT", "/manifests/", 201),
+        STAGES.len() * tags,
+        "{reqs:#?}"
+    );
+    assert_eq!(
+        count("GET", "/manifests/key-", 200),
+        STAGES.len(),
+        "{reqs:#?}"
+    );
+    assert_eq!(
+        count("HEAD", "/library/busybox/manifests/1", 200),
+        STAGES.len(),
+        "{reqs:#?}"
+    );
+    assert!(
+        reqs.iter()
+            .all(|(_, u, s, _)| !u.contains("/blobs/") && *s != 401),
+        "{reqs:#?}"
+    );
+    let per_skipped_job = 1 + 1 + tags;
+    assert!(
+        reqs.len() <= STAGES.len() * per_skipped_job + 1,
+        "{} API requests: {reqs:#?}",
+        reqs.len()
+    );
+    eprintln!(
+        "unchanged run: {} registry API requests for {} skipped jobs (and the check's cache probe)",
+        reqs.len(),
+        STAGES.len()
     );
     assert_eq!(again, cold);
     assert_eq!(registry_digests(&reg, "main"), cold);
@@ -787,6 +882,12 @@ fn drone_buildx_step_whose_key_has_an_image_creates_no_builder() {
 // ---------------------------------------------------------------------------------------------
 // The buildah flavor's registry part (buildah.sh) on its own, with and without skopeo.
 
+/// Lets the registry write the access-log lines of requests that just ended (it logs after the
+/// response).
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
 /// Runs `script` after the buildah pipelines' shell with builder `b`'s environment and `path`
 /// as PATH; returns stdout, panicking with stderr on failure.
 fn buildah_shell(b: &Builder, path: &str, script: &str) -> String {
@@ -812,10 +913,12 @@ fn buildah_shell(b: &Builder, path: &str, script: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Issue 11 (a skipped job's cost): with skopeo on PATH, buildah.sh's `gp_digest_of` reads one
-/// manifest and `gp_retag` copies no layer (only the config blob is read), keeping the digest; without skopeo the
-/// buildah fallback gives the same digests (it pulls the layers). The request counts per probe
-/// and per retag are printed for bench/CACHE-RESULTS.md.
+/// Issue 11 (a skipped job's cost): buildah.sh's `gp_digest_of` and `gp_retag` by the registry
+/// API (curl on PATH): one HEAD, and one manifest PUT per tag with no blob request at all; with
+/// curl hidden and skopeo on PATH, the skopeo fallback reads one manifest and copies no layer
+/// (only the config blob is read), keeping the digest; with neither, the buildah fallback gives
+/// the same digests (it pulls the layers). The request counts per probe and per retag are
+/// printed for bench/CACHE-RESULTS.md.
 #[test]
 fn buildah_retag_and_probe_with_skopeo_pull_no_layer() {
     let reg = Registry::start();
@@ -823,31 +926,46 @@ fn buildah_retag_and_probe_with_skopeo_pull_no_layer() {
     let b = Builder::fresh();
     b.login(&reg);
     let sys_path = std::env::var("PATH").unwrap();
-    // A PATH without skopeo: the builder's wrappers (buildah only) and the few tools they need.
-    let no_skopeo = tempfile::tempdir().unwrap();
-    for tool in [
-        "sh", "sed", "head", "cat", "rm", "mktemp", "tr", "cut", "mkdir", "unshare", "mount",
-    ] {
-        let real = crate::tools::which(tool).unwrap();
-        std::os::unix::fs::symlink(real, no_skopeo.path().join(tool)).unwrap();
-    }
-    std::os::unix::fs::symlink(
-        b.bin_dir().join("buildah"),
-        no_skopeo.path().join("buildah"),
-    )
-    .unwrap();
+    // PATHs without curl: the builder's wrappers (buildah, and skopeo or not) and the few tools
+    // they need.
+    let tools_dir = |wrappers: &[&str]| {
+        let d = tempfile::tempdir().unwrap();
+        for tool in [
+            "sh", "sed", "head", "cat", "rm", "mktemp", "tr", "cut", "mkdir", "unshare", "mount",
+        ] {
+            let real = crate::tools::which(tool).unwrap();
+            std::os::unix::fs::symlink(real, d.path().join(tool)).unwrap();
+        }
+        for w in wrappers {
+            std::os::unix::fs::symlink(b.bin_dir().join(w), d.path().join(w)).unwrap();
+        }
+        assert!(!d.path().join("curl").exists());
+        d
+    };
+    let (no_curl, no_skopeo) = (tools_dir(&["buildah", "skopeo"]), tools_dir(&["buildah"]));
     let with = format!("{}:{sys_path}", b.bin_dir().display());
     assert!(b.bin_dir().join("skopeo").exists(), "no skopeo wrapper");
+    assert!(crate::tools::which("curl").is_ok(), "no curl");
+    let skopeo_only = no_curl.path().display().to_string();
     let without = no_skopeo.path().display().to_string();
     let src = format!("{}@{}", base.repository, base.digest);
-    for (name, path, tag) in [("skopeo", &with, "a"), ("buildah", &without, "b")] {
+    for (name, path, tag) in [
+        ("curl", &with, "c"),
+        ("skopeo", &skopeo_only, "a"),
+        ("buildah", &without, "b"),
+    ] {
+        let skopeo_calls =
+            || std::fs::read_to_string(b.dir().join("skopeo-calls.log")).unwrap_or_default();
+        let skopeo_before = skopeo_calls().len();
         let before = reg.access_log().len();
         let probed = buildah_shell(&b, path, &format!("gp_digest_of '{}'", base.reference));
+        settle();
         let probe_reqs = reg.access_log().len() - before;
         assert_eq!(probed.trim(), base.digest, "{name}");
         let before = reg.access_log().len();
         let refs = format!("{0}:{tag}1 {0}:{tag}2 {0}:{tag}3", base.repository);
         buildah_shell(&b, path, &format!("gp_refs='{refs}'; gp_retag '{src}'"));
+        settle();
         let log = reg.access_log()[before..].to_vec();
         let t = crate::e2e_support::traffic_from_log(&log);
         for i in 1..=3 {
@@ -858,6 +976,14 @@ fn buildah_retag_and_probe_with_skopeo_pull_no_layer() {
             );
         }
         assert_eq!(t.manifest_pushes, 3, "{name}: {log:?}");
+        let skopeo_ran = skopeo_calls().len() > skopeo_before;
+        assert_eq!(skopeo_ran, name == "skopeo", "{name}: {}", skopeo_calls());
+        if name == "curl" {
+            // the registry API: no ping, no blob request, one PUT per tag, one manifest read
+            assert_eq!(probe_reqs, 1, "{name}: {log:?}");
+            assert_eq!(log.len(), 4, "{name}: {log:?}");
+            assert!(log.iter().all(|l| !l.contains("/blobs/")), "{log:?}");
+        }
         if name == "skopeo" {
             // skopeo reads the small config blob (HEADs the layers): no layer is pulled (the base
             // layer is busybox, about 1 MB), nothing is uploaded.
@@ -871,4 +997,606 @@ fn buildah_retag_and_probe_with_skopeo_pull_no_layer() {
             t.pulled_bytes
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The buildah flavor's registry API (curl) against a token-auth registry: tests/e2e/token-registry.py,
+// a fake that speaks distribution's Bearer token flow over TLS (manifests only).
+
+/// A running `tests/e2e/token-registry.py` on a free port, its CA trusted through
+/// `/etc/containers/certs.d/127.0.0.1:<port>/ca.crt` (as the shell finds it); stopped and
+/// untrusted on drop.
+struct TokenRegistry {
+    child: std::process::Child,
+    host: String,
+    state: tempfile::TempDir,
+    certs_d: std::path::PathBuf,
+}
+
+/// A manifest seeded in the fake: repository, tag, media type, bytes.
+type Seed<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+impl TokenRegistry {
+    const USER: &'static str = "robot";
+    const PASSWORD: &'static str = "pw-SECRET-PASSWORD";
+
+    fn start(seed: &[Seed]) -> TokenRegistry {
+        use std::process::Command;
+        let state = tempfile::tempdir().unwrap();
+        let s = state.path();
+        let ossl = |args: &[&str]| {
+            let o = Command::new("openssl")
+                .current_dir(s)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        };
+        ossl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=gp test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        ossl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+        ]);
+        std::fs::write(s.join("srv.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        ossl(&[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "srv.ext",
+            "-out",
+            "srv.crt",
+        ]);
+        let mut store = serde_json::Map::new();
+        for (repo, tag, media_type, bytes) in seed {
+            use sha2::Digest as _;
+            let d = format!("sha256:{:x}", sha2::Sha256::digest(bytes.as_bytes()));
+            let r = store
+                .entry(repo.to_string())
+                .or_insert_with(|| serde_json::json!({"manifests": {}, "tags": {}}));
+            r["manifests"][&d] =
+                serde_json::json!({"type": media_type, "b64": b64(bytes.as_bytes())});
+            r["tags"][*tag] = serde_json::json!(d);
+        }
+        std::fs::write(s.join("store.json"), serde_json::to_string(&store).unwrap()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let certs_d = std::path::PathBuf::from("/etc/containers/certs.d").join(&host);
+        std::fs::create_dir_all(&certs_d).unwrap();
+        std::fs::copy(s.join("ca.crt"), certs_d.join("ca.crt")).unwrap();
+        let child = Command::new("python3")
+            .arg(crate::tools::repo_root().join("tests/e2e/token-registry.py"))
+            .arg(port.to_string())
+            .arg(s.join("srv.crt"))
+            .arg(s.join("srv.key"))
+            .arg(s)
+            .args([Self::USER, Self::PASSWORD])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if s.join("ready").exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        TokenRegistry {
+            child,
+            host,
+            state,
+            certs_d,
+        }
+    }
+
+    /// The requests so far: `METHOD PATH AUTH STATUS`.
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.state.path().join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// The digest and media type `repo:tag` points to in the fake's store.
+    fn tag(&self, repo: &str, tag: &str) -> Option<(String, String)> {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.state.path().join("store.json")).unwrap(),
+        )
+        .unwrap();
+        let d = s[repo]["tags"][tag].as_str()?.to_string();
+        let t = s[repo]["manifests"][&d]["type"].as_str()?.to_string();
+        Some((d, t))
+    }
+}
+
+impl Drop for TokenRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.certs_d);
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = c.iter().fold(0u32, |n, b| n << 8 | *b as u32) << (8 * (3 - c.len()));
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// A PATH for the buildah flavor's shell with curl and the usual utilities, and stub `buildah`
+/// and `skopeo` that log their calls to `<dir>/stub.log` (`buildah login` succeeds, the rest
+/// fails): a fallback from the registry API shows up there.
+fn api_path(dir: &Path) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in [
+        "sh",
+        "curl",
+        "sed",
+        "tr",
+        "grep",
+        "tail",
+        "head",
+        "cut",
+        "sha256sum",
+        "base64",
+        "mktemp",
+        "rm",
+        "cat",
+        "mkdir",
+        "dirname",
+    ] {
+        std::os::unix::fs::symlink(crate::tools::which(tool).unwrap(), bin.join(tool)).unwrap();
+    }
+    let log = dir.join("stub.log");
+    for tool in ["buildah", "skopeo"] {
+        let text = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"{tool} $*\" >> '{}'\ncase \"{tool} $1\" in 'buildah login') cat >/dev/null; exit 0 ;; esac\nexit 1\n",
+            log.display()
+        );
+        std::fs::write(bin.join(tool), text).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin.display().to_string()
+}
+
+/// Runs `script` after the buildah pipelines' shell under `sh -x` with `path` and `env`; returns
+/// (success, stdout, stderr: the trace).
+fn api_shell(
+    dir: &Path,
+    path: &str,
+    env: &[(&str, String)],
+    script: &str,
+) -> (bool, String, String) {
+    let shell = gen_pipeline::render::compact_shell(
+        gen_pipeline::render::shell_parts(gen_pipeline::plan::Builder::Buildah)
+            .iter()
+            .map(|n| gen_pipeline::render::embedded(n).unwrap()),
+    );
+    let mut cmd = std::process::Command::new(crate::tools::which("sh").unwrap());
+    cmd.args(["-x", "-c", &format!("{shell}\n{script}")])
+        .env_clear()
+        .env("PATH", path)
+        .env("TMPDIR", dir)
+        .env("GP_DIGEST_FILE", dir.join("digest"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Issue 11 (a skipped job's registry work by the registry API): against a token-auth registry
+/// (Bearer challenge, token endpoint), the buildah flavor's shell probes the key image, retags
+/// it by PUTting its manifest with its media type per tag and hands on its digest, with the
+/// job's credentials (GitLab) or the login step's auth file (Drone/Woodpecker); an external
+/// image needs no credentials (anonymous token); wrong credentials, a missing credential and
+/// a registry that answers a wrong digest fall back to the tools (never a wrong tag); no
+/// credential or token appears in the `sh -x` trace; no temp dir is left behind.
+#[test]
+fn buildah_registry_api_bearer_token_flow() {
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+    const DOCKER: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    let key_manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:c"},"layers":[]}"#;
+    let base_manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:b"},"layers":[]}"#;
+    let reg = TokenRegistry::start(&[
+        ("group/app", "key-abc", OCI, key_manifest),
+        ("group/liar", "key-abc", OCI, key_manifest),
+        ("library/base", "1", DOCKER, base_manifest),
+    ]);
+    let h = reg.host.clone();
+    let digest = |m: &str| {
+        use sha2::Digest as _;
+        format!("sha256:{:x}", sha2::Sha256::digest(m.as_bytes()))
+    };
+    let (key_digest, base_digest) = (digest(key_manifest), digest(base_manifest));
+    let dir = tempfile::tempdir().unwrap();
+    let path = api_path(dir.path());
+    let stub_log = || std::fs::read_to_string(dir.path().join("stub.log")).unwrap_or_default();
+    let gitlab = |password: &str| {
+        vec![
+            ("GP_REGISTRY", h.clone()),
+            ("GP_LOGIN_USER", TokenRegistry::USER.to_string()),
+            ("GP_LOGIN_PASSWORD", password.to_string()),
+        ]
+    };
+    let reuse = |repo: &str, tags: &str| {
+        format!(
+            "gp_probe '{h}/{repo}:key-abc' push; echo \"probed=$gp_dg\"; gp_refs='{}'; gp_retag \"{h}/{repo}@$gp_dg\" && echo retagged",
+            tags.split(' ')
+                .map(|t| format!("{h}/{repo}:{t}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let no_secret = |trace: &str| {
+        let basic = b64(format!("{}:{}", TokenRegistry::USER, TokenRegistry::PASSWORD).as_bytes());
+        assert!(
+            !trace.contains("SECRET-"),
+            "a secret in the trace:\n{trace}"
+        );
+        assert!(
+            !trace.contains(&basic),
+            "credentials in the trace:\n{trace}"
+        );
+    };
+
+    // GitLab: the job's credentials; one token (pull,push) serves the probe and both PUTs.
+    let before = reg.requests().len();
+    let (ok, out, trace) = api_shell(
+        dir.path(),
+        &path,
+        &gitlab(TokenRegistry::PASSWORD),
+        &reuse("group/app", "main sha-1"),
+    );
+    assert!(ok, "{out}\n{trace}");
+    assert!(out.contains(&format!("probed={key_digest}")), "{out}");
+    assert!(out.contains("retagged"), "{out}");
+    for t in ["main", "sha-1"] {
+        assert_eq!(
+            reg.tag("group/app", t),
+            Some((key_digest.clone(), OCI.to_string()))
+        );
+    }
+    let mut reqs = reg.requests()[before..].to_vec();
+    // the PUTs run in parallel: their order is the registry's
+    reqs[3..].sort();
+    assert_eq!(
+        reqs,
+        [
+            "GET /v2/group/app/manifests/key-abc none 401".to_string(),
+            "GET /token?service=fake&scope=repository:group/app:pull,push basic-ok 200".into(),
+            "GET /v2/group/app/manifests/key-abc bearer:pull,push 200".into(),
+            "PUT /v2/group/app/manifests/main bearer:pull,push 201".into(),
+            "PUT /v2/group/app/manifests/sha-1 bearer:pull,push 201".into(),
+        ],
+        "{trace}"
+    );
+    assert_eq!(stub_log(), "", "no tool ran, no login");
+    no_secret(&trace);
+
+    // Drone/Woodpecker: no credentials in the step, the login step's auth file.
+    let auth = dir.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        format!(
+            "{{\n\t\"auths\": {{\n\t\t\"other.example\": {{\n\t\t\t\"auth\": \"eDp5\"\n\t\t}},\n\t\t\"{h}\": {{\n\t\t\t\"auth\": \"{}\"\n\t\t}}\n\t}}\n}}\n",
+            b64(format!("{}:{}", TokenRegistry::USER, TokenRegistry::PASSWORD).as_bytes())
+        ),
+    )
+    .unwrap();
+    let file_env = [("REGISTRY_AUTH_FILE", auth.display().to_string())];
+    let (ok, out, trace) = api_shell(dir.path(), &path, &file_env, &reuse("group/app", "v1"));
+    assert!(ok && out.contains("retagged"), "{out}\n{trace}");
+    assert_eq!(reg.tag("group/app", "v1").unwrap().0, key_digest);
+    assert_eq!(stub_log(), "");
+    no_secret(&trace);
+
+    // A missing key image: absent (status 1) from the 404, no tool asked.
+    let (ok, out, trace) = api_shell(
+        dir.path(),
+        &path,
+        &gitlab(TokenRegistry::PASSWORD),
+        &format!("if gp_probe '{h}/group/app:key-none' push; then echo found; else echo \"absent $?\"; fi"),
+    );
+    assert!(ok && out.contains("absent 1"), "{out}\n{trace}");
+    assert_eq!(stub_log(), "");
+
+    // An external image, no credentials at all: an anonymous pull token (`access_token`), a HEAD.
+    let before = reg.requests().len();
+    let (ok, out, trace) = api_shell(
+        dir.path(),
+        &path,
+        &[],
+        &format!("gp_digest_of '{h}/library/base:1'"),
+    );
+    assert!(ok, "{out}\n{trace}");
+    assert_eq!(out.trim(), base_digest);
+    assert_eq!(
+        reg.requests()[before..],
+        [
+            "HEAD /v2/library/base/manifests/1 none 401".to_string(),
+            "GET /token?service=fake&scope=repository:library/base:pull none 200".into(),
+            "HEAD /v2/library/base/manifests/1 bearer:pull 200".into(),
+        ]
+    );
+    assert_eq!(stub_log(), "");
+
+    // Wrong credentials: the token endpoint refuses; the probe falls back to the tools (login,
+    // then skopeo), which decide (here: they fail, so no skip); the retag falls back too and
+    // fails clearly; no tag is written.
+    let (ok, out, trace) = api_shell(
+        dir.path(),
+        &path,
+        &gitlab("wrong"),
+        &format!(
+            "if gp_probe '{h}/group/app:key-abc' push; then echo found; else echo \"absent $?\"; fi; gp_refs='{h}/group/app:bad'; gp_retag '{h}/group/app@{key_digest}' || echo \"retag failed $?\""
+        ),
+    );
+    assert!(ok, "{out}\n{trace}");
+    assert!(
+        out.contains("absent 1") && out.contains("retag failed 1"),
+        "{out}"
+    );
+    let log = stub_log();
+    assert!(log.starts_with("buildah login"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "skopeo inspect --raw docker://{h}/group/app:key-abc"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("skopeo copy"), "{log}");
+    assert_eq!(reg.tag("group/app", "bad"), None);
+    assert!(
+        reg.requests().iter().any(|r| r.contains("basic-bad 401")),
+        "{:?}",
+        reg.requests()
+    );
+
+    // A registry that answers another digest for the PUT manifest: the retag is not trusted.
+    let _ = std::fs::remove_file(dir.path().join("stub.log"));
+    let (ok, out, trace) = api_shell(
+        dir.path(),
+        &path,
+        &gitlab(TokenRegistry::PASSWORD),
+        &format!(
+            "{} || echo \"retag failed $?\"",
+            reuse("group/liar", "main")
+        ),
+    );
+    assert!(ok && out.contains("retag failed 1"), "{out}\n{trace}");
+    assert!(stub_log().contains("skopeo copy"), "{}", stub_log());
+
+    // No API session left a temp dir; the job's scratch directory (GP_DIGEST_FILE.d, which the
+    // sessions used instead of temp dirs) is private and holds no credential nor token once
+    // they closed.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let scratch = dir.path().join("digest.d");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&scratch).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let basic = b64(format!("{}:{}", TokenRegistry::USER, TokenRegistry::PASSWORD).as_bytes());
+    for f in std::fs::read_dir(&scratch).unwrap() {
+        let f = f.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(
+            !text.contains("SECRET-") && !text.contains(&basic),
+            "{}: {text}",
+            f.display()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11's unchanged bound (≤ 10 % of an unchanged run that builds): what a skipped job still
+// costs is process starts, so the processes a skipped GitLab job starts are counted and pinned.
+
+/// The external commands a skipped GitLab job (buildah flavour) may start, and how many in all.
+///
+/// A job whose key has an image starts, in its before_script, script and after_script:
+/// `mkdir` (the job's private state with its scratch `digest.d`), `git` (one `git status` for
+/// every key path: a dirty context never skips), `find` (one for every key path) with one
+/// `printf` (the directories' lines) and one `sha256sum` (the files'), `sort` (the content lines),
+/// `sha256sum` (the key), `curl` three times (the external base image's digest: a HEAD; the key
+/// manifest: a GET; its PUT under every tag: one process, in parallel), `sha256sum` (the key
+/// manifest's bytes: the digest handed on is the one of the bytes PUT, whatever the registry
+/// says), and `rm` (after_script: the state); its dotenv line reads the digest with `read`. 12;
+/// a context with executables adds one `printf`, one with symbolic links one `sh` and a
+/// `readlink` per link (none here). Before this bound the same job started 27: a `mktemp`/`rm`
+/// pair for the key and for each of its two API sessions, two `find` per key path, `cat` for the
+/// credentials' curl config and for the dotenv line, `rm` and `mkdir` for the state.
+const SKIPPED_JOB_PROCESSES: usize = 12;
+
+/// Issue 11 (a skipped job's cost): the generated GitLab job of a one-stage project (an unpinned
+/// base image, two key paths), run without a runner by `bench/cache/direct.py` (the job's
+/// before_script, script and after_script in bash, as the cache benchmark runs it): the cold
+/// run builds and pushes its key tag; the unchanged run, with every external command on PATH a
+/// wrapper that logs its name, skips and starts at most [`SKIPPED_JOB_PROCESSES`] processes,
+/// three of them curl, none of them buildah or skopeo.
+#[test]
+fn gitlab_skipped_job_starts_at_most_12_processes() {
+    let reg = Registry::start();
+    let base = push_base_image(&reg);
+    let project = tempfile::Builder::new()
+        .prefix("gp-e2e-count-")
+        .tempdir()
+        .unwrap();
+    let p = project.path();
+    std::fs::create_dir_all(p.join("src/lib")).unwrap();
+    std::fs::write(p.join("app.txt"), "app\n").unwrap();
+    std::fs::write(p.join("src/main.txt"), "main\n").unwrap();
+    std::fs::write(p.join("src/lib/util.txt"), "util\n").unwrap();
+    std::fs::write(
+        p.join("Dockerfile"),
+        format!(
+            "FROM {} AS app\nCOPY app.txt /app.txt\nCOPY src/ /src/\n",
+            base.reference
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gen-pipeline"))
+        .current_dir(p)
+        .args(["--ci", "gitlab", "--builder", "buildah", "-f", "Dockerfile"])
+        .args(["-o", ".gitlab-ci.yml", "--image"])
+        .arg(reg.image("group/count"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::tools::git_init_commit(p, "main");
+    let work = tempfile::tempdir().unwrap();
+    let b = Builder::fresh_per_job();
+    let vars: Vec<String> = GitlabCiLocal::for_registry(&reg, "main")
+        .variables
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let direct = |run: &str, extra: &[String]| {
+        let logs = work.path().join(format!("logs-{run}"));
+        let o = b
+            .command("python3")
+            .arg(crate::tools::repo_root().join("bench/cache/direct.py"))
+            .arg("run")
+            .arg(p.join(".gitlab-ci.yml"))
+            .arg(work.path().join(format!("builds-{run}")))
+            .arg(&logs)
+            .args(&vars)
+            .args(extra)
+            .output()
+            .unwrap();
+        let log = std::fs::read_to_string(logs.join("app.log")).unwrap_or_default();
+        assert!(
+            o.status.success(),
+            "{run}: {}{}\n{log}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        log
+    };
+    let cold = direct("cold", &[]);
+    assert_eq!(b.builds(), ["app"], "{cold}");
+    // The unchanged run: PATH holds only wrappers that log their name, then exec the tool.
+    let bin = work.path().join("counted");
+    std::fs::create_dir_all(&bin).unwrap();
+    let started = work.path().join("started.log");
+    std::os::unix::fs::symlink(crate::tools::which("bash").unwrap(), bin.join("bash")).unwrap();
+    for tool in [
+        "rm",
+        "mkdir",
+        "mktemp",
+        "cat",
+        "sed",
+        "tr",
+        "head",
+        "tail",
+        "cut",
+        "grep",
+        "find",
+        "sort",
+        "sha256sum",
+        "base64",
+        "readlink",
+        "printf",
+        "sh",
+        "dirname",
+        "tee",
+        "cp",
+        "git",
+        "curl",
+        "buildah",
+        "skopeo",
+    ] {
+        let real = match tool {
+            "buildah" | "skopeo" => b.bin_dir().join(tool),
+            _ => crate::tools::which(tool).unwrap(),
+        };
+        let text = format!(
+            "#!/bin/sh\necho {tool} >> '{}'\nexec '{}' \"$@\"\n",
+            started.display(),
+            real.display()
+        );
+        std::fs::write(bin.join(tool), text).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let log = direct("unchanged", &[format!("PATH={}", bin.display())]);
+    assert!(log.contains("tagging it, no build"), "{log}");
+    assert_eq!(b.builds(), ["app"], "{log}");
+    let names = std::fs::read_to_string(&started).unwrap_or_default();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in names.lines() {
+        *count.entry(n).or_default() += 1;
+    }
+    eprintln!(
+        "a skipped job started {} processes: {count:?}",
+        names.lines().count()
+    );
+    assert!(
+        !count.contains_key("buildah") && !count.contains_key("skopeo"),
+        "{count:?}\n{log}"
+    );
+    assert_eq!(count.get("curl"), Some(&3), "{count:?}\n{log}");
+    assert!(
+        names.lines().count() <= SKIPPED_JOB_PROCESSES,
+        "a skipped job started {} processes (at most {SKIPPED_JOB_PROCESSES}): {count:?}\n{log}",
+        names.lines().count()
+    );
 }

@@ -35,6 +35,7 @@ fn busybox_path() -> tempfile::TempDir {
         "head",
         "printf",
         "mkdir",
+        "sh",
     ] {
         std::os::unix::fs::symlink("/usr/bin/busybox", d.path().join(applet)).unwrap();
     }
@@ -49,11 +50,12 @@ fn sh_key(
     env: &[(&str, &str)],
     images: &[(&str, &str)],
 ) -> String {
-    let mut stub = String::from("gp_digest_of() {\n  case $1 in\n");
+    // gp_key resolves an image with `gp_probe REF` (its digest in gp_dg, status 1 when none)
+    let mut stub = String::from("gp_probe() {\n  case $1 in\n");
     for (r, d) in images {
-        stub.push_str(&format!("  '{r}') echo '{d}' ;;\n"));
+        stub.push_str(&format!("  '{r}') gp_dg='{d}' ;;\n"));
     }
-    stub.push_str("  *) return 1 ;;\n  esac\n}\n");
+    stub.push_str("  *) gp_dg=; return 1 ;;\n  esac\n}\n");
     let script = format!(
         "{}\n{stub}gp_key >&2\nprintf '%s\\n' \"$gp_key\"\n",
         key_sh()
@@ -214,7 +216,7 @@ fn sh_key_resolves_each_image_once_per_run() {
     let t = tree();
     let count = t.path().join("probes");
     let script = format!(
-        "{}\ngp_digest_of() {{ echo x >> '{}'; echo sha256:11; }}\n\
+        "{}\ngp_probe() {{ echo x >> '{}'; gp_dg=sha256:11; }}\n\
          GP_KEY_IMAGES='alpine:3 busybox:1'; gp_key; a=$gp_key; GP_KEY_IMAGES='busybox:1 alpine:3'; gp_key; \
          printf '%s %s\\n' \"$a\" \"$gp_key\"",
         key_sh(),
