@@ -38,14 +38,14 @@ struct Spec {
     doc: usize,
 }
 
-fn docs_of(text: &str) -> Vec<Value> {
+pub(crate) fn docs_of(text: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .filter(|v: &Value| !v.is_null())
         .collect()
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     v.as_sequence()
         .into_iter()
         .flatten()
@@ -53,7 +53,7 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn label_map(v: &Value) -> BTreeMap<String, String> {
+pub(crate) fn label_map(v: &Value) -> BTreeMap<String, String> {
     v.as_mapping()
         .into_iter()
         .flatten()

@@ -7,27 +7,10 @@ use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
+use crate::e2e_pipelines::{docs_of, label_map, strings};
 use crate::tools::{check_all, gen_ok, gen_pipeline};
 
-/// `tools` runs on the build platform (built once with buildx), `base` on the target platform,
-/// `test` is a check, `app1`/`app2` are published.
-const DOCKERFILE: &str = "\
-FROM --platform=$BUILDPLATFORM golang:1.23 AS tools
-ARG TARGETARCH
-RUN GOARCH=$TARGETARCH go build -o /out/tool ./cmd/tool
-
-FROM alpine:3.20 AS base
-RUN apk add --no-cache ca-certificates
-
-FROM base AS test
-RUN true
-
-FROM base AS app1
-COPY --from=tools /out/tool /usr/bin/tool
-
-FROM base AS app2
-COPY --from=tools /out/tool /usr/bin/tool
-";
+use crate::platforms::DOCKERFILE;
 
 /// Drone and Woodpecker labels for both platforms: linux/arm64 runs on runners of its own.
 const CONFIG: &str = "\
@@ -49,33 +32,6 @@ fn project(config: &str) -> tempfile::TempDir {
     tmp
 }
 
-fn docs(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect()
-}
-
-fn strs(v: &Value) -> Vec<String> {
-    v.as_sequence()
-        .into_iter()
-        .flatten()
-        .map(|x| x.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn labels(v: &Value) -> BTreeMap<String, String> {
-    v.as_mapping()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            (
-                k.as_str().unwrap().to_string(),
-                v.as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn step_names(doc: &Value) -> Vec<String> {
     doc["steps"]
         .as_sequence()
@@ -95,7 +51,7 @@ fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
 }
 
 fn commands(s: &Value) -> String {
-    strs(&s["commands"]).join("\n")
+    strings(&s["commands"]).join("\n")
 }
 
 fn kv(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -178,13 +134,13 @@ fn check_pipeline(doc: &Value, name: &str, ci: &str) {
             (key.to_string(), v)
         })
         .collect();
-    assert_eq!(labels(label_doc), want, "{ci} {name}: runner labels");
+    assert_eq!(label_map(label_doc), want, "{ci} {name}: runner labels");
     // Drone also routes by the pipeline's platform (linux/amd64 when it has none): each names
     // its runner's.
     if ci == "drone" {
         let arch = want_labels.values().next().unwrap();
         assert_eq!(
-            labels(&doc["platform"]),
+            label_map(&doc["platform"]),
             kv(&[("os", "linux"), ("arch", arch)]),
             "{name}: platform"
         );
@@ -196,7 +152,7 @@ fn check_pipeline(doc: &Value, name: &str, ci: &str) {
         name == "images",
         "{ci} {name}: {login}"
     );
-    assert_eq!(strs(&doc["depends_on"]), deps, "{ci} {name}: depends_on");
+    assert_eq!(strings(&doc["depends_on"]), deps, "{ci} {name}: depends_on");
     let mut want_steps = vec!["lib", "login"];
     let (builds, fork): (Vec<&str>, Vec<&str>) = steps.iter().partition(|s| **s != "fork-pr");
     want_steps.extend(builds);
@@ -214,7 +170,7 @@ fn check_pipeline(doc: &Value, name: &str, ci: &str) {
     } else {
         &doc["when"]
     };
-    let events = strs(&when["event"]);
+    let events = strings(&when["event"]);
     if name == "images" {
         assert_eq!(events, ["push", "tag", "pull_request"], "{ci} {name}");
     } else {
@@ -237,7 +193,7 @@ fn check_handoffs(by_name: &BTreeMap<String, Value>, ci: &str) {
         "{ci}: same pipeline: {app1}"
     );
     assert_eq!(
-        strs(&step(arm, "app1-linux-arm64")["depends_on"]),
+        strings(&step(arm, "app1-linux-arm64")["depends_on"]),
         ["login", "base-linux-arm64"],
         "{ci}: a step depends only on steps of its own pipeline"
     );
@@ -252,7 +208,11 @@ fn check_handoffs(by_name: &BTreeMap<String, Value>, ci: &str) {
             "{ci}: {m}"
         );
     }
-    assert_eq!(strs(&step(merge, "app1")["depends_on"]), ["login"], "{ci}");
+    assert_eq!(
+        strings(&step(merge, "app1")["depends_on"]),
+        ["login"],
+        "{ci}"
+    );
     // Nothing but the first pipeline builds for pull requests or carries the notes.
     for (name, doc) in by_name {
         if name != "images" {
@@ -274,7 +234,7 @@ fn drone_runner_labels_split_into_one_pipeline_per_runner() {
     let path = p.path().join(".drone.yml");
     check_all("drone", &path);
     let text = std::fs::read_to_string(&path).unwrap();
-    let all = docs(&crate::envsubst::runner_view("drone", &text, &[]));
+    let all = docs_of(&crate::envsubst::runner_view("drone", &text, &[]));
     let names: Vec<String> = all
         .iter()
         .map(|d| d["name"].as_str().unwrap().to_string())
@@ -341,7 +301,7 @@ fn woodpecker_runner_labels_write_one_workflow_per_file() {
         let text = std::fs::read_to_string(&path).unwrap();
         // Every file is gen-pipeline's (its header), so `check` and the overwrite rule cover it.
         assert!(text.starts_with("# Generated by gen-pipeline"), "{f}");
-        let doc = docs(&crate::envsubst::runner_view(f, &text, &[])).remove(0);
+        let doc = docs_of(&crate::envsubst::runner_view(f, &text, &[])).remove(0);
         // Woodpecker names a workflow after its file: `depends_on` names files of this folder.
         let name = f.trim_end_matches(".yaml").to_string();
         check_pipeline(&doc, &name, "woodpecker");
@@ -398,7 +358,7 @@ fn drone_woodpecker_labels_for_the_build_platform_only_keep_one_pipeline() {
     for ci in ["drone", "woodpecker"] {
         let out = gen_ok(p.path(), ["--ci", ci, "-o", "-", "--branch", "main"]);
         let text = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(docs(&text).len(), 1, "{ci}");
+        assert_eq!(docs_of(&text).len(), 1, "{ci}");
         assert!(!text.contains("gp_handoff"), "{ci}");
         assert!(text.contains("  - name: app1-linux-arm64\n"), "{ci}");
     }
@@ -595,7 +555,7 @@ fn split_pipelines_pass_every_validator_in_every_flavor() {
         let drone = p.path().join(".drone.yml");
         check_all("drone", &drone);
         let text = std::fs::read_to_string(&drone).unwrap();
-        let all = docs(&crate::envsubst::runner_view("drone", &text, &[]));
+        let all = docs_of(&crate::envsubst::runner_view("drone", &text, &[]));
         let pipelines: Vec<&Value> = all
             .iter()
             .filter(|d| d["name"].as_str() != Some("gen-pipeline-gc"))

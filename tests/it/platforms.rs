@@ -9,7 +9,7 @@ use crate::tools::{check_all, gen_ok, gen_pipeline};
 
 /// `tools` runs on the build platform, `base` on the target platform, `app1`/`app2` are published,
 /// `test` is a check.
-const DOCKERFILE: &str = "\
+pub(crate) const DOCKERFILE: &str = "\
 FROM --platform=$BUILDPLATFORM golang:1.23 AS tools
 ARG TARGETARCH
 RUN GOARCH=$TARGETARCH go build -o /out/tool ./cmd/tool
