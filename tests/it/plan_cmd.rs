@@ -521,6 +521,8 @@ fn plan_text_and_json_show_the_same_build_contexts_and_tags() {
         "reg.example/p",
         "--branch",
         "main",
+        "--default-branch",
+        "main",
         "--sha",
         "abcdef1",
     ];
