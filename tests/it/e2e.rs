@@ -403,6 +403,29 @@ fn gitlab_dev_branch_never_leaks_into_main() {
 // it (drone/envsubst over the whole file, `crate::envsubst`). Images
 // are ignored: the host's buildah plays the step image.
 
+/// The DRONE_* variables of a push to `branch` at `sha`, in workspace `ws`.
+pub(crate) fn drone_env(
+    ws: &crate::e2e_woodpecker::Workspace,
+    sha: &str,
+    branch: &str,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("CI", "true"),
+        ("DRONE", "true"),
+        ("DRONE_BUILD_EVENT", "push"),
+        ("DRONE_BRANCH", branch),
+        ("DRONE_COMMIT_BRANCH", branch),
+        ("DRONE_COMMIT_SHA", sha),
+        ("DRONE_COMMIT", sha),
+        ("DRONE_REPO_BRANCH", "main"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
+    env
+}
+
 pub(crate) fn run_drone(
     project: &Path,
     file: &str,
@@ -412,20 +435,7 @@ pub(crate) fn run_drone(
 ) -> (String, crate::e2e_woodpecker::Workspace) {
     let ws = crate::e2e_woodpecker::Workspace::of(project, branch, file);
     let sha = crate::e2e_woodpecker::git_head(&ws.checkout);
-    let mut env: Vec<(String, String)> = [
-        ("CI", "true"),
-        ("DRONE", "true"),
-        ("DRONE_BUILD_EVENT", "push"),
-        ("DRONE_BRANCH", branch),
-        ("DRONE_COMMIT_BRANCH", branch),
-        ("DRONE_COMMIT_SHA", sha.as_str()),
-        ("DRONE_COMMIT", sha.as_str()),
-        ("DRONE_REPO_BRANCH", "main"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
+    let env = drone_env(&ws, &sha, branch);
     // As Drone's runner does: substitute the whole file with the build's variables, then parse.
     let text = crate::e2e_woodpecker::substituted(&ws.checkout.join(file), &env);
     // One pipeline document: push and pull-request steps are selected by `when: event`.

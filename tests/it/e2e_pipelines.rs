@@ -8,8 +8,11 @@
 //! pipeline's `node:` / `labels:` are kept as metadata (the test compares them with the config);
 //! a pipeline whose trigger (Drone) / `when` (Woodpecker) does not admit the push is not run.
 
+use crate::e2e::drone_env;
 use crate::e2e_support::Builder;
-use crate::e2e_woodpecker::{git_head, substituted, when_admits, StepRunner, StepsRun, Workspace};
+use crate::e2e_woodpecker::{
+    git_head, substituted, when_admits, woodpecker_env, StepRunner, StepsRun, Workspace,
+};
 use crate::tools::run_tool;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
@@ -184,43 +187,6 @@ fn run_all(
         });
     }
     done
-}
-
-fn drone_env(ws: &Workspace, sha: &str, branch: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        ("CI", "true"),
-        ("DRONE", "true"),
-        ("DRONE_BUILD_EVENT", "push"),
-        ("DRONE_BRANCH", branch),
-        ("DRONE_COMMIT_BRANCH", branch),
-        ("DRONE_COMMIT_SHA", sha),
-        ("DRONE_COMMIT", sha),
-        ("DRONE_REPO_BRANCH", "main"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    env.push(("DRONE_WORKSPACE".into(), ws.checkout.display().to_string()));
-    env
-}
-
-fn woodpecker_env(ws: &Workspace, sha: &str, branch: &str) -> Vec<(String, String)> {
-    [
-        ("CI", "woodpecker".to_string()),
-        ("CI_SYSTEM_NAME", "woodpecker".to_string()),
-        ("CI_PIPELINE_EVENT", "push".to_string()),
-        ("CI_PIPELINE_NUMBER", "1".to_string()),
-        ("CI_REPO", "group/project".to_string()),
-        ("CI_REPO_OWNER", "group".to_string()),
-        ("CI_REPO_NAME", "project".to_string()),
-        ("CI_REPO_DEFAULT_BRANCH", "main".to_string()),
-        ("CI_COMMIT_BRANCH", branch.to_string()),
-        ("CI_COMMIT_REF", format!("refs/heads/{branch}")),
-        ("CI_COMMIT_SHA", sha.to_string()),
-        ("CI_WORKSPACE", ws.checkout.display().to_string()),
-    ]
-    .map(|(k, v)| (k.to_string(), v))
-    .into()
 }
 
 /// Every pipeline of the Drone file `file` of `project`, for a push to `branch`.

@@ -317,17 +317,10 @@ pub(crate) fn when_admits(step: &Value, event: &str, branch: &str) -> bool {
     })
 }
 
-/// Runs the `.woodpecker.yml` of `project` as Woodpecker would for a push to `branch`.
-pub(crate) fn run_woodpecker(
-    project: &Path,
-    branch: &str,
-    secrets: &BTreeMap<&str, String>,
-    builder: &Builder,
-) -> (StepsRun, Workspace) {
-    let ws = Workspace::of(project, branch, ".woodpecker.yml");
-    let sha = git_head(&ws.checkout);
-    // The variables Woodpecker sets for a push pipeline (no CI_COMMIT_TAG, no CI_COMMIT_PULL_REQUEST).
-    let env: Vec<(String, String)> = [
+/// The variables Woodpecker sets for a push pipeline to `branch` at `sha` (no CI_COMMIT_TAG, no
+/// CI_COMMIT_PULL_REQUEST), in workspace `ws`.
+pub(crate) fn woodpecker_env(ws: &Workspace, sha: &str, branch: &str) -> Vec<(String, String)> {
+    [
         ("CI", "woodpecker".to_string()),
         ("CI_SYSTEM_NAME", "woodpecker".to_string()),
         ("CI_PIPELINE_EVENT", "push".to_string()),
@@ -338,11 +331,23 @@ pub(crate) fn run_woodpecker(
         ("CI_REPO_DEFAULT_BRANCH", "main".to_string()),
         ("CI_COMMIT_BRANCH", branch.to_string()),
         ("CI_COMMIT_REF", format!("refs/heads/{branch}")),
-        ("CI_COMMIT_SHA", sha),
+        ("CI_COMMIT_SHA", sha.to_string()),
         ("CI_WORKSPACE", ws.checkout.display().to_string()),
     ]
     .map(|(k, v)| (k.to_string(), v))
-    .into();
+    .into()
+}
+
+/// Runs the `.woodpecker.yml` of `project` as Woodpecker would for a push to `branch`.
+pub(crate) fn run_woodpecker(
+    project: &Path,
+    branch: &str,
+    secrets: &BTreeMap<&str, String>,
+    builder: &Builder,
+) -> (StepsRun, Workspace) {
+    let ws = Workspace::of(project, branch, ".woodpecker.yml");
+    let sha = git_head(&ws.checkout);
+    let env = woodpecker_env(&ws, &sha, branch);
     let text = substituted(&ws.checkout.join(".woodpecker.yml"), &env);
     let doc: Value = serde_yaml::from_str(&text).unwrap();
     let steps = woodpecker_steps(&doc);
